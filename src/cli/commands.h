@@ -1,0 +1,9 @@
+/* commands.h - the subcommands of the `heed` program (internal). */
+#ifndef HEED_CLI_COMMANDS_H
+#define HEED_CLI_COMMANDS_H
+
+/* Each returns the process exit status. argv[0] is the subcommand name. */
+int heed_cmd_bench(int argc, char **argv);
+int heed_cmd_bench_runtime(int argc, char **argv);
+
+#endif
