@@ -12,5 +12,6 @@
 #include "heed/version.h"
 #include "heed/error.h"
 #include "heed/runtime.h"
+#include "heed/rng.h"
 
 #endif
