@@ -1,0 +1,143 @@
+/*
+ * heed/net.h - a feed-forward network as a society of neuron actors.
+ *
+ * The network is an input actor, layers of neuron actors (one actor per
+ * neuron, each owning its incoming weights, bias, activation, strategy and
+ * strategy state), one hub actor per layer that gathers its neurons'
+ * messages into one shared block, and a critic actor (softmax
+ * cross-entropy). A mini-batch travels up as FORWARD messages and comes back
+ * down as attention BIDs; see docs/algorithm.md.
+ *
+ * The driver functions here (train, eval, ...) are called from one thread
+ * that is not a loop thread of the runtime; they block until the network
+ * has finished the work.
+ */
+#ifndef HEED_NET_H
+#define HEED_NET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "heed/error.h"
+#include "heed/runtime.h"
+#include "heed/strategy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum heed_activation {
+  HEED_ACT_IDENTITY = 0,
+  HEED_ACT_RELU = 1,
+  HEED_ACT_TANH = 2,
+  HEED_ACT_SIGMOID = 3,
+} heed_activation;
+
+HEED_API const char *heed_activation_name(heed_activation a);
+/* "relu", "tanh", "sigmoid", "identity" (or "linear"). */
+HEED_API int heed_activation_parse(const char *s, heed_activation *out);
+
+/* Weight initialization, drawn from heed_rng (xoshiro256**, seeded by
+ * splitmix64) in a fixed order: layer by layer, neuron by neuron.
+ * AUTO is He for relu, Xavier otherwise. Biases start at 0. */
+typedef enum heed_init {
+  HEED_INIT_AUTO = 0,
+  HEED_INIT_HE = 1,     /* normal, std sqrt(2 / fan_in) */
+  HEED_INIT_XAVIER = 2, /* uniform, +-sqrt(6 / (fan_in + fan_out)) */
+} heed_init;
+
+typedef struct heed_net heed_net;
+
+typedef struct heed_net_opts {
+  size_t nsizes;               /* layer sizes including input: >= 2 */
+  const uint32_t *sizes;       /* sizes[0] inputs ... sizes[nsizes-1] classes */
+  const heed_activation *acts; /* nsizes-1 hidden/output activations; NULL:
+                                  relu hidden, identity output */
+  heed_init init;
+  uint64_t seed;
+  float lr;
+  uint32_t max_batch;       /* largest batch for train or eval; 0 means 1024 */
+  const heed_strategy *strategy; /* default for every neuron; NULL means bp */
+} heed_net_opts;
+
+typedef struct heed_batch_stats {
+  double loss;      /* mean cross-entropy over the batch */
+  uint32_t correct; /* argmax hits */
+  uint32_t count;
+} heed_batch_stats;
+
+/* Builds the network on rt (which must outlive it and may already run). */
+HEED_API int heed_net_new(heed_net **np, heed_runtime *rt,
+                          const heed_net_opts *opts);
+/* Stops the network's actors and frees it. NULL is ignored. */
+HEED_API void heed_net_free(heed_net *net);
+
+HEED_API size_t heed_net_nlayers(const heed_net *net); /* weight layers */
+/* Size of layer l (0 = input, nlayers = output). */
+HEED_API uint32_t heed_net_size(const heed_net *net, size_t l);
+HEED_API heed_activation heed_net_activation(const heed_net *net, size_t l);
+HEED_API uint64_t heed_net_step(const heed_net *net);
+HEED_API float heed_net_lr(const heed_net *net);
+HEED_API void heed_net_set_lr(heed_net *net, float lr);
+
+/* Gives the neurons a strategy: layer 0 means every layer, neuron -1 every
+ * neuron of the layer. The net keeps its own reference to s's ops and a
+ * copy of its parameters; per-neuron state is reset. Not while a batch is
+ * in flight. */
+HEED_API int heed_net_set_strategy(heed_net *net, size_t layer, long neuron,
+                                   const heed_strategy *s);
+/* The strategy ops and parameters neuron (l, j) plays. */
+HEED_API const heed_strategy_ops *heed_net_neuron_strategy(
+    const heed_net *net, size_t l, uint32_t j, const double **params);
+
+/* One training step on B samples: x is B rows of sizes[0] floats, y B
+ * labels. Blocks until every neuron has updated (for async strategies,
+ * until the previous batch has, so two batches overlap). st may be NULL. */
+HEED_API int heed_net_train_batch(heed_net *net, const float *x,
+                                  const uint8_t *y, uint32_t batch,
+                                  heed_batch_stats *st);
+/* Waits until every batch in flight has finished. */
+HEED_API int heed_net_sync(heed_net *net);
+
+/* Forward passes without bids over n samples in batches of max_batch;
+ * st sums loss (as a mean) and correct. Optional per-sample argmax in
+ * pred (n entries) may be NULL. */
+HEED_API int heed_net_eval(heed_net *net, const float *x, const uint8_t *y,
+                           size_t n, heed_batch_stats *st);
+/* Like eval but restricted to a subset of the output units (task-incremental
+ * heads): argmax only over classes with mask[c] != 0. */
+HEED_API int heed_net_eval_masked(heed_net *net, const float *x,
+                                  const uint8_t *y, size_t n,
+                                  const uint8_t *mask, heed_batch_stats *st);
+/* Restricts training's softmax to classes with mask[c] != 0 (NULL: all). */
+HEED_API int heed_net_set_train_mask(heed_net *net, const uint8_t *mask);
+
+/* Sends a control event (enum heed_strategy_event) to every neuron. */
+HEED_API int heed_net_control(heed_net *net, int event);
+
+/* Parameters of weight layer l (1..nlayers): w is sizes[l] rows of
+ * sizes[l-1] floats, b sizes[l] floats. Either pointer may be NULL. */
+HEED_API int heed_net_params_get(const heed_net *net, size_t l, float *w,
+                                 float *b);
+HEED_API int heed_net_params_set(heed_net *net, size_t l, const float *w,
+                                 const float *b);
+/* Per-neuron strategy state of neuron (l, j): *len floats copied to out
+ * when out is not NULL (call with NULL first to learn the length). */
+HEED_API int heed_net_state_get(const heed_net *net, size_t l, uint32_t j,
+                                float *out, size_t *len);
+HEED_API int heed_net_state_set(heed_net *net, size_t l, uint32_t j,
+                                const float *in, size_t len);
+HEED_API void heed_net_set_step(heed_net *net, uint64_t step);
+
+/* Debug counters for tests and benchmarks. */
+typedef struct heed_net_counters {
+  uint64_t messages;     /* messages handled by the network's actors */
+  uint32_t max_overlap;  /* most batches a neuron held in flight at once */
+} heed_net_counters;
+HEED_API void heed_net_counters_get(const heed_net *net,
+                                    heed_net_counters *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* HEED_NET_H */
