@@ -13,5 +13,6 @@
 #include "heed/error.h"
 #include "heed/runtime.h"
 #include "heed/rng.h"
+#include "heed/data.h"
 
 #endif
