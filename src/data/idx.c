@@ -1,4 +1,5 @@
 /* idx.c - the IDX format of MNIST and its look-alikes. */
+#include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
@@ -28,7 +29,7 @@ static long idx_header(const char *path, const uint8_t *buf, size_t len,
   if (magic != want)
     return heed__data_fail(err, errlen, HEED_EFORMAT,
                            "%s: bad IDX magic number 0x%08x (expected 0x%08x: "
-                           "unsigned bytes in %u dimensions)",
+                           "unsigned bytes, %u-dimensional)",
                            path, (unsigned)magic, (unsigned)want, ndims);
   if (len < hdr)
     return heed__data_fail(err, errlen, HEED_ETRUNC,
@@ -39,20 +40,28 @@ static long idx_header(const char *path, const uint8_t *buf, size_t len,
     dims[i] = heed__be32(buf + 4 + 4 * i);
     if (i > 0 && (dims[i] == 0 || dims[i] > IDX_MAX_SIDE))
       return heed__data_fail(err, errlen, HEED_ERANGE,
-                             "%s: image dimension %u of %u is out of range "
+                             "%s: image dimension %s = %u is out of range "
                              "(1..%u)",
-                             path, i, (unsigned)dims[i], IDX_MAX_SIDE);
+                             path, i == 1 ? "rows" : "cols", (unsigned)dims[i],
+                             IDX_MAX_SIDE);
     /* The first size is at most 2^32 and the others at most 2^12 each,
      * and ndims <= 3, so the product stays below 2^56: no overflow. */
     payload *= dims[i];
   }
-  if (payload != len - hdr)
+  if (payload != len - hdr) {
+    char shape[48];
+    if (ndims == 3)
+      snprintf(shape, sizeof shape, "%u x %ux%u", (unsigned)dims[0],
+               (unsigned)dims[1], (unsigned)dims[2]);
+    else
+      snprintf(shape, sizeof shape, "%u", (unsigned)dims[0]);
     return heed__data_fail(
         err, errlen, payload > len - hdr ? HEED_ETRUNC : HEED_EFORMAT,
-        "%s: header declares %llu bytes of data but the file holds %zu "
+        "%s: header declares %s bytes of data (%llu) but the file holds %zu "
         "(%s)",
-        path, (unsigned long long)payload, len - hdr,
+        path, shape, (unsigned long long)payload, len - hdr,
         payload > len - hdr ? "truncated" : "trailing bytes");
+  }
   return (long)hdr;
 }
 

@@ -71,6 +71,15 @@ static int read_raw(FILE *f, const char *path, size_t max, uint8_t **buf,
   return 0;
 }
 
+/* gzerror() prefixes its text with the path, which ours already names. */
+static const char *gz_reason(gzFile gz, const char *path, int *zerr) {
+  const char *msg = gzerror(gz, zerr);
+  size_t n = strlen(path);
+  if (strncmp(msg, path, n) == 0 && msg[n] == ':' && msg[n + 1] == ' ')
+    msg += n + 2;
+  return msg;
+}
+
 static int read_gzip(const char *path, size_t max, uint8_t **buf, size_t *len,
                      char *err, size_t errlen) {
   gzFile gz = gzopen(path, "rb");
@@ -110,7 +119,7 @@ static int read_gzip(const char *path, size_t max, uint8_t **buf, size_t *len,
     int got = gzread(gz, b + size, (unsigned)want);
     if (got < 0) {
       int zerr = Z_OK;
-      const char *msg = gzerror(gz, &zerr);
+      const char *msg = gz_reason(gz, path, &zerr);
       /* zlib reports a stream cut short as Z_BUF_ERROR. */
       rc = heed__data_fail(err, errlen,
                            zerr == Z_BUF_ERROR ? HEED_ETRUNC : HEED_EFORMAT,
@@ -125,7 +134,7 @@ static int read_gzip(const char *path, size_t max, uint8_t **buf, size_t *len,
   /* gzread() ends a stream cut short like a clean end of file (it returns
    * 0, not -1) and only leaves Z_BUF_ERROR behind: ask for it. */
   int zerr = Z_OK;
-  const char *zmsg = gzerror(gz, &zerr);
+  const char *zmsg = gz_reason(gz, path, &zerr);
   if (zerr != Z_OK) {
     rc = heed__data_fail(err, errlen,
                          zerr == Z_BUF_ERROR ? HEED_ETRUNC : HEED_EFORMAT,
