@@ -20,7 +20,7 @@
 static char tdir[256];
 
 /* Creates the temporary directory (cmocka group setup). */
-static int tdir_setup(void **state) {
+static inline int tdir_setup(void **state) {
   (void)state;
   const char *base = getenv("TMPDIR");
   snprintf(tdir, sizeof tdir, "%s/heed-data-XXXXXX", base ? base : "/tmp");
@@ -28,7 +28,7 @@ static int tdir_setup(void **state) {
 }
 
 /* Removes the temporary directory and what the tests left in it. */
-static int tdir_teardown(void **state) {
+static inline int tdir_teardown(void **state) {
   (void)state;
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf '%s'", tdir);
@@ -37,7 +37,7 @@ static int tdir_teardown(void **state) {
 
 /* Path of name inside the temporary directory (a static buffer per call
  * slot, so up to four can be alive at once). */
-static const char *tpath(const char *name) {
+static inline const char *tpath(const char *name) {
   static char bufs[4][512];
   static int slot;
   char *b = bufs[slot++ & 3];
@@ -45,7 +45,7 @@ static const char *tpath(const char *name) {
   return b;
 }
 
-static void write_file(const char *path, const void *data, size_t len) {
+static inline void write_file(const char *path, const void *data, size_t len) {
   FILE *f = fopen(path, "wb");
   assert_non_null(f);
   if (len > 0)
@@ -53,7 +53,7 @@ static void write_file(const char *path, const void *data, size_t len) {
   assert_int_equal(fclose(f), 0);
 }
 
-static void write_gzip(const char *path, const void *data, size_t len) {
+static inline void write_gzip(const char *path, const void *data, size_t len) {
   gzFile gz = gzopen(path, "wb");
   assert_non_null(gz);
   if (len > 0)
@@ -61,7 +61,7 @@ static void write_gzip(const char *path, const void *data, size_t len) {
   assert_int_equal(gzclose(gz), Z_OK);
 }
 
-static void put_be32(uint8_t *p, uint32_t v) {
+static inline void put_be32(uint8_t *p, uint32_t v) {
   p[0] = (uint8_t)(v >> 24);
   p[1] = (uint8_t)(v >> 16);
   p[2] = (uint8_t)(v >> 8);
@@ -71,7 +71,7 @@ static void put_be32(uint8_t *p, uint32_t v) {
 /* An IDX image file image in memory: header n x rows x cols, then pixels
  * equal to (i * 7 + 3) & 255 for byte i, so every value is checkable.
  * *len receives the size; free() the result. */
-static uint8_t *make_idx_images(uint32_t n, uint32_t rows, uint32_t cols,
+static inline uint8_t *make_idx_images(uint32_t n, uint32_t rows, uint32_t cols,
                                 size_t *len) {
   size_t px = (size_t)n * rows * cols;
   uint8_t *b = malloc(16 + px);
@@ -87,7 +87,7 @@ static uint8_t *make_idx_images(uint32_t n, uint32_t rows, uint32_t cols,
 }
 
 /* An IDX label file of n labels i % 10. */
-static uint8_t *make_idx_labels(uint32_t n, size_t *len) {
+static inline uint8_t *make_idx_labels(uint32_t n, size_t *len) {
   uint8_t *b = malloc(8 + (size_t)n);
   assert_non_null(b);
   put_be32(b, 0x00000801);
