@@ -12,6 +12,8 @@
 #include "heed/version.h"
 #include "heed/error.h"
 #include "heed/runtime.h"
+#include "heed/strategy.h"
+#include "heed/net.h"
 #include "heed/rng.h"
 #include "heed/data.h"
 

@@ -1,0 +1,130 @@
+/*
+ * critic.c - the critic actor: softmax cross-entropy on the output layer.
+ *
+ * It is the last "next layer": for each output neuron j it bids
+ * beta_j = -(p_j - t_j) / B, which is -dL/dy_j (condition C4). It also
+ * reports the batch's loss and accuracy to the driver. A class mask in the
+ * labels block restricts the softmax to some outputs (task-incremental
+ * heads); masked-out outputs get no bid.
+ */
+#include <float.h>
+#include <math.h>
+#include <string.h>
+
+#include "net/internal.h"
+
+static int slot_for(heed_critic *c, uint64_t batch) {
+  int free_one = -1;
+  for (int i = 0; i < HEED_HUB_GATHERS; i++) {
+    if (c->pending[i].used && c->pending[i].batch == batch)
+      return i;
+    if (!c->pending[i].used && free_one < 0)
+      free_one = i;
+  }
+  return free_one;
+}
+
+static void judge(heed_runtime *rt, heed_critic *c, int i) {
+  heed_net *net = c->net;
+  heed_buf *lb = c->pending[i].labels, *zb = c->pending[i].logits;
+  const heed_block *h = heed__block_hdr(zb);
+  const float *z = heed__block_data(zb);
+  const uint8_t *y = (const uint8_t *)heed__block_data(lb);
+  const uint8_t *mask = y + heed__block_hdr(lb)->count;
+  uint32_t C = h->rows, B = h->count, S = h->stride;
+  heed_batch_stats st = {0, 0, B};
+  heed_buf *bid = NULL;
+  float *beta = NULL;
+
+  if (h->mode == HEED_MODE_TRAIN) {
+    if (heed__block_alloc(rt, h->batch, h->mode, B, S, C, 0, &bid) != 0) {
+      heed__net_fail(net);
+      goto out;
+    }
+    beta = heed__block_data(bid);
+    memset(beta, 0, (size_t)C * S * sizeof *beta);
+  }
+  for (uint32_t s = 0; s < B; s++) {
+    float zmax = -FLT_MAX;
+    uint32_t arg = 0;
+    for (uint32_t k = 0; k < C; k++)
+      if (mask[k] && z[k * S + s] > zmax) {
+        zmax = z[k * S + s];
+        arg = k;
+      }
+    double sum = 0;
+    for (uint32_t k = 0; k < C; k++)
+      if (mask[k])
+        sum += exp((double)z[k * S + s] - zmax);
+    uint32_t t = y[s];
+    double logp = (double)z[t * S + s] - zmax - log(sum);
+    st.loss -= logp;
+    st.correct += arg == t;
+    if (beta)
+      for (uint32_t k = 0; k < C; k++)
+        if (mask[k]) {
+          double p = exp((double)z[k * S + s] - zmax) / sum;
+          beta[k * S + s] = (float)(-(p - (k == t)) / B);
+        }
+  }
+  st.loss /= B;
+  if (bid) {
+    heed_layer *out = &net->layers[net->nlayers - 1];
+    if (heed_actor_broadcast(rt, out->handles, out->n, HEED_NET_BID, h->batch,
+                             0, bid) != 0)
+      heed__net_fail(net);
+    heed_buf_release(bid);
+  }
+  heed__net_critic_done(net, h->batch, &st);
+out:
+  heed_buf_release(lb);
+  heed_buf_release(zb);
+  c->pending[i].labels = c->pending[i].logits = NULL;
+  c->pending[i].used = 0;
+}
+
+void heed__critic_behaviour(heed_runtime *rt, heed_actor self, void *state,
+                            heed_msg *msg) {
+  heed_critic *c = state;
+  uint32_t type = heed_msg_type(msg);
+  heed_buf *b = heed_msg_buf(msg);
+  (void)self;
+  c->handled++;
+  if ((type != HEED_NET_LABELS && type != HEED_NET_FORWARD) || !b) {
+    heed__net_fail(c->net);
+    heed_msg_free(msg);
+    return;
+  }
+  uint64_t batch = heed__block_hdr(b)->batch;
+  int i = slot_for(c, batch);
+  if (i < 0) {
+    heed__net_fail(c->net);
+    heed_msg_free(msg);
+    return;
+  }
+  c->pending[i].used = 1;
+  c->pending[i].batch = batch;
+  if (type == HEED_NET_LABELS)
+    c->pending[i].labels = heed_buf_hold(b);
+  else
+    c->pending[i].logits = heed_buf_hold(b);
+  heed_msg_free(msg);
+  if (c->pending[i].labels && c->pending[i].logits)
+    judge(rt, c, i);
+}
+
+void heed__input_behaviour(heed_runtime *rt, heed_actor self, void *state,
+                           heed_msg *msg) {
+  heed_input *in = state;
+  heed_net *net = in->net;
+  (void)self;
+  in->handled++;
+  if (heed_msg_type(msg) != HEED_NET_BATCH || !heed_msg_buf(msg)) {
+    heed__net_fail(net);
+  } else if (heed_actor_broadcast(rt, net->layers[0].handles, net->layers[0].n,
+                                  HEED_NET_FORWARD, heed_msg_word(msg, 0), 0,
+                                  heed_msg_buf(msg)) != 0) {
+    heed__net_fail(net);
+  }
+  heed_msg_free(msg);
+}

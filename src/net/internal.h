@@ -1,0 +1,208 @@
+/*
+ * internal.h - the network's actors and the messages they exchange.
+ *
+ * Actors:  driver thread -> input -> [neurons of layer 1] -> hub 1 ->
+ *          [neurons of layer 2] -> hub 2 -> ... -> hub L -> critic
+ * and bids flow back: critic -> neurons of layer L -> hub L -> neurons of
+ * layer L-1 -> ... A hub gathers its layer's per-neuron messages into one
+ * block and broadcasts that block (one buffer, many references) to the
+ * next layer, so a layer of 256 neurons costs 256 small messages plus one
+ * broadcast per direction instead of 256 x 256 messages.
+ */
+#ifndef HEED_NET_INTERNAL_H
+#define HEED_NET_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "heed/net.h"
+#include "net/kernels.h"
+
+/* Message types (heed_msg_type). w0 is always the batch id. */
+enum heed_net_msg {
+  HEED_NET_BATCH = 0x100, /* driver -> input: buf = block, w1 = mode */
+  HEED_NET_LABELS,        /* driver -> critic: buf = labels block */
+  HEED_NET_FORWARD,       /* input/hub -> neuron, hub -> critic: buf = block;
+                             neuron -> hub: buf = one row, w1 = sender */
+  HEED_NET_BID,           /* critic/hub -> neuron: buf = block;
+                             neuron -> hub: buf = g then c, w1 = sender */
+  HEED_NET_CONTROL,       /* driver -> neuron: w1 = event */
+};
+
+enum heed_net_mode { HEED_MODE_TRAIN = 1, HEED_MODE_EVAL = 2 };
+
+/* Every block buffer starts with this header; data follows at 64 bytes. */
+typedef struct heed_block {
+  uint64_t batch;
+  uint32_t mode;   /* enum heed_net_mode */
+  uint32_t count;  /* samples B */
+  uint32_t stride; /* lanes per row */
+  uint32_t rows;   /* rows of stride floats (FORWARD) or of g (BID) */
+  uint32_t ldc;    /* BID from a hub: coefficient row length; 0 otherwise */
+  uint32_t pad[9];
+} heed_block;
+
+#define HEED_BLOCK_HDR 64
+static inline float *heed__block_data(heed_buf *b) {
+  return (float *)((char *)heed_buf_data(b) + HEED_BLOCK_HDR);
+}
+static inline heed_block *heed__block_hdr(heed_buf *b) {
+  return (heed_block *)heed_buf_data(b);
+}
+
+/* Strategies in use: a neuron points at one of these. */
+typedef struct heed_net_play {
+  const heed_strategy_ops *ops;
+  double params[HEED_STRATEGY_MAX_PARAMS];
+} heed_net_play;
+
+/* A batch a neuron has forwarded and awaits bids for. */
+typedef struct heed_slot {
+  uint64_t batch;
+  heed_buf *x; /* the input block, held until the update */
+  uint32_t count, stride;
+  int busy;
+  float *z, *y, *dphi; /* max_stride each */
+} heed_slot;
+
+#define HEED_NET_SLOTS 2     /* batches a neuron can hold at once */
+#define HEED_NET_INFLIGHT 2  /* batches the driver keeps in flight */
+
+typedef struct heed_layer heed_layer;
+typedef struct heed_net heed_net;
+
+typedef struct heed_neuron_actor {
+  heed_net *net;
+  heed_layer *layer;
+  uint32_t index;
+  heed_actor self;
+  const heed_net_play *play;
+  float *state;
+  size_t nstate;
+  uint64_t step;
+  uint64_t handled; /* messages, for counters */
+  float *beta;      /* max_stride: attention received */
+  float *g_local;   /* max_stride: bid signal when nobody listens (layer 1) */
+  float *scratch;   /* fan_in floats for the strategy */
+  heed_slot slots[HEED_NET_SLOTS];
+  /* FORWARD messages held back until a slot is free (C1/C3 barrier) */
+  heed_msg **deferred;
+  size_t ndeferred, capdeferred;
+  uint32_t inflight;
+} heed_neuron_actor;
+
+/* A hub's block under construction for one batch. */
+typedef struct heed_gather {
+  uint64_t batch;
+  heed_buf *buf;
+  uint32_t have;
+  int used;
+} heed_gather;
+
+#define HEED_HUB_GATHERS 4
+
+typedef struct heed_hub {
+  heed_net *net;
+  heed_layer *layer;
+  heed_actor self;
+  heed_gather fwd[HEED_HUB_GATHERS];
+  heed_gather bid[HEED_HUB_GATHERS];
+  uint64_t handled;
+} heed_hub;
+
+struct heed_layer {
+  uint32_t l;      /* 1-based */
+  uint32_t n;      /* neurons */
+  uint32_t fan_in; /* neurons of layer l-1 */
+  heed_activation act;
+  float *w;        /* n rows of fan_in */
+  float *b;        /* n */
+  heed_neuron_actor *neurons;
+  heed_actor *handles; /* of the neurons, for broadcasts */
+  heed_hub hub;
+};
+
+typedef struct heed_critic {
+  heed_net *net;
+  heed_actor self;
+  struct {
+    uint64_t batch;
+    heed_buf *labels;
+    heed_buf *logits;
+    int used;
+  } pending[HEED_HUB_GATHERS];
+  uint64_t handled;
+} heed_critic;
+
+typedef struct heed_input {
+  heed_net *net;
+  heed_actor self;
+  uint64_t handled;
+} heed_input;
+
+/* Per-batch completion, filled by actors and awaited by the driver. */
+typedef struct heed_batch_done {
+  uint64_t batch;
+  _Atomic uint32_t updated; /* neurons done with the batch */
+  int critic_done;
+  heed_batch_stats stats;
+} heed_batch_done;
+
+struct heed_net {
+  heed_runtime *rt;
+  const heed_kernels *k;
+  size_t nlayers; /* weight layers L */
+  uint32_t *sizes;
+  heed_layer *layers; /* [0..L-1] for layers 1..L */
+  heed_input input;
+  heed_critic critic;
+  uint32_t max_batch, max_stride;
+  float lr;
+  uint64_t seed;
+  uint64_t next_batch; /* id of the next batch the driver sends */
+  uint64_t step;
+  uint32_t total_neurons;
+  uint8_t *train_mask; /* classes; NULL = all */
+
+  heed_net_play *plays;
+  size_t nplays, capplays;
+
+  pthread_mutex_t mu;
+  pthread_cond_t cv;
+  heed_batch_done done[HEED_HUB_GATHERS];
+  uint32_t control_acks;
+  int failed; /* an actor hit an error (e.g. out of memory) */
+
+  _Atomic uint64_t messages;
+  _Atomic uint32_t max_overlap;
+};
+
+/* Actor behaviours. */
+void heed__neuron_behaviour(heed_runtime *rt, heed_actor self, void *state,
+                            heed_msg *msg);
+void heed__hub_behaviour(heed_runtime *rt, heed_actor self, void *state,
+                         heed_msg *msg);
+void heed__critic_behaviour(heed_runtime *rt, heed_actor self, void *state,
+                            heed_msg *msg);
+void heed__input_behaviour(heed_runtime *rt, heed_actor self, void *state,
+                           heed_msg *msg);
+
+/* Completion signals to the driver. */
+void heed__net_neuron_done(heed_net *net, uint64_t batch);
+void heed__net_critic_done(heed_net *net, uint64_t batch,
+                           const heed_batch_stats *st);
+void heed__net_control_ack(heed_net *net);
+void heed__net_fail(heed_net *net);
+
+/* Allocates a block buffer with a header for `rows` rows of `stride`
+ * floats plus `extra` floats. */
+int heed__block_alloc(heed_runtime *rt, uint64_t batch, uint32_t mode,
+                      uint32_t count, uint32_t stride, uint32_t rows,
+                      size_t extra, heed_buf **out);
+
+/* Activation and its derivative over n lanes. */
+void heed__activate(heed_activation a, const float *z, float *y, float *dphi,
+                    size_t n);
+
+#endif

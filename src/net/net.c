@@ -1,0 +1,358 @@
+/*
+ * net.c - building a network of neuron actors and driving it.
+ *
+ * The driver functions run on the caller's thread: they turn a mini-batch
+ * into a block buffer, send it to the input actor and the labels to the
+ * critic, then wait on a condition variable until every neuron has updated
+ * and the critic has judged the batch.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "heed/rng.h"
+#include "net/internal.h"
+
+int heed__block_alloc(heed_runtime *rt, uint64_t batch, uint32_t mode,
+                      uint32_t count, uint32_t stride, uint32_t rows,
+                      size_t extra, heed_buf **out) {
+  size_t floats = (size_t)rows * stride + extra;
+  int rv = heed_buf_alloc(rt, HEED_BLOCK_HDR + floats * sizeof(float), out);
+  if (rv != 0) {
+    *out = NULL;
+    return rv;
+  }
+  heed_block *h = heed__block_hdr(*out);
+  memset(h, 0, sizeof *h);
+  h->batch = batch;
+  h->mode = mode;
+  h->count = count;
+  h->stride = stride;
+  h->rows = rows;
+  return 0;
+}
+
+/* ---- completion ------------------------------------------------------- */
+
+static heed_batch_done *done_of(heed_net *net, uint64_t batch) {
+  return &net->done[batch % HEED_HUB_GATHERS];
+}
+
+void heed__net_neuron_done(heed_net *net, uint64_t batch) {
+  heed_batch_done *d = done_of(net, batch);
+  if (atomic_fetch_add(&d->updated, 1) + 1 == net->total_neurons) {
+    pthread_mutex_lock(&net->mu);
+    pthread_cond_broadcast(&net->cv);
+    pthread_mutex_unlock(&net->mu);
+  }
+}
+
+void heed__net_critic_done(heed_net *net, uint64_t batch,
+                           const heed_batch_stats *st) {
+  heed_batch_done *d = done_of(net, batch);
+  pthread_mutex_lock(&net->mu);
+  d->stats = *st;
+  d->critic_done = 1;
+  pthread_cond_broadcast(&net->cv);
+  pthread_mutex_unlock(&net->mu);
+}
+
+void heed__net_control_ack(heed_net *net) {
+  pthread_mutex_lock(&net->mu);
+  if (++net->control_acks == net->total_neurons)
+    pthread_cond_broadcast(&net->cv);
+  pthread_mutex_unlock(&net->mu);
+}
+
+void heed__net_fail(heed_net *net) {
+  pthread_mutex_lock(&net->mu);
+  net->failed = 1;
+  pthread_cond_broadcast(&net->cv);
+  pthread_mutex_unlock(&net->mu);
+}
+
+/* ---- building --------------------------------------------------------- */
+
+static int add_play(heed_net *net, const heed_strategy_ops *ops,
+                    const double *params, const heed_net_play **out) {
+  for (size_t i = 0; i < net->nplays; i++)
+    if (net->plays[i].ops == ops &&
+        !memcmp(net->plays[i].params, params,
+                sizeof(double) * HEED_STRATEGY_MAX_PARAMS)) {
+      *out = &net->plays[i];
+      return 0;
+    }
+  if (net->nplays == net->capplays)
+    return HEED_ENOMEM; /* plays are preallocated, never moved */
+  heed_net_play *p = &net->plays[net->nplays++];
+  p->ops = ops;
+  memcpy(p->params, params, sizeof(double) * HEED_STRATEGY_MAX_PARAMS);
+  *out = p;
+  return 0;
+}
+
+static int give_strategy(heed_net *net, heed_neuron_actor *na,
+                         const heed_net_play *play) {
+  size_t n = play->ops->state_floats
+                 ? play->ops->state_floats(play->params, na->layer->fan_in)
+                 : 0;
+  float *st = NULL;
+  if (n) {
+    st = heed__calloc(n, sizeof *st);
+    if (!st)
+      return HEED_ENOMEM;
+  }
+  heed__free(na->state);
+  na->state = st;
+  na->nstate = n;
+  na->play = play;
+  (void)net;
+  return 0;
+}
+
+static void init_weights(heed_net *net, heed_init how) {
+  heed_rng rng;
+  heed_rng_seed(&rng, net->seed);
+  for (size_t l = 0; l < net->nlayers; l++) {
+    heed_layer *L = &net->layers[l];
+    heed_init kind = how;
+    if (kind == HEED_INIT_AUTO)
+      kind = L->act == HEED_ACT_RELU ? HEED_INIT_HE : HEED_INIT_XAVIER;
+    double he = sqrt(2.0 / L->fan_in);
+    double xa = sqrt(6.0 / (L->fan_in + L->n));
+    for (size_t i = 0; i < (size_t)L->n * L->fan_in; i++)
+      L->w[i] = kind == HEED_INIT_HE
+                    ? (float)(heed_rng_normal(&rng) * he)
+                    : (float)((2.0 * heed_rng_uniform(&rng) - 1.0) * xa);
+    memset(L->b, 0, L->n * sizeof *L->b);
+  }
+}
+
+static void free_neuron(heed_neuron_actor *na) {
+  for (int i = 0; i < HEED_NET_SLOTS; i++) {
+    heed__free_aligned(na->slots[i].z);
+    heed_buf_release(na->slots[i].x);
+  }
+  for (size_t i = 0; i < na->ndeferred; i++)
+    heed_msg_free(na->deferred[i]);
+  heed__free(na->deferred);
+  heed__free_aligned(na->beta);
+  heed__free(na->state);
+}
+
+static int build_neuron(heed_net *net, heed_layer *L, uint32_t j) {
+  heed_neuron_actor *na = &L->neurons[j];
+  size_t S = net->max_stride;
+  na->net = net;
+  na->layer = L;
+  na->index = j;
+  for (int i = 0; i < HEED_NET_SLOTS; i++) {
+    float *z = heed__malloc_aligned(3 * S * sizeof(float));
+    if (!z)
+      return HEED_ENOMEM;
+    memset(z, 0, 3 * S * sizeof(float));
+    na->slots[i].z = z;
+    na->slots[i].y = z + S;
+    na->slots[i].dphi = z + 2 * S;
+  }
+  na->beta = heed__malloc_aligned((2 * S + L->fan_in) * sizeof(float));
+  if (!na->beta)
+    return HEED_ENOMEM;
+  na->g_local = na->beta + S;
+  na->scratch = na->beta + 2 * S;
+  return 0;
+}
+
+static int spawn(heed_net *net, heed_behaviour_fn fn, void *state, int loop,
+                 heed_actor *out) {
+  heed_actor_spec spec = {fn, state, NULL, loop};
+  return heed_actor_spawn(net->rt, &spec, out);
+}
+
+int heed_net_new(heed_net **np, heed_runtime *rt, const heed_net_opts *o) {
+  if (!np || !rt || !o || o->nsizes < 2 || !o->sizes)
+    return HEED_EINVAL;
+  for (size_t i = 0; i < o->nsizes; i++)
+    if (o->sizes[i] == 0 || o->sizes[i] > (1u << 24))
+      return HEED_EINVAL;
+  if (o->sizes[o->nsizes - 1] > 65536 || !(o->lr >= 0) || !isfinite(o->lr))
+    return HEED_EINVAL;
+  if (o->acts)
+    for (size_t i = 0; i + 1 < o->nsizes; i++)
+      if ((unsigned)o->acts[i] > HEED_ACT_SIGMOID)
+        return HEED_EINVAL;
+
+  heed_net *net = heed__calloc(1, sizeof *net);
+  if (!net)
+    return HEED_ENOMEM;
+  int rv = HEED_ENOMEM;
+  unsigned threads = heed_runtime_threads(rt);
+  net->rt = rt;
+  net->k = heed__kernels();
+  net->nlayers = o->nsizes - 1;
+  net->lr = o->lr;
+  net->seed = o->seed;
+  net->max_batch = o->max_batch ? o->max_batch : 1024;
+  net->max_stride = heed__stride(net->max_batch);
+  pthread_mutex_init(&net->mu, NULL);
+  pthread_cond_init(&net->cv, NULL);
+  for (int i = 0; i < HEED_HUB_GATHERS; i++)
+    net->done[i].batch = UINT64_MAX;
+
+  net->sizes = heed__calloc(o->nsizes, sizeof *net->sizes);
+  net->layers = heed__calloc(net->nlayers, sizeof *net->layers);
+  if (!net->sizes || !net->layers)
+    goto fail;
+  memcpy(net->sizes, o->sizes, o->nsizes * sizeof *net->sizes);
+
+  size_t total = 0;
+  for (size_t l = 0; l < net->nlayers; l++)
+    total += o->sizes[l + 1];
+  net->total_neurons = (uint32_t)total;
+  net->capplays = total + 4;
+  net->plays = heed__calloc(net->capplays, sizeof *net->plays);
+  if (!net->plays)
+    goto fail;
+
+  const heed_strategy_ops *ops = NULL;
+  const double *params = NULL;
+  double dflt[HEED_STRATEGY_MAX_PARAMS] = {0};
+  if (o->strategy) {
+    ops = heed_strategy_ops_of(o->strategy);
+    params = heed_strategy_params(o->strategy);
+  } else {
+    ops = heed_strategy_find("bp");
+    params = dflt;
+  }
+  const heed_net_play *play;
+  if (!ops || (rv = add_play(net, ops, params, &play)) != 0) {
+    rv = ops ? rv : HEED_ENOENT;
+    goto fail;
+  }
+
+  for (size_t l = 0; l < net->nlayers; l++) {
+    heed_layer *L = &net->layers[l];
+    L->l = (uint32_t)(l + 1);
+    L->n = o->sizes[l + 1];
+    L->fan_in = o->sizes[l];
+    L->act = o->acts ? o->acts[l]
+                     : (l + 1 == net->nlayers ? HEED_ACT_IDENTITY
+                                              : HEED_ACT_RELU);
+    rv = HEED_ENOMEM;
+    L->w = heed__malloc_aligned((size_t)L->n * L->fan_in * sizeof(float));
+    L->b = heed__malloc_aligned(L->n * sizeof(float));
+    L->neurons = heed__calloc(L->n, sizeof *L->neurons);
+    L->handles = heed__calloc(L->n, sizeof *L->handles);
+    if (!L->w || !L->b || !L->neurons || !L->handles)
+      goto fail;
+    for (uint32_t j = 0; j < L->n; j++)
+      if ((rv = build_neuron(net, L, j)) != 0 ||
+          (rv = give_strategy(net, &L->neurons[j], play)) != 0)
+        goto fail;
+  }
+  init_weights(net, o->init);
+
+  /* Spawn last, once every state exists. Neurons of a layer are dealt
+   * round robin over the loops so each layer's work spreads over threads. */
+  net->input.net = net;
+  net->critic.net = net;
+  if ((rv = spawn(net, heed__input_behaviour, &net->input, 0,
+                  &net->input.self)) != 0 ||
+      (rv = spawn(net, heed__critic_behaviour, &net->critic, 0,
+                  &net->critic.self)) != 0)
+    goto fail;
+  for (size_t l = 0; l < net->nlayers; l++) {
+    heed_layer *L = &net->layers[l];
+    L->hub.net = net;
+    L->hub.layer = L;
+    if ((rv = spawn(net, heed__hub_behaviour, &L->hub,
+                    (int)((l + 1) % threads), &L->hub.self)) != 0)
+      goto fail;
+    for (uint32_t j = 0; j < L->n; j++) {
+      heed_neuron_actor *na = &L->neurons[j];
+      if ((rv = spawn(net, heed__neuron_behaviour, na,
+                      (int)(j % threads), &na->self)) != 0)
+        goto fail;
+      L->handles[j] = na->self;
+    }
+  }
+  *np = net;
+  return 0;
+fail:
+  heed_net_free(net);
+  return rv;
+}
+
+void heed_net_free(heed_net *net) {
+  if (!net)
+    return;
+  heed_net_sync(net);
+  heed_actor_stop(net->rt, net->input.self);
+  heed_actor_stop(net->rt, net->critic.self);
+  for (int i = 0; i < HEED_HUB_GATHERS; i++) {
+    heed_buf_release(net->critic.pending[i].labels);
+    heed_buf_release(net->critic.pending[i].logits);
+  }
+  for (size_t l = 0; net->layers && l < net->nlayers; l++) {
+    heed_layer *L = &net->layers[l];
+    heed_actor_stop(net->rt, L->hub.self);
+    for (int i = 0; i < HEED_HUB_GATHERS; i++) {
+      heed_buf_release(L->hub.fwd[i].buf);
+      heed_buf_release(L->hub.bid[i].buf);
+    }
+    for (uint32_t j = 0; L->neurons && j < L->n; j++) {
+      heed_actor_stop(net->rt, L->neurons[j].self);
+      free_neuron(&L->neurons[j]);
+    }
+    heed__free_aligned(L->w);
+    heed__free_aligned(L->b);
+    heed__free(L->neurons);
+    heed__free(L->handles);
+  }
+  heed__free(net->layers);
+  heed__free(net->sizes);
+  heed__free(net->plays);
+  heed__free(net->train_mask);
+  pthread_mutex_destroy(&net->mu);
+  pthread_cond_destroy(&net->cv);
+  heed__free(net);
+}
+
+int heed_net_set_strategy(heed_net *net, size_t layer, long neuron,
+                          const heed_strategy *s) {
+  if (!net || !s || layer > net->nlayers)
+    return HEED_EINVAL;
+  if (layer == 0 && neuron >= 0)
+    return HEED_EINVAL;
+  if (layer > 0 && neuron >= (long)net->layers[layer - 1].n)
+    return HEED_EINVAL;
+  int rv = heed_net_sync(net);
+  if (rv)
+    return rv;
+  const heed_net_play *play;
+  if ((rv = add_play(net, heed_strategy_ops_of(s), heed_strategy_params(s),
+                     &play)) != 0)
+    return rv;
+  for (size_t l = 1; l <= net->nlayers; l++) {
+    if (layer && l != layer)
+      continue;
+    heed_layer *L = &net->layers[l - 1];
+    for (uint32_t j = 0; j < L->n; j++)
+      if (neuron < 0 || (long)j == neuron)
+        if ((rv = give_strategy(net, &L->neurons[j], play)) != 0)
+          return rv;
+  }
+  return 0;
+}
+
+const heed_strategy_ops *heed_net_neuron_strategy(const heed_net *net,
+                                                  size_t l, uint32_t j,
+                                                  const double **params) {
+  if (!net || l < 1 || l > net->nlayers || j >= net->layers[l - 1].n)
+    return NULL;
+  const heed_net_play *p = net->layers[l - 1].neurons[j].play;
+  if (params)
+    *params = p->params;
+  return p->ops;
+}

@@ -1,0 +1,271 @@
+/*
+ * neuron.c - the neuron actor.
+ *
+ * On FORWARD it computes z = w.x + b and y = phi(z) for the batch and sends
+ * y to its layer's hub; on BID it sums the attention bid for its output
+ * (beta), lets its strategy choose its own bids and update, and sends the
+ * bids to the hub. A neuron holds a forward pass until its previous batch's
+ * update is done (conditions C1 and C3) unless its strategy is async.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "net/internal.h"
+
+static int strategy_is_async(const heed_neuron_actor *na) {
+  return (na->play->ops->flags & HEED_STRATEGY_ASYNC) != 0;
+}
+
+static int can_forward(const heed_neuron_actor *na, uint32_t mode) {
+  if (na->inflight == 0)
+    return 1;
+  if (mode == HEED_MODE_TRAIN && strategy_is_async(na))
+    return na->inflight < HEED_NET_SLOTS;
+  return 0;
+}
+
+static int defer(heed_neuron_actor *na, heed_msg *msg) {
+  if (na->ndeferred == na->capdeferred) {
+    size_t cap = na->capdeferred ? na->capdeferred * 2 : 4;
+    heed_msg **d = heed__realloc(na->deferred, cap * sizeof *d);
+    if (!d)
+      return HEED_ENOMEM;
+    na->deferred = d;
+    na->capdeferred = cap;
+  }
+  na->deferred[na->ndeferred++] = msg;
+  return 0;
+}
+
+static heed_slot *free_slot(heed_neuron_actor *na) {
+  for (int i = 0; i < HEED_NET_SLOTS; i++)
+    if (!na->slots[i].busy)
+      return &na->slots[i];
+  return NULL;
+}
+
+static heed_slot *find_slot(heed_neuron_actor *na, uint64_t batch) {
+  for (int i = 0; i < HEED_NET_SLOTS; i++)
+    if (na->slots[i].busy && na->slots[i].batch == batch)
+      return &na->slots[i];
+  return NULL;
+}
+
+static void forward(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
+  heed_net *net = na->net;
+  heed_layer *L = na->layer;
+  heed_buf *xb = heed_msg_buf(msg);
+  const heed_block *h = heed__block_hdr(xb);
+  const float *x = heed__block_data(xb);
+  const float *w = L->w + (size_t)na->index * L->fan_in;
+  heed_buf *out = NULL;
+  heed_msg *m = NULL;
+
+  if (h->rows != L->fan_in || h->stride > net->max_stride) {
+    heed__net_fail(net);
+    return;
+  }
+  if (heed__block_alloc(rt, h->batch, h->mode, h->count, h->stride, 1, 0,
+                        &out) != 0 ||
+      heed_msg_alloc(rt, &m, HEED_NET_FORWARD) != 0) {
+    heed_buf_release(out);
+    heed__net_fail(net);
+    return;
+  }
+  float *y = heed__block_data(out);
+  if (h->mode == HEED_MODE_TRAIN) {
+    heed_slot *s = free_slot(na);
+    net->k->dot_rows(w, L->fan_in, x, h->stride, L->b[na->index], s->z);
+    heed__activate(L->act, s->z, s->y, s->dphi, h->stride);
+    for (uint32_t i = h->count; i < h->stride; i++)
+      s->y[i] = s->dphi[i] = 0.0f;
+    memcpy(y, s->y, h->stride * sizeof *y);
+    s->batch = h->batch;
+    s->count = h->count;
+    s->stride = h->stride;
+    s->x = heed_buf_hold(xb);
+    s->busy = 1;
+    na->inflight++;
+    uint32_t seen = atomic_load_explicit(&net->max_overlap,
+                                         memory_order_relaxed);
+    while (na->inflight > seen &&
+           !atomic_compare_exchange_weak(&net->max_overlap, &seen,
+                                         na->inflight))
+      ;
+  } else {
+    net->k->dot_rows(w, L->fan_in, x, h->stride, L->b[na->index], y);
+    heed__activate(L->act, y, y, NULL, h->stride);
+    for (uint32_t i = h->count; i < h->stride; i++)
+      y[i] = 0.0f;
+  }
+  heed_msg_set_word(m, 0, h->batch);
+  heed_msg_set_word(m, 1, na->index);
+  heed_msg_set_buf(m, out);
+  if (heed_actor_send(rt, L->hub.self, m) != 0) {
+    heed_msg_free(m);
+    heed__net_fail(net);
+  }
+}
+
+static void on_forward(heed_runtime *rt, heed_neuron_actor *na,
+                       heed_msg *msg) {
+  const heed_block *h = heed__block_hdr(heed_msg_buf(msg));
+  if (!can_forward(na, h->mode)) {
+    if (defer(na, msg) != 0) {
+      heed_msg_free(msg);
+      heed__net_fail(na->net);
+    }
+    return;
+  }
+  forward(rt, na, msg);
+  heed_msg_free(msg);
+}
+
+/* beta: the total attention bid for this neuron's output, summed over the
+ * bidders in index order. */
+static void attention(const heed_net *net, const heed_neuron_actor *na,
+                      heed_buf *bids, float *beta) {
+  const heed_block *h = heed__block_hdr(bids);
+  const float *g = heed__block_data(bids);
+  if (h->ldc == 0) { /* the critic: one row per output neuron */
+    memcpy(beta, g + (size_t)na->index * h->stride, h->stride * sizeof *beta);
+    return;
+  }
+  const float *c = g + (size_t)h->rows * h->stride;
+  net->k->gather(c + na->index, h->ldc, g, h->rows, h->stride, beta);
+}
+
+static void drain_deferred(heed_runtime *rt, heed_neuron_actor *na) {
+  size_t i = 0;
+  while (i < na->ndeferred) {
+    heed_msg *m = na->deferred[i];
+    const heed_block *h = heed__block_hdr(heed_msg_buf(m));
+    if (!can_forward(na, h->mode))
+      break;
+    forward(rt, na, m);
+    heed_msg_free(m);
+    i++;
+  }
+  memmove(na->deferred, na->deferred + i,
+          (na->ndeferred - i) * sizeof *na->deferred);
+  na->ndeferred -= i;
+}
+
+static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
+  heed_net *net = na->net;
+  heed_layer *L = na->layer;
+  heed_buf *bids = heed_msg_buf(msg);
+  const heed_block *h = heed__block_hdr(bids);
+  heed_slot *s = find_slot(na, h->batch);
+  heed_buf *out = NULL;
+  heed_msg *m = NULL;
+
+  if (!s || h->stride != s->stride) {
+    heed_msg_free(msg);
+    heed__net_fail(net);
+    return;
+  }
+  float *beta = na->beta;
+  attention(net, na, bids, beta);
+  heed_msg_free(msg);
+
+  int talks = L->l > 1; /* the input layer does not take bids */
+  float *g = na->g_local;
+  float *c = NULL;
+  if (talks) {
+    if (heed__block_alloc(rt, s->batch, HEED_MODE_TRAIN, s->count, s->stride,
+                          1, L->fan_in, &out) != 0 ||
+        heed_msg_alloc(rt, &m, HEED_NET_BID) != 0) {
+      heed_buf_release(out);
+      heed__net_fail(net);
+      return;
+    }
+    g = heed__block_data(out);
+    c = g + s->stride;
+  }
+  memset(g, 0, s->stride * sizeof *g);
+
+  heed_neuron v = {
+      .layer = L->l,
+      .index = na->index,
+      .fan_in = L->fan_in,
+      .batch = s->count,
+      .stride = s->stride,
+      .w = L->w + (size_t)na->index * L->fan_in,
+      .b = L->b + na->index,
+      .x = heed__block_data(s->x),
+      .z = s->z,
+      .y = s->y,
+      .dphi = s->dphi,
+      .beta = beta,
+      .g = g,
+      .c = c,
+      .scratch = na->scratch,
+      .state = na->state,
+      .params = na->play->params,
+      .lr = net->lr,
+      .step = na->step,
+  };
+  na->play->ops->respond(&v);
+
+  uint64_t batch = s->batch;
+  heed_buf_release(s->x);
+  s->x = NULL;
+  s->busy = 0;
+  na->inflight--;
+  na->step++;
+
+  if (talks) {
+    heed_msg_set_word(m, 0, batch);
+    heed_msg_set_word(m, 1, na->index);
+    heed_msg_set_buf(m, out);
+    if (heed_actor_send(rt, L->hub.self, m) != 0) {
+      heed_msg_free(m);
+      heed__net_fail(net);
+    }
+  }
+  heed__net_neuron_done(net, batch);
+  drain_deferred(rt, na);
+}
+
+static void on_control(heed_neuron_actor *na, int event) {
+  heed_layer *L = na->layer;
+  if (na->play->ops->control) {
+    heed_neuron v = {
+        .layer = L->l,
+        .index = na->index,
+        .fan_in = L->fan_in,
+        .w = L->w + (size_t)na->index * L->fan_in,
+        .b = L->b + na->index,
+        .state = na->state,
+        .params = na->play->params,
+        .lr = na->net->lr,
+        .step = na->step,
+    };
+    na->play->ops->control(&v, event);
+  }
+  heed__net_control_ack(na->net);
+}
+
+void heed__neuron_behaviour(heed_runtime *rt, heed_actor self, void *state,
+                            heed_msg *msg) {
+  heed_neuron_actor *na = state;
+  (void)self;
+  na->handled++;
+  switch (heed_msg_type(msg)) {
+  case HEED_NET_FORWARD:
+    on_forward(rt, na, msg);
+    return;
+  case HEED_NET_BID:
+    on_bid(rt, na, msg);
+    return;
+  case HEED_NET_CONTROL:
+    on_control(na, (int)heed_msg_word(msg, 1));
+    heed_msg_free(msg);
+    return;
+  default:
+    heed_msg_free(msg);
+    heed__net_fail(na->net);
+  }
+}

@@ -1,0 +1,17 @@
+/* builtin.h - the strategies compiled into heed (internal). */
+#ifndef HEED_STRATEGY_BUILTIN_H
+#define HEED_STRATEGY_BUILTIN_H
+
+#include "heed/strategy.h"
+
+extern const heed_strategy_ops heed__strategy_bp;
+extern const heed_strategy_ops heed__strategy_sparse;
+extern const heed_strategy_ops heed__strategy_retain;
+extern const heed_strategy_ops heed__strategy_guard;
+extern const heed_strategy_ops heed__strategy_async;
+
+/* The best response: bids c = w (before the update), g = phi' * beta, then
+ * w += lr * <g, x>. Shared by bp and async. */
+void heed__strategy_bp_respond(heed_neuron *n);
+
+#endif

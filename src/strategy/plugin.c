@@ -1,0 +1,60 @@
+/*
+ * plugin.c - loading strategies compiled outside heed.
+ *
+ * A plugin is a shared object exporting heed_strategy_plugin_v1(), which
+ * returns its ops table. The handle is kept open for the life of the
+ * process: the registry holds pointers into the plugin.
+ */
+#include <dlfcn.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "heed/strategy.h"
+
+int heed_strategy_plugin_load(const char *path, char *err, size_t errlen) {
+  if (!path) {
+    snprintf(err, errlen, "no plugin path given");
+    return HEED_EINVAL;
+  }
+  void *h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+  if (!h) {
+    const char *why = dlerror();
+    snprintf(err, errlen, "cannot load strategy plugin %s: %s", path,
+             why ? why : "unknown reason");
+    return HEED_EIO;
+  }
+  union {
+    void *p;
+    heed_strategy_plugin_fn fn;
+  } entry;
+  entry.p = dlsym(h, HEED_STRATEGY_PLUGIN_SYMBOL);
+  if (!entry.p) {
+    snprintf(err, errlen,
+             "strategy plugin %s does not export %s() (see docs/strategies.md)",
+             path, HEED_STRATEGY_PLUGIN_SYMBOL);
+    dlclose(h);
+    return HEED_ESYMBOL;
+  }
+  const heed_strategy_ops *ops = entry.fn();
+  if (!ops) {
+    snprintf(err, errlen, "strategy plugin %s returned no strategy", path);
+    dlclose(h);
+    return HEED_EINVAL;
+  }
+  if (ops->abi != HEED_STRATEGY_ABI) {
+    snprintf(err, errlen,
+             "strategy plugin %s was built for strategy ABI %u, this heed "
+             "has ABI %u: rebuild it against this heed",
+             path, ops->abi, HEED_STRATEGY_ABI);
+    dlclose(h);
+    return HEED_EVERSION;
+  }
+  int rv = heed_strategy_register(ops);
+  if (rv != 0) {
+    snprintf(err, errlen, "strategy plugin %s: cannot register '%s': %s",
+             path, ops->name ? ops->name : "(unnamed)", heed_strerror(rv));
+    dlclose(h);
+    return rv;
+  }
+  return 0; /* h stays open: the registry points into it */
+}
