@@ -51,14 +51,17 @@ typedef struct heed_neuron {
   uint32_t index;   /* neuron index in its layer */
   uint32_t fan_in;  /* inputs */
   uint32_t batch;   /* B, samples in this batch */
+  uint32_t stride;  /* length of every batch vector below (B rounded up to a
+                       multiple of 8); entries from batch on are zero in x,
+                       beta and g and must stay zero in g */
   float *w;         /* fan_in incoming weights (the neuron's own) */
   float *b;         /* its bias */
-  const float *x;   /* inputs: row i (x + i*batch) holds input i's B values */
+  const float *x;   /* inputs: row i (x + i*stride) holds input i's values */
   const float *z;   /* pre-activations */
   const float *y;   /* outputs phi(z) */
   const float *dphi;/* phi'(z) */
   const float *beta;/* attention received: sum of the next layer's bids */
-  float *g;         /* OUT: bid signal, B values */
+  float *g;         /* OUT: bid signal, stride values (zeroed on entry) */
   float *c;         /* OUT: bid coefficients, fan_in values; NULL when nobody
                        listens (layer 1: the input does not take bids) */
   float *scratch;   /* fan_in floats of scratch space */
@@ -82,7 +85,7 @@ typedef struct heed_strategy_ops {
   size_t nparams;
   heed_strategy_param params[HEED_STRATEGY_MAX_PARAMS];
   /* Floats of per-neuron state (zero-initialized, saved in checkpoints).
-   * NULL means none. */
+   * NULL means none. The state is also valid in `control`. */
   size_t (*state_floats)(const double *params, uint32_t fan_in);
   /* One batch: write n->g (and n->c unless NULL) first, then update
    * n->w and n->b. Required. */
