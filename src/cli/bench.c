@@ -10,6 +10,7 @@ static const struct {
   const char *summary;
 } benches[] = {
     {"runtime", heed_cmd_bench_runtime, "actor ring and spawn benchmarks"},
+    {"net", heed_cmd_bench_net, "784-256-256-10 training: actors vs plain loops"},
 };
 
 static void usage(FILE *f) {

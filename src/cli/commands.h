@@ -5,5 +5,7 @@
 /* Each returns the process exit status. argv[0] is the subcommand name. */
 int heed_cmd_bench(int argc, char **argv);
 int heed_cmd_bench_runtime(int argc, char **argv);
+int heed_cmd_bench_net(int argc, char **argv);
+int heed_cmd_strategies(int argc, char **argv);
 
 #endif

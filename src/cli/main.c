@@ -12,7 +12,8 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"bench", heed_cmd_bench, "measure speed: runtime"},
+    {"bench", heed_cmd_bench, "measure speed: runtime, net"},
+    {"strategies", heed_cmd_strategies, "list the strategies neurons can play"},
 };
 
 static void usage(FILE *f) {

@@ -1,0 +1,227 @@
+/*
+ * bench_net.c - `heed bench net`: training speed of a society of neuron
+ * actors beside the same arithmetic as plain loops in this process.
+ *
+ * The baseline calls the very kernels the neurons call, layer by layer,
+ * with no actors, messages or hubs, so the ratio is the cost of the actor
+ * machinery itself. Medians of 5 runs; the machine is shared and noisy.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/commands.h"
+#include "common/alloc.h"
+#include "heed/heed.h"
+#include "net/kernels.h"
+
+static double now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static double median(double *v, int n) {
+  qsort(v, (size_t)n, sizeof *v, cmp_double);
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+#define NL 3
+static const uint32_t sizes[NL + 1] = {784, 256, 256, 10};
+
+/* Plain-loop SGD for 784-256-256-10 relu with softmax cross-entropy. */
+typedef struct plain {
+  float *w[NL], *b[NL], *a[NL + 1], *z[NL], *d[NL + 1], *dw;
+  uint32_t S;
+} plain;
+
+static void plain_init(plain *p, uint32_t B) {
+  heed_rng r;
+  heed_rng_seed(&r, 1);
+  p->S = heed__stride(B);
+  for (int l = 0; l < NL; l++) {
+    size_t n = sizes[l + 1], m = sizes[l];
+    p->w[l] = malloc(n * m * sizeof(float));
+    p->b[l] = calloc(n, sizeof(float));
+    for (size_t i = 0; i < n * m; i++)
+      p->w[l][i] = (float)(heed_rng_normal(&r) * 0.05);
+    p->z[l] = calloc(n * p->S, sizeof(float));
+  }
+  for (int l = 0; l <= NL; l++) {
+    p->a[l] = calloc((size_t)sizes[l] * p->S, sizeof(float));
+    p->d[l] = calloc((size_t)sizes[l] * p->S, sizeof(float));
+  }
+  p->dw = malloc(784 * sizeof(float));
+}
+
+static void plain_free(plain *p) {
+  for (int l = 0; l < NL; l++) {
+    free(p->w[l]);
+    free(p->b[l]);
+    free(p->z[l]);
+  }
+  for (int l = 0; l <= NL; l++) {
+    free(p->a[l]);
+    free(p->d[l]);
+  }
+  free(p->dw);
+}
+
+static void plain_step(plain *p, const heed_kernels *k, const float *x,
+                       const uint8_t *y, uint32_t B, float lr) {
+  uint32_t S = p->S;
+  for (uint32_t i = 0; i < 784; i++)
+    for (uint32_t s = 0; s < S; s++)
+      p->a[0][i * S + s] = s < B ? x[(size_t)s * 784 + i] : 0.0f;
+  for (int l = 0; l < NL; l++)
+    for (uint32_t j = 0; j < sizes[l + 1]; j++) {
+      float *z = p->z[l] + (size_t)j * S, *a = p->a[l + 1] + (size_t)j * S;
+      k->dot_rows(p->w[l] + (size_t)j * sizes[l], sizes[l], p->a[l], S,
+                  p->b[l][j], z);
+      for (uint32_t s = 0; s < S; s++)
+        a[s] = l + 1 < NL ? (z[s] > 0 ? z[s] : 0) : z[s];
+    }
+  float *o = p->a[NL], *g = p->d[NL];
+  memset(g, 0, 10 * S * sizeof(float));
+  for (uint32_t s = 0; s < B; s++) {
+    float mx = o[s];
+    for (int c = 1; c < 10; c++)
+      mx = o[c * S + s] > mx ? o[c * S + s] : mx;
+    float sum = 0;
+    for (int c = 0; c < 10; c++)
+      sum += __builtin_expf(o[c * S + s] - mx);
+    for (int c = 0; c < 10; c++)
+      g[c * S + s] =
+          -(__builtin_expf(o[c * S + s] - mx) / sum - (c == y[s])) / B;
+  }
+  for (int l = NL - 1; l >= 0; l--) {
+    uint32_t n = sizes[l + 1], m = sizes[l];
+    float *G = p->d[l + 1];
+    for (uint32_t j = 0; j < n; j++) /* g = phi'(z) * beta */
+      for (uint32_t s = 0; s < S; s++)
+        if (l + 1 < NL && p->z[l][j * S + s] <= 0)
+          G[j * S + s] = 0;
+    if (l > 0) /* beta for the layer below, with the weights before update */
+      for (uint32_t i = 0; i < m; i++)
+        k->gather(p->w[l] + i, m, G, n, S, p->d[l] + (size_t)i * S);
+    for (uint32_t j = 0; j < n; j++) {
+      k->grad(G + (size_t)j * S, p->a[l], m, S, p->dw);
+      float *w = p->w[l] + (size_t)j * m, gs = 0;
+      for (uint32_t i = 0; i < m; i++)
+        w[i] += lr * p->dw[i];
+      for (uint32_t s = 0; s < S; s++)
+        gs += G[j * S + s];
+      p->b[l][j] += lr * gs;
+    }
+  }
+}
+
+typedef struct bench_cfg {
+  uint32_t batch, steps;
+  int runs, json;
+} bench_cfg;
+
+static void report(const bench_cfg *c, const char *name, unsigned threads,
+                   double sps, double base) {
+  if (c->json)
+    printf("{\"case\":\"%s\",\"threads\":%u,\"batch\":%u,"
+           "\"samples_per_s\":%.0f,\"ratio_vs_plain\":%.3f}\n",
+           name, threads, c->batch, sps, base / sps);
+  else
+    printf("%-22s threads %u  %10.0f samples/s   plain/this %.2fx\n", name,
+           threads, sps, base / sps);
+}
+
+int heed_cmd_bench_net(int argc, char **argv) {
+  bench_cfg c = {32, 200, 5, 0};
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--json"))
+      c.json = 1;
+    else if (!strcmp(argv[i], "--quick"))
+      c.steps = 40, c.runs = 3;
+    else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      printf("usage: heed bench net [--json] [--quick]\n\n"
+             "Trains 784-256-256-10 (relu, batch 32, plain SGD) on generated "
+             "data and prints\nsamples/s (median of 5 runs) for the bp "
+             "society of actors with 1 and 2 threads,\nbeside the same "
+             "kernels run as plain loops without actors.\n");
+      return 0;
+    } else {
+      fprintf(stderr, "heed bench net: unknown option '%s' (see --help)\n",
+              argv[i]);
+      return 2;
+    }
+  }
+  size_t nsamp = (size_t)c.batch * c.steps;
+  float *x = malloc(nsamp * 784 * sizeof(float));
+  uint8_t *y = malloc(nsamp);
+  heed_rng r;
+  heed_rng_seed(&r, 3);
+  for (size_t i = 0; i < nsamp * 784; i++)
+    x[i] = (float)heed_rng_uniform(&r);
+  for (size_t i = 0; i < nsamp; i++)
+    y[i] = (uint8_t)heed_rng_below(&r, 10);
+
+  const heed_kernels *k = heed__kernels();
+  if (!c.json)
+    printf("heed bench net: 784-256-256-10 relu, batch %u, %u steps per run, "
+           "median of %d, kernels %s\n",
+           c.batch, c.steps, c.runs, k->name);
+  double t[16];
+  for (int run = 0; run < c.runs; run++) {
+    plain p;
+    plain_init(&p, c.batch);
+    double t0 = now();
+    for (uint32_t s = 0; s < c.steps; s++)
+      plain_step(&p, k, x + (size_t)s * c.batch * 784, y + (size_t)s * c.batch,
+                 c.batch, 0.05f);
+    t[run] = nsamp / (now() - t0);
+    plain_free(&p);
+  }
+  double base = median(t, c.runs);
+  report(&c, "plain-loops", 1, base, base);
+
+  int rc = 0;
+  for (unsigned threads = 1; threads <= 2; threads++) {
+    for (int run = 0; run < c.runs; run++) {
+      heed_runtime *rt = NULL;
+      heed_net *net = NULL;
+      heed_runtime_opts ro = {threads, 4096, 0};
+      heed_net_opts no = {.nsizes = 4, .sizes = sizes, .seed = 1,
+                          .lr = 0.05f, .max_batch = c.batch};
+      int rv;
+      if ((rv = heed_runtime_new(&rt, &ro)) != 0 ||
+          (rv = heed_runtime_start(rt)) != 0 ||
+          (rv = heed_net_new(&net, rt, &no)) != 0) {
+        fprintf(stderr, "heed bench net: %s\n", heed_strerror(rv));
+        heed_runtime_free(rt);
+        rc = 1;
+        goto out;
+      }
+      double t0 = now();
+      for (uint32_t s = 0; s < c.steps && rv == 0; s++)
+        rv = heed_net_train_batch(net, x + (size_t)s * c.batch * 784,
+                                  y + (size_t)s * c.batch, c.batch, NULL);
+      t[run] = nsamp / (now() - t0);
+      heed_net_free(net);
+      heed_runtime_free(rt);
+      if (rv) {
+        fprintf(stderr, "heed bench net: training failed: %s\n",
+                heed_strerror(rv));
+        rc = 1;
+        goto out;
+      }
+    }
+    report(&c, "bp-actors", threads, median(t, c.runs), base);
+  }
+out:
+  free(x);
+  free(y);
+  return rc;
+}

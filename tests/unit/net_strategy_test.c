@@ -1,0 +1,294 @@
+/*
+ * net_strategy_test.c - each strategy's defining property, each learns
+ * XOR, mixed societies, and strategy plugins (good and broken).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <math.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "net_test_util.h"
+
+/* A hand-made neuron: fan_in inputs, a batch of 8. */
+typedef struct toy {
+  float w[16], b, x[16 * 8], z[8], y[8], dphi[8], beta[8], g[8], c[16],
+      scratch[16], state[128];
+  double params[HEED_STRATEGY_MAX_PARAMS];
+  heed_neuron n;
+} toy;
+
+static void toy_init(toy *t, const heed_strategy_ops *ops, uint32_t fan_in) {
+  memset(t, 0, sizeof *t);
+  heed_rng r;
+  heed_rng_seed(&r, 11);
+  for (uint32_t i = 0; i < fan_in; i++)
+    t->w[i] = (float)(heed_rng_uniform(&r) * 2 - 1);
+  for (uint32_t i = 0; i < fan_in * 8; i++)
+    t->x[i] = (float)heed_rng_uniform(&r);
+  for (int s = 0; s < 8; s++) {
+    t->z[s] = t->y[s] = (float)heed_rng_uniform(&r);
+    t->dphi[s] = 1;
+    t->beta[s] = (float)(heed_rng_uniform(&r) - 0.3);
+  }
+  for (size_t p = 0; p < ops->nparams; p++)
+    t->params[p] = ops->params[p].value;
+  t->n = (heed_neuron){.layer = 2, .fan_in = fan_in, .batch = 8, .stride = 8,
+                       .w = t->w, .b = &t->b, .x = t->x, .z = t->z,
+                       .y = t->y, .dphi = t->dphi, .beta = t->beta,
+                       .g = t->g, .c = t->c, .scratch = t->scratch,
+                       .state = t->state, .params = t->params, .lr = 0.1f};
+}
+
+static void test_sparse_bids_exactly_top_q(void **state) {
+  (void)state;
+  const heed_strategy_ops *ops = heed_strategy_find("sparse");
+  assert_non_null(ops);
+  for (double q = 0.1; q <= 1.0; q += 0.15) {
+    toy t;
+    toy_init(&t, ops, 16);
+    t.params[0] = q;
+    float w0[16], score[16];
+    memcpy(w0, t.w, sizeof w0);
+    for (int i = 0; i < 16; i++) {
+      float m = 0;
+      for (int s = 0; s < 8; s++)
+        m += fabsf(t.x[i * 8 + s]);
+      score[i] = fabsf(w0[i]) * m / 8;
+    }
+    ops->respond(&t.n);
+    int want = (int)ceil(q * 16), got = 0;
+    for (int i = 0; i < 16; i++) {
+      if (t.c[i] == 0)
+        continue;
+      got++;
+      assert_true(t.c[i] == w0[i]); /* bids with forward-pass weights */
+      int better = 0;              /* no unselected input scores higher */
+      for (int k = 0; k < 16; k++)
+        better += t.c[k] == 0 && score[k] > score[i];
+      assert_int_equal(better, 0);
+    }
+    assert_int_equal(got, want);
+  }
+}
+
+static void test_retain_step_shrinks_with_omega(void **state) {
+  (void)state;
+  const heed_strategy_ops *ops = heed_strategy_find("retain");
+  assert_non_null(ops);
+  assert_int_equal(ops->state_floats(NULL, 16), 1);
+  double moved[3];
+  const float omegas[3] = {0, 0.5f, 5};
+  for (int k = 0; k < 3; k++) {
+    toy t;
+    toy_init(&t, ops, 16);
+    t.params[0] = 2.0;
+    t.state[0] = omegas[k];
+    float w0[16];
+    memcpy(w0, t.w, sizeof w0);
+    ops->respond(&t.n);
+    moved[k] = 0;
+    for (int i = 0; i < 16; i++)
+      moved[k] += fabs(t.w[i] - w0[i]);
+    assert_true(t.state[0] > omegas[k]); /* it earned attention */
+  }
+  assert_true(moved[0] > moved[1] && moved[1] > moved[2]);
+  /* exactly lr / (1 + lambda * Omega) */
+  assert_true(fabs(moved[1] / moved[0] - 1.0 / (1 + 2.0 * 0.5)) < 1e-4);
+  assert_true(fabs(moved[2] / moved[0] - 1.0 / (1 + 2.0 * 5)) < 1e-4);
+}
+
+static void test_guard_anchors_important_synapses(void **state) {
+  (void)state;
+  const heed_strategy_ops *ops = heed_strategy_find("guard");
+  assert_non_null(ops);
+  toy t;
+  toy_init(&t, ops, 4);
+  t.params[0] = 50; /* strong anchor */
+  /* earn an account on task A, then consolidate */
+  for (int k = 0; k < 20; k++)
+    ops->respond(&t.n);
+  ops->control(&t.n, HEED_EVENT_CONSOLIDATE);
+  float anchor[4];
+  memcpy(anchor, t.w, sizeof anchor);
+  float *omega = t.state + 4;
+  int important = 0;
+  for (int i = 0; i < 4; i++)
+    important += omega[i] > 0;
+  assert_true(important > 0);
+  /* task B pushes the other way; a guarded neuron stays nearer its anchor
+   * than the same neuron without the guard (c = 0) */
+  toy free_t = t;
+  free_t.n.params = free_t.params;
+  free_t.params[0] = 0;
+  free_t.n.w = free_t.w, free_t.n.b = &free_t.b, free_t.n.x = free_t.x;
+  free_t.n.beta = free_t.beta, free_t.n.g = free_t.g, free_t.n.c = free_t.c;
+  free_t.n.state = free_t.state, free_t.n.scratch = free_t.scratch;
+  free_t.n.z = free_t.z, free_t.n.y = free_t.y, free_t.n.dphi = free_t.dphi;
+  for (int s = 0; s < 8; s++)
+    t.beta[s] = free_t.beta[s] = -t.beta[s];
+  for (int k = 0; k < 50; k++) {
+    ops->respond(&t.n);
+    ops->respond(&free_t.n);
+  }
+  double d_guard = 0, d_free = 0;
+  for (int i = 0; i < 4; i++) {
+    d_guard += omega[i] * fabs(t.w[i] - anchor[i]);
+    d_free += omega[i] * fabs(free_t.w[i] - anchor[i]);
+  }
+  assert_true(d_guard < 0.5 * d_free);
+}
+
+static int learns_xor(const char *spec, unsigned threads) {
+  const float x[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+  const uint8_t y[4] = {0, 1, 1, 0};
+  const uint32_t sizes[] = {2, 8, 2};
+  const heed_activation acts[] = {HEED_ACT_TANH, HEED_ACT_IDENTITY};
+  heed_runtime *rt = make_rt(threads);
+  heed_net *net = make_net(rt, 3, sizes, acts, spec, 0.5f, 1);
+  for (int k = 0; k < 2000; k++)
+    assert_int_equal(heed_net_train_batch(net, x, y, 4, NULL), 0);
+  heed_batch_stats st;
+  assert_int_equal(heed_net_eval(net, x, y, 4, &st), 0);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+  return (int)st.correct;
+}
+
+static void test_every_strategy_learns_xor(void **state) {
+  (void)state;
+  const char *specs[] = {"bp", "sparse:q=0.5", "retain:lambda=1", "guard",
+                         "guard:auto=3", "async"};
+  for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+    int ok = learns_xor(specs[i], 2);
+    printf("# %s: %d/4\n", specs[i], ok);
+    assert_int_equal(ok, 4);
+  }
+}
+
+static void test_async_overlaps_batches(void **state) {
+  (void)state;
+  const uint32_t sizes[] = {32, 64, 64, 10};
+  float x[32 * 32];
+  uint8_t y[32];
+  for (int a = 0; a < 2; a++) {
+    heed_runtime *rt = make_rt(2);
+    heed_net *net = make_net(rt, 4, sizes, NULL, a ? "async" : "bp", 0.05f, 3);
+    for (int t = 0; t < 50; t++) {
+      gen_data((uint64_t)t, 32, 32, 10, x, y);
+      assert_int_equal(heed_net_train_batch(net, x, y, 32, NULL), 0);
+    }
+    assert_int_equal(heed_net_sync(net), 0);
+    heed_net_counters c;
+    heed_net_counters_get(net, &c);
+    if (a)
+      assert_true(c.max_overlap >= 2); /* a neuron held two batches */
+    else
+      assert_int_equal(c.max_overlap, 1); /* the barrier held */
+    assert_int_equal(heed_net_step(net), 50);
+    heed_net_free(net);
+    heed_runtime_free(rt);
+  }
+}
+
+static void test_mixed_society(void **state) {
+  (void)state;
+  const uint32_t sizes[] = {2, 8, 2};
+  const heed_activation acts[] = {HEED_ACT_TANH, HEED_ACT_IDENTITY};
+  heed_runtime *rt = make_rt(2);
+  heed_net *net = make_net(rt, 3, sizes, acts, "bp", 0.5f, 1);
+  heed_strategy *r, *s;
+  char err[128];
+  assert_int_equal(heed_strategy_new(&r, "retain:lambda=3", err, sizeof err), 0);
+  assert_int_equal(heed_strategy_new(&s, "sparse:q=0.5", err, sizeof err), 0);
+  assert_int_equal(heed_net_set_strategy(net, 1, -1, r), 0);
+  assert_int_equal(heed_net_set_strategy(net, 1, 3, s), 0);
+  assert_int_equal(heed_net_set_strategy(net, 9, -1, s), HEED_EINVAL);
+  assert_int_equal(heed_net_set_strategy(net, 1, 8, s), HEED_EINVAL);
+  const double *p;
+  assert_string_equal(heed_net_neuron_strategy(net, 1, 0, &p)->name, "retain");
+  assert_true(p[0] == 3.0);
+  assert_string_equal(heed_net_neuron_strategy(net, 1, 3, &p)->name, "sparse");
+  assert_string_equal(heed_net_neuron_strategy(net, 2, 0, &p)->name, "bp");
+  size_t len = 0;
+  assert_int_equal(heed_net_state_get(net, 1, 0, NULL, &len), 0);
+  assert_int_equal(len, 1);
+  const float x[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+  const uint8_t y[4] = {0, 1, 1, 0};
+  for (int k = 0; k < 3000; k++)
+    assert_int_equal(heed_net_train_batch(net, x, y, 4, NULL), 0);
+  heed_batch_stats st;
+  assert_int_equal(heed_net_eval(net, x, y, 4, &st), 0);
+  assert_int_equal(st.correct, 4);
+  float omega = 0;
+  len = 1;
+  assert_int_equal(heed_net_state_get(net, 1, 0, &omega, &len), 0);
+  assert_true(omega > 0);
+  heed_strategy_free(r);
+  heed_strategy_free(s);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+}
+
+static void test_strategy_specs(void **state) {
+  (void)state;
+  heed_strategy *s;
+  char err[256], spec[128];
+  assert_int_equal(heed_strategy_new(&s, "sparse:q=0.1", err, sizeof err), 0);
+  assert_int_equal(heed_strategy_spec(s, spec, sizeof spec), 0);
+  assert_string_equal(spec, "sparse:q=0.1");
+  heed_strategy_free(s);
+  assert_int_equal(heed_strategy_new(&s, "nope", err, sizeof err), HEED_ENOENT);
+  assert_non_null(strstr(err, "unknown strategy 'nope'"));
+  assert_int_equal(heed_strategy_new(&s, "sparse:z=1", err, sizeof err),
+                   HEED_EINVAL);
+  assert_non_null(strstr(err, "no parameter 'z'"));
+  assert_int_equal(heed_strategy_new(&s, "sparse:q=abc", err, sizeof err),
+                   HEED_EINVAL);
+  assert_int_equal(heed_strategy_new(&s, "sparse:q", err, sizeof err),
+                   HEED_EINVAL);
+  assert_null(strchr(err, '\n'));
+  assert_int_equal(heed_strategy_register(heed_strategy_find("bp")),
+                   HEED_EEXIST);
+}
+
+static void test_plugins(void **state) {
+  (void)state;
+  const char *dir = getenv("HEED_PLUGIN_DIR");
+  assert_non_null(dir);
+  char path[1024], err[512];
+  snprintf(path, sizeof path, "%s/libsignbid.so", dir);
+  assert_int_equal(heed_strategy_plugin_load(path, err, sizeof err), 0);
+  assert_non_null(heed_strategy_find("signbid"));
+  assert_int_equal(learns_xor("signbid:scale=1", 1), 4);
+
+  snprintf(path, sizeof path, "%s/libbroken.so", dir);
+  assert_int_equal(heed_strategy_plugin_load(path, err, sizeof err),
+                   HEED_EVERSION);
+  assert_non_null(strstr(err, "ABI"));
+  assert_null(strchr(err, '\n'));
+  snprintf(path, sizeof path, "%s/libnosymbol.so", dir);
+  assert_int_equal(heed_strategy_plugin_load(path, err, sizeof err),
+                   HEED_ESYMBOL);
+  assert_non_null(strstr(err, HEED_STRATEGY_PLUGIN_SYMBOL));
+  snprintf(path, sizeof path, "%s/missing.so", dir);
+  assert_int_equal(heed_strategy_plugin_load(path, err, sizeof err), HEED_EIO);
+  assert_null(heed_strategy_find("future"));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_sparse_bids_exactly_top_q),
+      cmocka_unit_test(test_retain_step_shrinks_with_omega),
+      cmocka_unit_test(test_guard_anchors_important_synapses),
+      cmocka_unit_test(test_every_strategy_learns_xor),
+      cmocka_unit_test(test_async_overlaps_batches),
+      cmocka_unit_test(test_mixed_society),
+      cmocka_unit_test(test_strategy_specs),
+      cmocka_unit_test(test_plugins),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
