@@ -72,7 +72,7 @@ static inline void put_be32(uint8_t *p, uint32_t v) {
  * equal to (i * 7 + 3) & 255 for byte i, so every value is checkable.
  * *len receives the size; free() the result. */
 static inline uint8_t *make_idx_images(uint32_t n, uint32_t rows, uint32_t cols,
-                                size_t *len) {
+                                       size_t *len) {
   size_t px = (size_t)n * rows * cols;
   uint8_t *b = malloc(16 + px);
   assert_non_null(b);
