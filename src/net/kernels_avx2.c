@@ -3,7 +3,11 @@
 #include "net/kernels.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#pragma GCC target("avx2,fma")
+/* Per-function target attributes (not a pragma) work in gcc and clang;
+ * an explicit fused multiply-add keeps the result independent of the
+ * compiler's contraction settings. */
+#define KATTR __attribute__((target("avx2,fma")))
+#define KFMA(a, b, c) __builtin_fmaf((a), (b), (c))
 #define KSUFFIX avx2
 #define KSTR "avx2"
 #include "net/kernels_impl.h"

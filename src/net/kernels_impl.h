@@ -10,7 +10,7 @@
 /* Accumulates 4 rows at a time into one set of lanes: fewer loads and
  * stores of z per multiply-add. The order of additions per lane is still
  * row 0, 1, 2, ... */
-static void KNAME(dot_rows)(const float *restrict w, size_t n,
+KATTR static void KNAME(dot_rows)(const float *restrict w, size_t n,
                             const float *restrict x, size_t stride, float b,
                             float *restrict z) {
   for (size_t s0 = 0; s0 < stride; s0 += 32) {
@@ -23,14 +23,14 @@ static void KNAME(dot_rows)(const float *restrict w, size_t n,
         const float wi = w[i];
         const float *xi = x + i * stride + s0;
         for (size_t l = 0; l < 32; l++)
-          acc[l] += wi * xi[l];
+          acc[l] = KFMA(wi, xi[l], acc[l]);
       }
     } else {
       for (size_t i = 0; i < n; i++) {
         const float wi = w[i];
         const float *xi = x + i * stride + s0;
         for (size_t l = 0; l < width; l++)
-          acc[l] += wi * xi[l];
+          acc[l] = KFMA(wi, xi[l], acc[l]);
       }
     }
     for (size_t l = 0; l < width; l++)
@@ -38,20 +38,20 @@ static void KNAME(dot_rows)(const float *restrict w, size_t n,
   }
 }
 
-static void KNAME(grad)(const float *restrict g, const float *restrict x,
+KATTR static void KNAME(grad)(const float *restrict g, const float *restrict x,
                         size_t n, size_t stride, float *restrict dw) {
   for (size_t i = 0; i < n; i++) {
     const float *xi = x + i * stride;
     float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
     for (size_t s = 0; s < stride; s += 8)
       for (size_t l = 0; l < 8; l++)
-        acc[l] += g[s + l] * xi[s + l];
+        acc[l] = KFMA(g[s + l], xi[s + l], acc[l]);
     dw[i] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) +
             ((acc[4] + acc[5]) + (acc[6] + acc[7]));
   }
 }
 
-static void KNAME(gather)(const float *restrict c, size_t ldc,
+KATTR static void KNAME(gather)(const float *restrict c, size_t ldc,
                           const float *restrict g, size_t k, size_t stride,
                           float *restrict beta) {
   for (size_t s0 = 0; s0 < stride; s0 += 32) {
@@ -63,7 +63,7 @@ static void KNAME(gather)(const float *restrict c, size_t ldc,
       if (cj == 0.0f)
         continue; /* sparse bids: skipping a zero adds nothing */
       for (size_t l = 0; l < width; l++)
-        acc[l] += cj * gj[l];
+        acc[l] = KFMA(cj, gj[l], acc[l]);
     }
     for (size_t l = 0; l < width; l++)
       beta[s0 + l] = acc[l];
