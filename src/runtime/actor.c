@@ -1,0 +1,243 @@
+/* actor.c - spawn, stop and send.
+ *
+ * A send from a loop thread to an actor on the same loop appends to the
+ * mailbox directly; any other send goes through the target loop's MPSC
+ * queue. Flow control is decided here (see heed/runtime.h): the sender
+ * parks, blocks, or gets HEED_EAGAIN, and the message is never dropped.
+ */
+#include "common/alloc.h"
+#include "runtime/internal.h"
+
+int heed_actor_spawn(heed_runtime *rt, const heed_actor_spec *spec,
+                     heed_actor *out) {
+  if (out != NULL)
+    *out = HEED_ACTOR_NONE;
+  if (rt == NULL || spec == NULL || spec->fn == NULL || out == NULL ||
+      spec->loop < -1 || spec->loop >= (int)rt->nloops)
+    return HEED_EINVAL;
+  if (atomic_load_explicit(&rt->state, memory_order_acquire) >=
+      HEED__RT_STOPPING)
+    return HEED_ECLOSED;
+  unsigned loop = spec->loop >= 0
+                      ? (unsigned)spec->loop
+                      : atomic_fetch_add_explicit(&rt->rr, 1,
+                                                  memory_order_relaxed) %
+                            rt->nloops;
+  heed__actor *a;
+  int rc = heed__table_alloc(rt, spec->fini, &a);
+  if (rc != 0)
+    return rc;
+  a->fn = spec->fn;
+  a->state = spec->state;
+  a->mtail = NULL;
+  a->waiters = NULL;
+  atomic_store_explicit(&a->len, 0, memory_order_relaxed);
+  a->loop = (uint8_t)loop;
+  a->flags = 0;
+  /* Publishes the fields above to any thread that looks the id up. */
+  atomic_store_explicit(&a->st, HEED__ST_LIVE, memory_order_release);
+  out->id = heed__actor_id(a);
+  return 0;
+}
+
+static inline uint32_t mailbox_total(const heed__actor *a) {
+  return atomic_load_explicit(&a->len, memory_order_relaxed) +
+         atomic_load_explicit(&a->remote, memory_order_relaxed);
+}
+
+/* Cross-loop (or cross-thread) enqueue. */
+static void post(heed_runtime *rt, heed__actor *a, heed_msg *m) {
+  atomic_fetch_add_explicit(&a->remote, 1, memory_order_relaxed);
+  heed__loop *dst = rt->loops[a->loop];
+  heed__mpsc_push(&dst->inq, &m->node);
+  heed__loop_notify(dst);
+}
+
+/* Whether id still names a live actor (a blocked sender rechecks this). */
+static int still_live(const heed__actor *a, uint64_t id) {
+  return atomic_load_explicit(&a->gen, memory_order_acquire) ==
+             (uint32_t)(id >> 32) &&
+         atomic_load_explicit(&a->st, memory_order_acquire) == HEED__ST_LIVE;
+}
+
+/* A thread that is not a loop thread waits for room. The timed wait is a
+ * backstop: the loop signals without a full fence (it reads `nblocked`
+ * relaxed to keep the pop path cheap), so a wake-up can rarely be late. */
+static int block_until_room(heed_runtime *rt, heed__actor *a, uint64_t id) {
+  int rc = 0;
+  uv_mutex_lock(&rt->block_mu);
+  atomic_fetch_add(&rt->nblocked, 1);
+  while (mailbox_total(a) >= rt->limit) {
+    if (atomic_load(&rt->state) != HEED__RT_RUNNING || !still_live(a, id)) {
+      rc = HEED_ECLOSED;
+      break;
+    }
+    uv_cond_timedwait(&rt->block_cv, &rt->block_mu, 5 * 1000 * 1000);
+  }
+  atomic_fetch_sub(&rt->nblocked, 1);
+  uv_mutex_unlock(&rt->block_mu);
+  return rc;
+}
+
+/* Sends from a thread that is not one of rt's loops. `senders` lets
+ * heed_runtime_stop() wait until no such thread is touching the queues. */
+static int send_outside(heed_runtime *rt, heed_actor to, heed_msg *msg,
+                        int try_only) {
+  heed__actor *a;
+  int rc;
+  atomic_fetch_add(&rt->senders, 1);
+  if (atomic_load(&rt->state) >= HEED__RT_STOPPING) {
+    rc = HEED_ECLOSED;
+    goto out;
+  }
+  rc = heed__lookup(rt, to.id, &a, 0);
+  if (rc != 0)
+    goto out;
+  if (mailbox_total(a) >= rt->limit) {
+    if (try_only) {
+      rc = HEED_EAGAIN;
+      goto out;
+    }
+    /* Before start nobody can drain, and blocking here would deadlock the
+     * thread that is about to start the runtime: accept the message. */
+    if (atomic_load(&rt->state) == HEED__RT_RUNNING) {
+      rc = block_until_room(rt, a, to.id);
+      if (rc != 0)
+        goto out;
+    }
+  }
+  msg->to = to.id;
+  msg->sender = 0;
+  msg->flags = 0;
+  post(rt, a, msg);
+out:
+  atomic_fetch_sub(&rt->senders, 1);
+  return rc;
+}
+
+static int send_msg(heed_runtime *rt, heed_actor to, heed_msg *msg, int try_only) {
+  if (rt == NULL || msg == NULL)
+    return HEED_EINVAL;
+  heed__loop *l = heed__here(rt);
+  if (l == NULL)
+    return send_outside(rt, to, msg, try_only);
+  heed__actor *a;
+  int rc = heed__lookup(rt, to.id, &a, 0);
+  if (rc != 0)
+    return rc;
+  heed__actor *cur = heed__tls.cur;
+  uint32_t len = atomic_load_explicit(&a->len, memory_order_relaxed);
+  int full = len + atomic_load_explicit(&a->remote, memory_order_relaxed) >=
+             rt->limit;
+  if (full && try_only)
+    return HEED_EAGAIN;
+  msg->to = to.id;
+  msg->sender = heed__tls.cur_id;
+  msg->flags = 0;
+  /* Park the sending actor (once per handler; never on its own mailbox,
+   * which only it could drain). */
+  int park = full && cur != NULL && cur != a && !(cur->flags & HEED__F_PARKING);
+  if (a->loop == l->idx) {
+    heed__mailbox_push(a, msg);
+    atomic_store_explicit(&a->len, len + 1, memory_order_relaxed);
+    heed__schedule(l, a);
+    if (park) {
+      cur->flags |= HEED__F_PARKING;
+      atomic_store_explicit(&cur->node.next, (heed__node *)a->waiters,
+                            memory_order_relaxed);
+      a->waiters = cur;
+    }
+    return 0;
+  }
+  if (park) {
+    /* The target's loop registers us as a waiter when the message lands. */
+    cur->flags |= HEED__F_PARKING;
+    msg->flags = HEED__MSG_PARK;
+  }
+  post(rt, a, msg);
+  return 0;
+}
+
+int heed_actor_send(heed_runtime *rt, heed_actor to, heed_msg *msg) {
+  return send_msg(rt, to, msg, 0);
+}
+
+int heed_actor_try_send(heed_runtime *rt, heed_actor to, heed_msg *msg) {
+  return send_msg(rt, to, msg, 1);
+}
+
+int heed_actor_broadcast(heed_runtime *rt, const heed_actor *to, size_t n,
+                         uint32_t type, uint64_t w0, uint64_t w1,
+                         heed_buf *buf) {
+  if (rt == NULL || (to == NULL && n > 0))
+    return HEED_EINVAL;
+  for (size_t i = 0; i < n; i++) {
+    heed_msg *m;
+    int rc = heed_msg_alloc(rt, &m, type);
+    if (rc != 0)
+      return rc;
+    m->w[0] = w0;
+    m->w[1] = w1;
+    m->buf = heed_buf_hold(buf);
+    rc = heed_actor_send(rt, to[i], m);
+    if (rc != 0) {
+      heed_msg_free(m);
+      return rc;
+    }
+  }
+  return 0;
+}
+
+int heed_actor_stop(heed_runtime *rt, heed_actor h) {
+  if (rt == NULL)
+    return HEED_EINVAL;
+  heed__actor *a;
+  int rc = heed__lookup(rt, h.id, &a, 1);
+  if (rc == 1 || rc == HEED_ECLOSED)
+    return 0; /* already stopping or stopped */
+  if (rc != 0)
+    return rc;
+  heed__loop *l = heed__here(rt);
+  uint8_t live = HEED__ST_LIVE;
+  if (l != NULL && a->loop == l->idx) {
+    /* On its own loop: the scheduler destroys it when it next runs (after
+     * the current handler if it is stopping itself). */
+    if (atomic_compare_exchange_strong(&a->st, &live, HEED__ST_STOPPING))
+      heed__schedule(l, a);
+    return 0;
+  }
+  if (l == NULL)
+    atomic_fetch_add(&rt->senders, 1);
+  if (atomic_load(&rt->state) >= HEED__RT_STOPPING) {
+    /* Loops are gone: heed_runtime_free() will call fini. */
+    atomic_compare_exchange_strong(&a->st, &live, HEED__ST_STOPPING);
+    rc = 0;
+    goto out;
+  }
+  /* Another thread: a control message makes the owner loop run it. */
+  heed_msg *m;
+  rc = heed_msg_alloc(rt, &m, 0);
+  if (rc != 0)
+    goto out;
+  if (!atomic_compare_exchange_strong(&a->st, &live, HEED__ST_STOPPING)) {
+    heed_msg_free(m);
+    goto out;
+  }
+  m->to = h.id;
+  m->flags = HEED__MSG_STOP;
+  post(rt, a, m);
+out:
+  if (l == NULL)
+    atomic_fetch_sub(&rt->senders, 1);
+  return rc;
+}
+
+heed_actor heed_actor_self(void) { return (heed_actor){heed__tls.cur_id}; }
+
+int heed_actor_loop(heed_runtime *rt, heed_actor h) {
+  if (rt == NULL)
+    return HEED_EINVAL;
+  heed__actor *a;
+  int rc = heed__lookup(rt, h.id, &a, 1);
+  return rc < 0 ? rc : a->loop;
+}
