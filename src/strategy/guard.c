@@ -9,7 +9,7 @@
  * remembers its weights there (the anchor), and from then on its best
  * response carries a quadratic cost c/2 * sum_i Omega_i (w_i - anchor_i)^2:
  * important synapses are pulled back to their anchor instead of being
- * slowed down. This is a neuron-local form of Synaptic Intelligence.
+ * slowed down. The cost enters as a proximal step, stable for any Omega. This is a neuron-local form of Synaptic Intelligence.
  *
  * The consolidation point comes from a CONSOLIDATE control message (a task
  * boundary) or, when auto > 0, from the neuron itself: if the mean |beta|
@@ -80,19 +80,22 @@ static void guard_respond(heed_neuron *n) {
     memcpy(n->c, n->w, m * sizeof *n->c);
   float *dw = n->scratch;
   heed_neuron_grad(n, n->g, dw);
+  /* The anchor's cost is taken as an implicit (proximal) step,
+   *   w' = (w + lr*dw + k*anchor) / (1 + k),  k = lr * c * Omega,
+   * which never overshoots the anchor however large Omega grows. */
   for (uint32_t i = 0; i < m; i++) {
-    float pull = (float)strength * om[i] * (n->w[i] - anc[i]);
-    float delta = n->lr * (dw[i] - pull);
-    acc[i] += dw[i] * delta;
-    n->w[i] += delta;
+    float k = n->lr * (float)strength * om[i];
+    float next = (n->w[i] + n->lr * dw[i] + k * anc[i]) / (1.0f + k);
+    acc[i] += dw[i] * (next - n->w[i]);
+    n->w[i] = next;
   }
   float gs = 0;
   for (uint32_t s = 0; s < n->stride; s++)
     gs += n->g[s];
-  float delta = n->lr * (gs - (float)strength * t[B_OMEGA] *
-                                  (*n->b - t[B_ANCHOR]));
-  t[B_ACC] += gs * delta;
-  *n->b += delta;
+  float k = n->lr * (float)strength * t[B_OMEGA];
+  float next = (*n->b + n->lr * gs + k * t[B_ANCHOR]) / (1.0f + k);
+  t[B_ACC] += gs * (next - *n->b);
+  *n->b = next;
 }
 
 static void guard_control(heed_neuron *n, int event) {
