@@ -1,0 +1,125 @@
+/* runtime_invalid_test.c - misuse returns errors, never crashes. */
+#include "runtime_test_util.h"
+
+static void nop(heed_runtime *rt, heed_actor self, void *state, heed_msg *m) {
+  (void)rt;
+  (void)self;
+  (void)state;
+  heed_msg_free(m);
+}
+
+static void test_null_args(void **unused) {
+  (void)unused;
+  heed_runtime *rt;
+  heed_actor a;
+  heed_msg *m;
+  heed_buf *b;
+  heed_actor_spec s = {nop, NULL, NULL, -1};
+  assert_int_equal(heed_runtime_new(NULL, NULL), HEED_EINVAL);
+  heed_runtime_opts big = {.threads = 100000};
+  assert_int_equal(heed_runtime_new(&rt, &big), HEED_EINVAL);
+  assert_null(rt);
+  assert_int_equal(heed_runtime_start(NULL), HEED_EINVAL);
+  assert_int_equal(heed_runtime_stop(NULL), HEED_EINVAL);
+  heed_runtime_free(NULL);
+  assert_int_equal(heed_runtime_threads(NULL), 0);
+  assert_int_equal(heed_runtime_current_loop(NULL), -1);
+  assert_int_equal(heed_runtime_mem_bytes(NULL), 0);
+  assert_int_equal(heed_actor_spawn(NULL, &s, &a), HEED_EINVAL);
+  assert_int_equal(heed_msg_alloc(NULL, &m, 0), HEED_EINVAL);
+  assert_int_equal(heed_buf_alloc(NULL, 8, &b), HEED_EINVAL);
+  assert_int_equal(heed_actor_send(NULL, a, NULL), HEED_EINVAL);
+  assert_int_equal(heed_actor_try_send(NULL, a, NULL), HEED_EINVAL);
+  assert_int_equal(heed_actor_stop(NULL, a), HEED_EINVAL);
+  assert_int_equal(heed_actor_loop(NULL, a), HEED_EINVAL);
+  assert_int_equal(heed_actor_broadcast(NULL, &a, 1, 0, 0, 0, NULL),
+                   HEED_EINVAL);
+  heed_msg_free(NULL);
+  heed_buf_release(NULL);
+  assert_null(heed_buf_hold(NULL));
+  assert_null(heed_buf_data(NULL));
+  assert_int_equal(heed_buf_refs(NULL), 0);
+  assert_int_equal(heed_msg_type(NULL), 0);
+  assert_null(heed_msg_buf(NULL));
+  assert_int_equal(heed_msg_sender(NULL).id, 0);
+  assert_int_equal(heed_actor_self().id, 0); /* not an actor */
+
+  assert_int_equal(heed_runtime_new(&rt, NULL), 0);
+  assert_int_equal(heed_runtime_threads(rt), 1);
+  assert_int_equal(heed_runtime_current_loop(rt), -1);
+  assert_int_equal(heed_actor_spawn(rt, NULL, &a), HEED_EINVAL);
+  assert_int_equal(heed_actor_spawn(rt, &s, NULL), HEED_EINVAL);
+  heed_actor_spec nofn = {NULL, NULL, NULL, 0};
+  assert_int_equal(heed_actor_spawn(rt, &nofn, &a), HEED_EINVAL);
+  assert_int_equal(a.id, 0);
+  heed_actor_spec badloop = {nop, NULL, NULL, 1};
+  assert_int_equal(heed_actor_spawn(rt, &badloop, &a), HEED_EINVAL);
+  badloop.loop = -2;
+  assert_int_equal(heed_actor_spawn(rt, &badloop, &a), HEED_EINVAL);
+  assert_int_equal(heed_actor_spawn(rt, &s, &a), 0);
+  assert_int_equal(heed_actor_send(rt, a, NULL), HEED_EINVAL);
+  assert_int_equal(heed_msg_alloc(rt, NULL, 0), HEED_EINVAL);
+  assert_int_equal(heed_buf_alloc(rt, 8, NULL), HEED_EINVAL);
+  assert_int_equal(heed_actor_broadcast(rt, NULL, 3, 0, 0, 0, NULL),
+                   HEED_EINVAL);
+  assert_int_equal(heed_actor_broadcast(rt, NULL, 0, 0, 0, 0, NULL), 0);
+  heed_msg_set_word(NULL, 0, 1);
+  assert_int_equal(heed_msg_alloc(rt, &m, 5), 0);
+  heed_msg_set_word(m, 2, 99); /* out of range: ignored */
+  assert_int_equal(heed_msg_word(m, 2), 0);
+  assert_int_equal(heed_msg_word(m, -1), 0);
+  heed_msg_free(m);
+  teardown_runtime(rt);
+}
+
+static void test_unknown_and_stopped(void **unused) {
+  (void)unused;
+  heed_runtime *rt;
+  heed_runtime_opts o = {.threads = 2};
+  assert_int_equal(heed_runtime_new(&rt, &o), 0);
+  heed_actor a, b;
+  heed_actor_spec s = {nop, NULL, NULL, -1};
+  assert_int_equal(heed_actor_spawn(rt, &s, &a), 0);
+  assert_int_equal(heed_actor_spawn(rt, &s, &b), 0);
+  assert_int_not_equal(a.id, 0);
+  assert_int_not_equal(a.id, b.id);
+  assert_int_equal(heed_runtime_start(rt), 0);
+  assert_int_equal(heed_runtime_start(rt), HEED_ESTATE);
+  heed_msg *m;
+  assert_int_equal(heed_msg_alloc(rt, &m, 1), 0);
+  assert_int_equal(heed_actor_send(rt, HEED_ACTOR_NONE, m), HEED_ENOENT);
+  assert_int_equal(heed_actor_send(rt, (heed_actor){0xdeadbeefcafe}, m),
+                   HEED_ENOENT);
+  assert_int_equal(heed_actor_send(rt, (heed_actor){(1ull << 32) | 4095}, m),
+                   HEED_ENOENT); /* allocated chunk, never-spawned slot */
+  assert_int_equal(heed_actor_send(rt, (heed_actor){(1ull << 32) | 0xFFFFFFF},
+                                   m),
+                   HEED_ENOENT);
+  assert_int_equal(heed_actor_stop(rt, HEED_ACTOR_NONE), HEED_ENOENT);
+  assert_int_equal(heed_actor_loop(rt, HEED_ACTOR_NONE), HEED_ENOENT);
+  /* Stop a; once destroyed its slot may be reused by a new actor, and the
+   * old handle must still fail rather than reach the new one. */
+  assert_int_equal(heed_actor_stop(rt, a), 0);
+  while (heed_actor_send(rt, a, m) == 0)
+    assert_int_equal(heed_msg_alloc(rt, &m, 1), 0);
+  assert_int_equal(heed_actor_send(rt, a, m), HEED_ECLOSED);
+  assert_int_equal(heed_actor_try_send(rt, a, m), HEED_ECLOSED);
+  assert_int_equal(heed_actor_stop(rt, a), 0);
+  uv_sleep(50); /* let the loop destroy it and free the slot */
+  heed_actor c;
+  assert_int_equal(heed_actor_spawn(rt, &s, &c), 0);
+  assert_int_not_equal(c.id, a.id);
+  assert_int_equal(heed_actor_send(rt, a, m), HEED_ECLOSED);
+  assert_int_equal(heed_actor_broadcast(rt, &a, 1, 0, 0, 0, NULL),
+                   HEED_ECLOSED);
+  assert_int_equal(heed_actor_send(rt, c, m), 0);
+  teardown_runtime(rt);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_null_args),
+      cmocka_unit_test(test_unknown_and_stopped),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
