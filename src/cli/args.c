@@ -1,0 +1,73 @@
+/* args.c - strict number and list parsing for the CLI. */
+#include "cli/args.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int heed__arg_u64(const char *cmd, const char *flag, const char *s,
+                  uint64_t min, uint64_t max, uint64_t *out) {
+  char *end;
+  errno = 0;
+  if (!s || !*s || *s == '-')
+    goto bad;
+  unsigned long long v = strtoull(s, &end, 10);
+  if (errno || *end || v < min || v > max)
+    goto bad;
+  *out = v;
+  return 0;
+bad:
+  fprintf(stderr, "heed %s: %s wants an integer in [%llu, %llu], got '%s'\n",
+          cmd, flag, (unsigned long long)min, (unsigned long long)max,
+          s ? s : "");
+  return -1;
+}
+
+int heed__arg_float(const char *cmd, const char *flag, const char *s,
+                    double min, double max, double *out) {
+  char *end;
+  errno = 0;
+  double v = s ? strtod(s, &end) : NAN;
+  if (!s || !*s || errno || *end || !isfinite(v) || v < min || v > max) {
+    fprintf(stderr, "heed %s: %s wants a number in [%g, %g], got '%s'\n", cmd,
+            flag, min, max, s ? s : "");
+    return -1;
+  }
+  *out = v;
+  return 0;
+}
+
+int heed__arg_sizes(const char *cmd, const char *flag, const char *s,
+                    uint32_t *sizes, size_t max, size_t *n) {
+  *n = 0;
+  if (!s || !*s || !strcmp(s, "none"))
+    return 0;
+  const char *p = s;
+  while (*p) {
+    char *end;
+    errno = 0;
+    unsigned long v = strtoul(p, &end, 10);
+    if (errno || end == p || v == 0 || v > 65536 || (*end && *end != ',') ||
+        *n == max) {
+      fprintf(stderr,
+              "heed %s: %s wants up to %zu comma-separated layer sizes in "
+              "[1, 65536], got '%s'\n",
+              cmd, flag, max, s);
+      return -1;
+    }
+    sizes[(*n)++] = (uint32_t)v;
+    p = *end ? end + 1 : end;
+  }
+  return 0;
+}
+
+const char *heed__arg_value(const char *cmd, int argc, char **argv, int *i) {
+  if (*i + 1 >= argc) {
+    fprintf(stderr, "heed %s: %s needs a value (see 'heed %s --help')\n", cmd,
+            argv[*i], cmd);
+    return NULL;
+  }
+  return argv[++*i];
+}

@@ -1,0 +1,20 @@
+/* args.h - small, strict parsers for command-line values (internal). */
+#ifndef HEED_CLI_ARGS_H
+#define HEED_CLI_ARGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Each returns 0, or prints "heed CMD: ..." to stderr and returns -1. */
+int heed__arg_u64(const char *cmd, const char *flag, const char *s,
+                  uint64_t min, uint64_t max, uint64_t *out);
+int heed__arg_float(const char *cmd, const char *flag, const char *s,
+                    double min, double max, double *out);
+/* "256,128" -> sizes; "" or "none" -> no hidden layers. */
+int heed__arg_sizes(const char *cmd, const char *flag, const char *s,
+                    uint32_t *sizes, size_t max, size_t *n);
+/* Returns the value of a flag that takes one (argv[++*i]), or NULL with an
+ * error printed when it is missing. */
+const char *heed__arg_value(const char *cmd, int argc, char **argv, int *i);
+
+#endif

@@ -1,0 +1,168 @@
+/* experiment.c - shared flags and network building for train/continual. */
+#include "cli/experiment.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+
+void heed__exp_defaults(heed_exp_opts *o) {
+  memset(o, 0, sizeof *o);
+  o->data = "mnist";
+  o->strategy = "bp";
+  o->hidden[0] = o->hidden[1] = 256;
+  o->nhidden = 2;
+  o->act = HEED_ACT_RELU;
+  o->epochs = 1;
+  o->batch = 32;
+  o->threads = 1;
+  o->lr = 0.05;
+  o->seed = 1;
+  o->shuffle = 1;
+}
+
+void heed__exp_usage(FILE *f) {
+  fprintf(f,
+      "  --data NAME|DIR        mnist, fashion, digits, cifar10, or a folder of\n"
+      "                         IDX files (default mnist)\n"
+      "  --data-dir DIR         where tools/fetch-data put the data (default\n"
+      "                         $HEED_DATA or data/)\n"
+      "  --hidden N,N,...       hidden layer sizes (default 256,256; 'none' for\n"
+      "                         none); input and output sizes come from the data\n"
+      "  --activation NAME      relu, tanh, sigmoid, identity (default relu)\n"
+      "  --strategy NAME[:k=v,...]  what every neuron plays (default bp; see\n"
+      "                         'heed strategies')\n"
+      "  --strategy-plugin PATH.so  load a strategy from a shared object\n"
+      "  --epochs N             passes over the training set (default 1)\n"
+      "  --batch N              mini-batch size (default 32)\n"
+      "  --lr X                 learning rate of plain SGD (default 0.05)\n"
+      "  --seed N               seed for weights and shuffling (default 1)\n"
+      "  --threads N            runtime threads (libuv loops; default 1)\n"
+      "  --shuffle on|off       shuffle each epoch, or use file order (default on)\n"
+      "  --max-steps N          stop after N training steps in total\n"
+      "  --json                 print one JSON summary on stdout\n"
+      "  --quiet                no progress on stderr\n");
+}
+
+int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
+                    int *i) {
+  const char *a = argv[*i], *v;
+  uint64_t u;
+  double d;
+#define VALUE()                                                               \
+  do {                                                                        \
+    if (!(v = heed__arg_value(cmd, argc, argv, i)))                           \
+      return -1;                                                              \
+  } while (0)
+  if (!strcmp(a, "--data")) {
+    VALUE();
+    o->data = v;
+  } else if (!strcmp(a, "--data-dir")) {
+    VALUE();
+    o->data_dir = v;
+  } else if (!strcmp(a, "--hidden")) {
+    VALUE();
+    if (heed__arg_sizes(cmd, a, v, o->hidden, HEED_EXP_MAX_LAYERS - 1,
+                        &o->nhidden))
+      return -1;
+    o->hidden_set = 1;
+  } else if (!strcmp(a, "--activation")) {
+    VALUE();
+    if (heed_activation_parse(v, &o->act) != 0) {
+      fprintf(stderr, "heed %s: unknown activation '%s' (relu, tanh, sigmoid, "
+                      "identity)\n", cmd, v);
+      return -1;
+    }
+  } else if (!strcmp(a, "--strategy")) {
+    VALUE();
+    o->strategy = v;
+  } else if (!strcmp(a, "--strategy-plugin")) {
+    VALUE();
+    char err[512];
+    if (heed_strategy_plugin_load(v, err, sizeof err) != 0) {
+      fprintf(stderr, "heed %s: %s\n", cmd, err);
+      return -1;
+    }
+  } else if (!strcmp(a, "--epochs")) {
+    VALUE();
+    if (heed__arg_u64(cmd, a, v, 1, 100000, &u))
+      return -1;
+    o->epochs = (uint32_t)u;
+  } else if (!strcmp(a, "--batch")) {
+    VALUE();
+    if (heed__arg_u64(cmd, a, v, 1, 4096, &u))
+      return -1;
+    o->batch = (uint32_t)u;
+  } else if (!strcmp(a, "--threads")) {
+    VALUE();
+    if (heed__arg_u64(cmd, a, v, 1, 256, &u))
+      return -1;
+    o->threads = (uint32_t)u;
+  } else if (!strcmp(a, "--lr")) {
+    VALUE();
+    if (heed__arg_float(cmd, a, v, 0, 100, &d))
+      return -1;
+    o->lr = d;
+  } else if (!strcmp(a, "--seed")) {
+    VALUE();
+    if (heed__arg_u64(cmd, a, v, 0, UINT64_MAX, &o->seed))
+      return -1;
+  } else if (!strcmp(a, "--max-steps")) {
+    VALUE();
+    if (heed__arg_u64(cmd, a, v, 1, UINT64_MAX, &o->max_steps))
+      return -1;
+  } else if (!strcmp(a, "--shuffle")) {
+    VALUE();
+    if (strcmp(v, "on") && strcmp(v, "off")) {
+      fprintf(stderr, "heed %s: --shuffle wants on or off, got '%s'\n", cmd, v);
+      return -1;
+    }
+    o->shuffle = !strcmp(v, "on");
+  } else if (!strcmp(a, "--json")) {
+    o->json = 1;
+  } else if (!strcmp(a, "--quiet")) {
+    o->quiet = 1;
+  } else {
+    return 0;
+  }
+#undef VALUE
+  return 1;
+}
+
+int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
+                    uint32_t classes, heed_runtime **rtp, heed_net **netp) {
+  uint32_t sizes[HEED_EXP_MAX_LAYERS + 1];
+  heed_activation acts[HEED_EXP_MAX_LAYERS];
+  size_t n = 0;
+  char err[512];
+  heed_strategy *s = NULL;
+  int rv;
+
+  sizes[n++] = in;
+  for (size_t i = 0; i < o->nhidden; i++)
+    sizes[n++] = o->hidden[i];
+  sizes[n++] = classes;
+  for (size_t i = 0; i + 1 < n; i++)
+    acts[i] = i + 2 == n ? HEED_ACT_IDENTITY : o->act;
+  if ((rv = heed_strategy_new(&s, o->strategy, err, sizeof err)) != 0) {
+    fprintf(stderr, "heed %s: %s\n", cmd, err);
+    return 1;
+  }
+  heed_runtime_opts ro = {.threads = o->threads, .mailbox_limit = 4096};
+  heed_net_opts no = {.nsizes = n, .sizes = sizes, .acts = acts,
+                      .seed = o->seed, .lr = (float)o->lr,
+                      .max_batch = o->batch > 1000 ? o->batch : 1000,
+                      .strategy = s};
+  if ((rv = heed_runtime_new(rtp, &ro)) != 0 ||
+      (rv = heed_runtime_start(*rtp)) != 0 ||
+      (rv = heed_net_new(netp, *rtp, &no)) != 0) {
+    fprintf(stderr, "heed %s: cannot build the network: %s\n", cmd,
+            heed_strerror(rv));
+    heed_runtime_free(*rtp);
+    *rtp = NULL;
+    heed_strategy_free(s);
+    return 1;
+  }
+  heed_strategy_free(s);
+  return 0;
+}

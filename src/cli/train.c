@@ -1,0 +1,340 @@
+/*
+ * train.c - `heed train`: train a society of neuron actors on a real data
+ * set, with progress, checkpoints, resume, a JSON summary and a plot.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/experiment.h"
+#include "cli/plot.h"
+#include "cli/progress.h"
+#include "heed/checkpoint.h"
+#include "heed/data.h"
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: heed train [options]\n\n"
+             "Trains a feed-forward network whose every neuron is an actor on "
+             "a real data set\nand reports test accuracy.\n\noptions:\n");
+  heed__exp_usage(f);
+  fprintf(f,
+      "  --save-init FILE       write the weights before the first step\n"
+      "  --checkpoint FILE      write a checkpoint at each epoch end and at "
+      "the end\n"
+      "  --resume FILE          continue the run saved in FILE (its network "
+      "and options\n"
+      "                         win over --hidden/--activation/--seed/--batch)\n"
+      "  --plot FILE.svg|.png   learning curves (training loss and accuracy, "
+      "test\n"
+      "                         accuracy per epoch)\n"
+      "  -h, --help             this help\n\n"
+      "Data comes from tools/fetch-data. Example:\n"
+      "  heed train --data mnist --hidden 256,256 --epochs 3 --plot mnist.svg\n");
+}
+
+typedef struct curve {
+  heed_checkpoint_point *p;
+  size_t n, cap;
+  double *ex, *ey; /* test accuracy per epoch */
+  size_t ne;
+} curve;
+
+static int curve_add(curve *c, uint64_t step, double loss, double acc) {
+  if (c->n == c->cap) {
+    size_t cap = c->cap ? 2 * c->cap : 256;
+    heed_checkpoint_point *p = realloc(c->p, cap * sizeof *p);
+    if (!p)
+      return -1;
+    c->p = p;
+    c->cap = cap;
+  }
+  c->p[c->n++] = (heed_checkpoint_point){step, loss, acc};
+  return 0;
+}
+
+typedef struct run {
+  heed_exp_opts o;
+  const char *save_init, *checkpoint, *resume, *plot;
+  heed_dataset train, test;
+  heed_runtime *rt;
+  heed_net *net;
+  curve cv;
+  uint32_t epoch0;   /* epochs already done (resume) */
+  uint64_t steps;    /* total steps done */
+  char args[512];
+} run;
+
+static int save(run *r, const char *path, uint32_t epochs_done) {
+  char err[512];
+  heed_checkpoint_meta m = {
+      .seed = r->o.seed, .epoch = epochs_done, .batch = r->o.batch,
+      .shuffle = r->o.shuffle, .dataset = r->o.data, .args = r->args,
+      .ncurve = r->cv.n, .curve = r->cv.p};
+  if (heed_checkpoint_save(r->net, &m, path, err, sizeof err) != 0) {
+    fprintf(stderr, "heed train: %s\n", err);
+    return -1;
+  }
+  return 0;
+}
+
+static int eval(run *r, heed_batch_stats *st) {
+  int rv = heed_net_eval(r->net, r->test.x, r->test.y, r->test.n, st);
+  if (rv) {
+    fprintf(stderr, "heed train: evaluation failed: %s\n", heed_strerror(rv));
+    return -1;
+  }
+  return 0;
+}
+
+/* Loads --resume: the network shape and the run's options come from it. */
+static int resume(run *r, heed_checkpoint **ck) {
+  char err[512];
+  if (heed_checkpoint_load(ck, r->resume, err, sizeof err) != 0) {
+    fprintf(stderr, "heed train: %s\n", err);
+    return -1;
+  }
+  const heed_checkpoint_meta *m = heed_checkpoint_meta_of(*ck);
+  size_t ns = heed_checkpoint_nsizes(*ck);
+  const uint32_t *sz = heed_checkpoint_sizes(*ck);
+  if (sz[0] != r->train.dim || sz[ns - 1] != r->train.classes) {
+    fprintf(stderr, "heed train: %s holds a %u-input, %u-output network but "
+                    "the data has %zu inputs and %u classes\n",
+            r->resume, sz[0], sz[ns - 1], r->train.dim, r->train.classes);
+    return -1;
+  }
+  r->o.nhidden = ns - 2;
+  for (size_t i = 0; i + 2 < ns; i++)
+    r->o.hidden[i] = sz[i + 1];
+  if (ns > 2)
+    r->o.act = heed_checkpoint_activation(*ck, 1);
+  r->o.seed = m->seed;
+  r->o.batch = m->batch ? m->batch : r->o.batch;
+  r->o.shuffle = m->shuffle;
+  r->o.lr = heed_checkpoint_lr(*ck);
+  r->epoch0 = m->epoch;
+  r->steps = heed_checkpoint_step(*ck);
+  for (size_t i = 0; i < m->ncurve; i++)
+    if (curve_add(&r->cv, m->curve[i].step, m->curve[i].loss,
+                  m->curve[i].acc))
+      return -1;
+  return 0;
+}
+
+static int plot(run *r) {
+  size_t n = r->cv.n;
+  double *x = malloc((n + 1) * sizeof *x), *l = malloc((n + 1) * sizeof *l),
+         *a = malloc((n + 1) * sizeof *a);
+  int rv = -1;
+  if (!x || !l || !a)
+    goto out;
+  for (size_t i = 0; i < n; i++) {
+    x[i] = (double)r->cv.p[i].step;
+    l[i] = r->cv.p[i].loss;
+    a[i] = 100 * r->cv.p[i].acc;
+  }
+  heed_series loss = {"training loss", x, l, n};
+  heed_series acc[2] = {{"training accuracy", x, a, n},
+                        {"test accuracy", r->cv.ex, r->cv.ey, r->cv.ne}};
+  heed_panel panels[2] = {{"loss", "step", "cross-entropy", &loss, 1, NULL, 0, 0},
+                          {"accuracy", "step", "%", acc, 2, NULL, 0, 0}};
+  char title[256], err[512];
+  snprintf(title, sizeof title, "heed train --data %s --strategy %s", r->o.data,
+           r->o.strategy);
+  rv = heed__plot(r->plot, title, panels, 2, err, sizeof err);
+  if (rv)
+    fprintf(stderr, "heed train: %s\n", err);
+out:
+  free(x);
+  free(l);
+  free(a);
+  return rv;
+}
+
+static int parse(run *r, int argc, char **argv) {
+  for (int i = 1; i < argc; i++) {
+    int k = heed__exp_parse("train", &r->o, argc, argv, &i);
+    if (k < 0)
+      return 2;
+    if (k > 0)
+      continue;
+    const char *a = argv[i];
+    const char **dst = !strcmp(a, "--save-init")    ? &r->save_init
+                       : !strcmp(a, "--checkpoint") ? &r->checkpoint
+                       : !strcmp(a, "--resume")     ? &r->resume
+                       : !strcmp(a, "--plot")       ? &r->plot
+                                                    : NULL;
+    if (dst) {
+      if (!(*dst = heed__arg_value("train", argc, argv, &i)))
+        return 2;
+      continue;
+    }
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    fprintf(stderr, "heed train: unknown option '%s' (see 'heed train --help')\n",
+            a);
+    return 2;
+  }
+  return -1;
+}
+
+static int train(run *r) {
+  char err[512];
+  heed_checkpoint *ck = NULL;
+  uint32_t *order = NULL;
+  float *xb = NULL;
+  uint8_t *yb = NULL;
+  int rc = 1;
+
+  if (heed_data_load(r->o.data, r->o.data_dir, &r->train, &r->test, err,
+                     sizeof err) != 0) {
+    fprintf(stderr, "heed train: %s\n", err);
+    return 1;
+  }
+  if (r->resume && resume(r, &ck))
+    goto out;
+  snprintf(r->args, sizeof r->args, "--strategy %s --lr %g", r->o.strategy,
+           r->o.lr);
+  if (heed__exp_build("train", &r->o, (uint32_t)r->train.dim,
+                      r->train.classes, &r->rt, &r->net))
+    goto out;
+  if (ck && heed_checkpoint_apply(ck, r->net, err, sizeof err) != 0) {
+    fprintf(stderr, "heed train: %s\n", err);
+    goto out;
+  }
+  if (r->save_init && save(r, r->save_init, r->epoch0))
+    goto out;
+
+  size_t n = r->train.n, dim = r->train.dim, B = r->o.batch;
+  uint64_t per_epoch = (n + B - 1) / B;
+  uint64_t total = per_epoch * r->o.epochs;
+  if (r->o.max_steps && r->o.max_steps < total)
+    total = r->o.max_steps;
+  order = malloc(n * sizeof *order);
+  xb = malloc(B * dim * sizeof *xb);
+  yb = malloc(B);
+  if (!order || !xb || !yb) {
+    fprintf(stderr, "heed train: out of memory\n");
+    goto out;
+  }
+  if (!r->o.quiet)
+    fprintf(stderr, "heed train: %s, %zu training / %zu test samples, "
+                    "strategy %s, %u thread(s)\n",
+            r->o.data, n, r->test.n, r->o.strategy, r->o.threads);
+  heed_progress pg;
+  heed__progress_init(&pg, total, r->o.quiet);
+  uint64_t every = per_epoch / 50 ? per_epoch / 50 : 1, samples = 0;
+  double t0 = heed__now(), run_loss = 0, run_acc = 0;
+  uint64_t run_n = 0;
+  heed_batch_stats st = {0};
+  int done = 0;
+  uint32_t epoch = r->epoch0 + (uint32_t)((r->steps - r->epoch0 * per_epoch) /
+                                          per_epoch);
+  for (; epoch < r->o.epochs && !done; epoch++) {
+    if (r->o.shuffle)
+      heed_dataset_shuffle_order(n, r->o.seed, epoch, order);
+    else
+      for (size_t i = 0; i < n; i++)
+        order[i] = (uint32_t)i;
+    uint64_t first = r->steps - (uint64_t)epoch * per_epoch;
+    for (uint64_t b = first; b < per_epoch; b++) {
+      if (r->steps >= total) {
+        done = 1;
+        break;
+      }
+      size_t off = b * B, cnt = n - off < B ? n - off : B;
+      heed_dataset_gather(&r->train, order + off, cnt, xb, yb);
+      int rv = heed_net_train_batch(r->net, xb, yb, (uint32_t)cnt, &st);
+      if (rv) {
+        fprintf(stderr, "heed train: training step %llu failed: %s\n",
+                (unsigned long long)r->steps, heed_strerror(rv));
+        goto out;
+      }
+      r->steps++;
+      samples += cnt;
+      run_loss += st.loss * st.count;
+      run_acc += st.correct;
+      run_n += st.count;
+      if (r->steps % every == 0 && run_n) {
+        curve_add(&r->cv, r->steps, run_loss / run_n, run_acc / run_n);
+        heed__progress_update(&pg, epoch + 1, r->o.epochs, r->steps,
+                              run_loss / run_n, run_acc / run_n, samples, 0);
+        run_loss = run_acc = 0;
+        run_n = 0;
+      }
+    }
+    if (done)
+      break;
+    heed_batch_stats ev;
+    if (eval(r, &ev))
+      goto out;
+    heed__progress_done(&pg);
+    double *ex = realloc(r->cv.ex, (r->cv.ne + 1) * sizeof *ex);
+    double *ey = realloc(r->cv.ey, (r->cv.ne + 1) * sizeof *ey);
+    if (ex)
+      r->cv.ex = ex;
+    if (ey)
+      r->cv.ey = ey;
+    if (ex && ey) {
+      ex[r->cv.ne] = (double)r->steps;
+      ey[r->cv.ne++] = 100.0 * ev.correct / ev.count;
+    }
+    if (!r->o.quiet)
+      fprintf(stderr, "epoch %u/%u: test accuracy %.2f%%, test loss %.4f\n",
+              epoch + 1, r->o.epochs, 100.0 * ev.correct / ev.count, ev.loss);
+    if (r->checkpoint && save(r, r->checkpoint, epoch + 1))
+      goto out;
+  }
+  heed_net_sync(r->net);
+  double secs = heed__now() - t0;
+  heed_batch_stats ev;
+  if (eval(r, &ev))
+    goto out;
+  heed__progress_done(&pg);
+  if (r->checkpoint && save(r, r->checkpoint, epoch))
+    goto out;
+  if (r->plot && plot(r))
+    goto out;
+  double acc = ev.count ? (double)ev.correct / ev.count : 0;
+  if (r->o.json)
+    printf("{\"dataset\":\"%s\",\"strategy\":\"%s\",\"epochs\":%u,"
+           "\"steps\":%llu,\"batch\":%u,\"threads\":%u,\"test_accuracy\":%.4f,"
+           "\"test_loss\":%.4f,\"train_seconds\":%.3f,\"samples_per_s\":%.0f}\n",
+           r->o.data, r->o.strategy, epoch, (unsigned long long)r->steps,
+           r->o.batch, r->o.threads, acc, ev.loss, secs,
+           secs > 0 ? samples / secs : 0);
+  else
+    printf("test accuracy %.2f%% (loss %.4f) after %llu steps, %.1f s, "
+           "%.0f samples/s\n",
+           100 * acc, ev.loss, (unsigned long long)r->steps, secs,
+           secs > 0 ? samples / secs : 0);
+  rc = 0;
+out:
+  heed_checkpoint_free(ck);
+  free(order);
+  free(xb);
+  free(yb);
+  return rc;
+}
+
+int heed_cmd_train(int argc, char **argv) {
+  run r;
+  memset(&r, 0, sizeof r);
+  heed__exp_defaults(&r.o);
+  int rc = parse(&r, argc, argv);
+  if (rc >= 0)
+    return rc;
+  rc = train(&r);
+  heed_net_free(r.net);
+  heed_runtime_free(r.rt);
+  heed_dataset_destroy(&r.train);
+  heed_dataset_destroy(&r.test);
+  free(r.cv.p);
+  free(r.cv.ex);
+  free(r.cv.ey);
+  return rc;
+}
