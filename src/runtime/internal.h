@@ -135,6 +135,11 @@ typedef struct heed__actor {
   uint8_t pad_[3];
 } heed__actor;
 
+_Static_assert(sizeof(heed__actor) == 64, "an actor is one cache line");
+_Static_assert(sizeof(struct heed_msg) == 64, "a message is one cache line");
+_Static_assert(sizeof(struct heed_buf) == HEED__BUF_HDR,
+               "buffer data starts 64 bytes after its header");
+
 #define HEED__CHUNK_BITS 12
 #define HEED__CHUNK (1u << HEED__CHUNK_BITS)
 #define HEED__TOP 4096u
@@ -150,9 +155,10 @@ static inline uint64_t heed__actor_id(const heed__actor *a) {
 typedef struct heed__loop {
   heed__mpsc inq;   /* messages from other threads */
   heed__mpsc wakeq; /* parked actors whose mailbox drained (other loops) */
+  char pad0_[64];
   _Atomic int notified; /* 1: loop is awake and will poll before sleeping */
-  char pad_[60];
-  heed_runtime *rt;
+  char pad1_[60];
+  heed_runtime *rt; /* from here on: the loop thread's own fields */
   unsigned idx;
   int idle_on;
   heed__actor *rq_head, *rq_tail;
@@ -185,6 +191,7 @@ struct heed_runtime {
 
   /* Actor table: top[] is allocated once; chunks are added, never moved. */
   _Atomic(heed__actor *) *top;
+  void **top_raw; /* what calloc returned, before aligning to 64 bytes */
   uv_mutex_t tab_mu;
   uint32_t next_index;
   heed__actor *free_slots;
@@ -220,15 +227,36 @@ int heed__table_alloc(heed_runtime *rt, heed_actor_fini_fn fini,
                       heed__actor **ap);
 void heed__table_release(heed_runtime *rt, heed__actor *a);
 heed_actor_fini_fn heed__table_fini(heed_runtime *rt, uint16_t idx);
-/* Returns the live actor for id or an error (ENOENT/ECLOSED). When
- * `stopping_ok`, an actor being stopped is returned too (rc 1). */
-int heed__lookup(const heed_runtime *rt, uint64_t id, heed__actor **ap,
-                 int stopping_ok);
 
 static inline heed__actor *heed__slot(const heed_runtime *rt, uint32_t index) {
   heed__actor *chunk = atomic_load_explicit(&rt->top[index >> HEED__CHUNK_BITS],
                                             memory_order_acquire);
   return &chunk[index & (HEED__CHUNK - 1)];
+}
+
+/* Returns the live actor for id or an error (ENOENT/ECLOSED). When
+ * `stopping_ok`, an actor being stopped is returned too (rc 1). */
+static inline int heed__lookup(const heed_runtime *rt, uint64_t id,
+                               heed__actor **ap, int stopping_ok) {
+  uint32_t index = (uint32_t)id;
+  uint32_t gen = (uint32_t)(id >> 32);
+  if (gen == 0 || index >= HEED__MAX_ACTORS)
+    return HEED_ENOENT;
+  heed__actor *chunk = atomic_load_explicit(
+      &rt->top[index >> HEED__CHUNK_BITS], memory_order_acquire);
+  if (chunk == NULL)
+    return HEED_ENOENT;
+  heed__actor *a = &chunk[index & (HEED__CHUNK - 1)];
+  uint32_t g = atomic_load_explicit(&a->gen, memory_order_acquire);
+  if (g != gen)
+    return (g > gen) ? HEED_ECLOSED : HEED_ENOENT;
+  int st = atomic_load_explicit(&a->st, memory_order_acquire);
+  *ap = a;
+  if (st == HEED__ST_LIVE)
+    return 0;
+  if (st == HEED__ST_STOPPING && stopping_ok)
+    return 1;
+  return st == HEED__ST_FREE ? HEED_ENOENT : HEED_ECLOSED;
 }
 
 /* sched.c */

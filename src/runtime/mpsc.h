@@ -22,6 +22,7 @@ typedef struct heed__mpsc {
   char pad_[64 - sizeof(void *)]; /* keep producers off the consumer's line */
   heed__node *tail;               /* next to pop; consumer only */
   heed__node stub;
+  char pad2_[64 - 2 * sizeof(void *)]; /* whatever follows gets its own line */
 } heed__mpsc;
 
 static inline void heed__mpsc_init(heed__mpsc *q) {

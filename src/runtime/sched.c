@@ -257,23 +257,32 @@ static unsigned run_actor(heed__loop *l, heed__actor *a) {
 static void on_idle(uv_idle_t *h);
 
 static void run_turn(heed__loop *l) {
-  heed_runtime *rt = l->rt;
-  size_t done = 0;
-  int busy;
+  size_t done = 0, polled = 0;
+  int busy = drain_incoming(l);
   for (;;) {
-    busy = drain_incoming(l);
     size_t n = l->rq_n;
-    if (n == 0)
-      break;
+    if (n == 0) {
+      busy = drain_incoming(l);
+      polled = done;
+      if (l->rq_n == 0)
+        break;
+      continue;
+    }
     /* One round: every actor runnable now gets one budget, in order, so a
      * busy actor cannot starve the others. */
     while (n-- > 0)
       done += run_actor(l, runq_pop(l));
-    if (done >= TURN_MSGS ||
-        atomic_load_explicit(&rt->state, memory_order_relaxed) !=
-            HEED__RT_RUNNING)
+    if (done >= TURN_MSGS)
       break;
+    /* Poll the cross-loop queues every few hundred messages rather than
+     * every round: with one token in flight a round is one message. */
+    if (done - polled >= 256) {
+      busy = drain_incoming(l);
+      polled = done;
+    }
   }
+  if (done != polled)
+    busy = drain_incoming(l);
   if (l->rq_n == 0 && !busy) {
     atomic_store(&l->notified, 0);
     if (heed__mpsc_empty(&l->inq) && heed__mpsc_empty(&l->wakeq)) {

@@ -17,14 +17,16 @@
 
 int heed__table_init(heed_runtime *rt) {
   rt->top = heed__calloc(HEED__TOP, sizeof *rt->top);
-  if (rt->top == NULL)
-    return HEED_ENOMEM;
-  if (uv_mutex_init(&rt->tab_mu) != 0) {
+  rt->top_raw = heed__calloc(HEED__TOP, sizeof *rt->top_raw);
+  if (rt->top == NULL || rt->top_raw == NULL ||
+      uv_mutex_init(&rt->tab_mu) != 0) {
     heed__free((void *)rt->top);
+    heed__free(rt->top_raw);
     rt->top = NULL;
+    rt->top_raw = NULL;
     return HEED_ENOMEM;
   }
-  atomic_fetch_add_explicit(&rt->mem, HEED__TOP * sizeof *rt->top,
+  atomic_fetch_add_explicit(&rt->mem, 2 * HEED__TOP * sizeof *rt->top,
                             memory_order_relaxed);
   return 0;
 }
@@ -42,9 +44,11 @@ void heed__table_destroy(heed_runtime *rt) {
       fini(a->state);
   }
   for (unsigned c = 0; c < HEED__TOP; c++)
-    heed__free(atomic_load_explicit(&rt->top[c], memory_order_relaxed));
+    heed__free(rt->top_raw[c]);
   heed__free((void *)rt->top);
+  heed__free(rt->top_raw);
   rt->top = NULL;
+  rt->top_raw = NULL;
   heed__free(rt->finis);
   rt->finis = NULL;
   uv_mutex_destroy(&rt->tab_mu);
@@ -116,13 +120,16 @@ int heed__table_alloc(heed_runtime *rt, heed_actor_fini_fn fini,
         atomic_load_explicit(&rt->top[c], memory_order_relaxed);
     if (chunk == NULL) {
       /* calloc: fresh pages are already zero, so a million spawns do not
-       * pay for clearing 64 MB up front. */
-      chunk = heed__calloc(HEED__CHUNK, sizeof *chunk);
-      if (chunk == NULL) {
+       * pay for clearing 64 MB up front. One spare slot lets us align the
+       * chunk so that every actor is exactly one cache line. */
+      void *raw = heed__calloc(HEED__CHUNK + 1, sizeof *chunk);
+      if (raw == NULL) {
         rc = HEED_ENOMEM;
         goto out;
       }
-      atomic_fetch_add_explicit(&rt->mem, HEED__CHUNK * sizeof *chunk,
+      rt->top_raw[c] = raw;
+      chunk = (heed__actor *)(((uintptr_t)raw + 63) & ~(uintptr_t)63);
+      atomic_fetch_add_explicit(&rt->mem, (HEED__CHUNK + 1) * sizeof *chunk,
                                 memory_order_relaxed);
       atomic_store_explicit(&rt->top[c], chunk, memory_order_release);
     }
@@ -155,25 +162,3 @@ void heed__table_release(heed_runtime *rt, heed__actor *a) {
   uv_mutex_unlock(&rt->tab_mu);
 }
 
-int heed__lookup(const heed_runtime *rt, uint64_t id, heed__actor **ap,
-                 int stopping_ok) {
-  uint32_t index = (uint32_t)id;
-  uint32_t gen = (uint32_t)(id >> 32);
-  if (gen == 0 || index >= HEED__MAX_ACTORS)
-    return HEED_ENOENT;
-  heed__actor *chunk = atomic_load_explicit(
-      &rt->top[index >> HEED__CHUNK_BITS], memory_order_acquire);
-  if (chunk == NULL)
-    return HEED_ENOENT;
-  heed__actor *a = &chunk[index & (HEED__CHUNK - 1)];
-  uint32_t g = atomic_load_explicit(&a->gen, memory_order_acquire);
-  if (g != gen)
-    return (g > gen) ? HEED_ECLOSED : HEED_ENOENT;
-  int st = atomic_load_explicit(&a->st, memory_order_acquire);
-  *ap = a;
-  if (st == HEED__ST_LIVE)
-    return 0;
-  if (st == HEED__ST_STOPPING && stopping_ok)
-    return 1;
-  return st == HEED__ST_FREE ? HEED_ENOENT : HEED_ECLOSED;
-}
