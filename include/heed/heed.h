@@ -16,5 +16,6 @@
 #include "heed/net.h"
 #include "heed/rng.h"
 #include "heed/data.h"
+#include "heed/checkpoint.h"
 
 #endif

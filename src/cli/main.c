@@ -14,6 +14,7 @@ struct command {
 static const struct command commands[] = {
     {"bench", heed_cmd_bench, "measure speed: runtime, net"},
     {"strategies", heed_cmd_strategies, "list the strategies neurons can play"},
+    {"export", heed_cmd_export, "write a checkpoint's weights as .npy files"},
 };
 
 static void usage(FILE *f) {
