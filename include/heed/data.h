@@ -102,6 +102,40 @@ HEED_API int heed_dataset_shuffle_order(size_t n, uint64_t seed, uint32_t epoch,
 HEED_API void heed_dataset_gather(const heed_dataset *ds, const uint32_t *idx,
                                   size_t count, float *x_out, uint8_t *y_out);
 
+/* Continual learning: tasks built from one data set.
+ *
+ * Permuted MNIST: task t (1-based) shows every image through a fixed pixel
+ * permutation, x'[k] = x[perm[k]]. Task 1 is the identity; task t > 1 is a
+ * Fisher-Yates permutation drawn from (seed, t): the same seed and task
+ * always give the same permutation. HEED_EINVAL for task 0. */
+HEED_API int heed_task_permutation(uint32_t dim, uint64_t seed, uint32_t task,
+                                   uint32_t *perm);
+/* Applies perm to n rows of dim floats: out[s][k] = x[s][perm[k]]. */
+HEED_API void heed_task_permute_rows(const float *x, size_t n, size_t dim,
+                                     const uint32_t *perm, float *out);
+/* A permuted copy of ds (labels unchanged). */
+HEED_API int heed_dataset_permute(const heed_dataset *ds, const uint32_t *perm,
+                                  heed_dataset *out);
+/* Split MNIST: task t (1-based) holds exactly the samples of all whose label
+ * is in [(t-1)*classes_per_task, t*classes_per_task), in file order, labels
+ * unchanged (one 10-way head; mask it for task-incremental use).
+ * HEED_ERANGE when the task's classes go past all->classes. */
+HEED_API int heed_task_split(const heed_dataset *all, uint32_t task,
+                             uint32_t classes_per_task, heed_dataset *out);
+/* The order in which a task's n training samples are visited in an epoch:
+ * a function of (seed, task, epoch) only, so every strategy of a comparison
+ * sees the same batches in the same order. */
+HEED_API int heed_task_batch_order(size_t n, uint64_t seed, uint32_t task,
+                                   uint32_t epoch, uint32_t *order);
+/* Metrics of a T x T accuracy matrix R (row-major; R[i*T+j] = accuracy on
+ * task j after training task i):
+ *   acc = mean_j R[T-1][j]
+ *   bwt = mean_{j<T-1} (R[T-1][j] - R[j][j])                    (0 if T = 1)
+ *   forgetting = mean_{j<T-1} (max_{i<T-1} R[i][j] - R[T-1][j]) (0 if T = 1)
+ * Any output pointer may be NULL. */
+HEED_API int heed_cl_metrics(const double *R, uint32_t T, double *acc,
+                             double *bwt, double *forgetting);
+
 #ifdef __cplusplus
 }
 #endif

@@ -8,5 +8,7 @@ int heed_cmd_bench_runtime(int argc, char **argv);
 int heed_cmd_bench_net(int argc, char **argv);
 int heed_cmd_strategies(int argc, char **argv);
 int heed_cmd_export(int argc, char **argv);
+int heed_cmd_train(int argc, char **argv);
+int heed_cmd_continual(int argc, char **argv);
 
 #endif

@@ -12,6 +12,8 @@ struct command {
 };
 
 static const struct command commands[] = {
+    {"train", heed_cmd_train, "train a society of neurons on real data"},
+    {"continual", heed_cmd_continual, "the catastrophic-forgetting benchmark"},
     {"bench", heed_cmd_bench, "measure speed: runtime, net"},
     {"strategies", heed_cmd_strategies, "list the strategies neurons can play"},
     {"export", heed_cmd_export, "write a checkpoint's weights as .npy files"},

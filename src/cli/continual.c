@@ -1,0 +1,671 @@
+/*
+ * continual.c - `heed continual`: the catastrophic-forgetting benchmark.
+ *
+ * Trains one network on a sequence of tasks (Permuted MNIST, or Split
+ * MNIST task- or class-incremental) and, after each task, evaluates every
+ * task: the accuracy matrix R, and from it ACC, BWT and F, averaged over
+ * seeds. --compare runs several strategies on the same tasks, the same
+ * initial weights and the same batch order (heed_task_batch_order is a
+ * function of seed, task and epoch only).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/args.h"
+#include "cli/commands.h"
+#include "cli/experiment.h"
+#include "cli/plot.h"
+#include "cli/progress.h"
+#include "heed/data.h"
+
+#define MAX_TASKS 64
+#define MAX_STRATS 16
+#define CHUNK 1000
+
+enum bench { PERMUTED, SPLIT_TASK, SPLIT_CLASS };
+static const char *const bench_names[] = {"permuted", "split-task",
+                                          "split-class"};
+
+typedef struct task {
+  const heed_dataset *train, *test;
+  uint32_t *perm; /* permuted: this task's pixel permutation; else NULL */
+  uint8_t mask[256];
+  int masked;
+} task;
+
+typedef struct result {
+  const char *strategy;
+  double *R;       /* seeds x T x T */
+  double *m;       /* seeds x 3: acc, bwt, forgetting */
+  double secs;
+} result;
+
+typedef struct cl {
+  heed_exp_opts o;
+  enum bench bench;
+  uint32_t T, E, seeds, nstrat;
+  int consolidate;
+  double validation;
+  const char *plot;
+  const char *strat[MAX_STRATS];
+  char compare_buf[1024];
+  heed_dataset train, test;       /* the base data */
+  heed_dataset split_train[MAX_TASKS], split_test[MAX_TASKS];
+  task tasks[MAX_TASKS];
+  result res[MAX_STRATS];
+} cl;
+
+static void usage(FILE *f) {
+  fprintf(f,
+      "usage: heed continual [options]\n\n"
+      "The catastrophic-forgetting benchmark: trains one network on a "
+      "sequence of\ntasks and, after each, tests it on every task. Reports "
+      "the accuracy matrix R\n(R[i][j]: accuracy on task j after training "
+      "task i), ACC (mean final\naccuracy), BWT (backward transfer; negative "
+      "means forgetting) and F\n(forgetting), as mean +- std over seeds.\n\n"
+      "options:\n"
+      "  --bench NAME           permuted (Permuted MNIST, default), split-task "
+      "(Split\n"
+      "                         MNIST, one 2-way head per task), split-class "
+      "(Split\n"
+      "                         MNIST, one 10-way head)\n"
+      "  --tasks T              number of tasks (default 5; split: at most "
+      "5)\n"
+      "  --epochs-per-task E    passes over each task's data (default 1)\n"
+      "  --seeds N              run seeds seed..seed+N-1 (default 1)\n"
+      "  --compare S1,S2,...    run every listed strategy on the same data "
+      "order,\n"
+      "                         weights and budget; one table, one plot\n"
+      "  --consolidate on|off   send CONSOLIDATE to every neuron at each task\n"
+      "                         boundary (default on; off for boundary-free "
+      "agents)\n"
+      "  --validation FRAC      hold out FRAC of the training images and test "
+      "on\n"
+      "                         them instead of the test set (for tuning)\n"
+      "  --plot FILE.svg|.png   heatmap of the mean R and accuracy curves\n"
+      "  --max-steps N          at most N training steps per task (tests)\n"
+      "  -h, --help             this help\n\nshared options:\n");
+  heed__exp_usage(f);
+  fprintf(f,
+      "\nData comes from tools/fetch-data. Example:\n"
+      "  heed continual --bench permuted --tasks 5 --compare bp,guard "
+      "--seeds 5\n");
+}
+
+static int parse_compare(cl *c, const char *v) {
+  snprintf(c->compare_buf, sizeof c->compare_buf, "%s", v);
+  c->nstrat = 0;
+  /* Split at commas that start a new strategy name: a comma followed by
+   * text with no '=' before the next comma or ':' (strategy parameters
+   * look like name:k=v,k=v). */
+  char *s = c->compare_buf;
+  while (*s) {
+    if (c->nstrat == MAX_STRATS) {
+      fprintf(stderr, "heed continual: --compare takes at most %d "
+                      "strategies\n", MAX_STRATS);
+      return -1;
+    }
+    c->strat[c->nstrat++] = s;
+    char *p = s;
+    for (;;) {
+      char *comma = strchr(p, ',');
+      if (!comma) {
+        s = p + strlen(p);
+        break;
+      }
+      char *next = comma + 1;
+      size_t len = strcspn(next, ",:");
+      if (memchr(next, '=', len) == NULL) { /* a new strategy */
+        *comma = 0;
+        s = next;
+        break;
+      }
+      p = next;
+    }
+    if (!*c->strat[c->nstrat - 1]) {
+      fprintf(stderr, "heed continual: empty name in --compare '%s'\n", v);
+      return -1;
+    }
+  }
+  if (c->nstrat == 0) {
+    fprintf(stderr, "heed continual: --compare wants a list of strategies\n");
+    return -1;
+  }
+  return 0;
+}
+
+static int parse(cl *c, int argc, char **argv) {
+  const char *cmd = "continual";
+  int tasks_set = 0, compare = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v;
+    uint64_t u;
+    if (!strcmp(a, "--epochs")) {
+      fprintf(stderr, "heed continual: use --epochs-per-task\n");
+      return 2;
+    }
+    int k = heed__exp_parse(cmd, &c->o, argc, argv, &i);
+    if (k < 0)
+      return 2;
+    if (k > 0)
+      continue;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--bench") || !strcmp(a, "--tasks") ||
+        !strcmp(a, "--epochs-per-task") || !strcmp(a, "--seeds") ||
+        !strcmp(a, "--compare") || !strcmp(a, "--consolidate") ||
+        !strcmp(a, "--plot") || !strcmp(a, "--validation")) {
+      if (!(v = heed__arg_value(cmd, argc, argv, &i)))
+        return 2;
+    } else {
+      fprintf(stderr, "heed continual: unknown option '%s' (see 'heed "
+                      "continual --help')\n", a);
+      return 2;
+    }
+    if (!strcmp(a, "--bench")) {
+      int b = -1;
+      for (int j = 0; j < 3; j++)
+        if (!strcmp(v, bench_names[j]))
+          b = j;
+      if (b < 0) {
+        fprintf(stderr, "heed continual: unknown --bench '%s' (permuted, "
+                        "split-task, split-class)\n", v);
+        return 2;
+      }
+      c->bench = (enum bench)b;
+    } else if (!strcmp(a, "--tasks")) {
+      if (heed__arg_u64(cmd, a, v, 1, MAX_TASKS, &u))
+        return 2;
+      c->T = (uint32_t)u;
+      tasks_set = 1;
+    } else if (!strcmp(a, "--epochs-per-task")) {
+      if (heed__arg_u64(cmd, a, v, 1, 1000, &u))
+        return 2;
+      c->E = (uint32_t)u;
+    } else if (!strcmp(a, "--seeds")) {
+      if (heed__arg_u64(cmd, a, v, 1, 1000, &u))
+        return 2;
+      c->seeds = (uint32_t)u;
+    } else if (!strcmp(a, "--compare")) {
+      if (parse_compare(c, v))
+        return 2;
+      compare = 1;
+    } else if (!strcmp(a, "--consolidate")) {
+      if (strcmp(v, "on") && strcmp(v, "off")) {
+        fprintf(stderr, "heed continual: --consolidate wants on or off, got "
+                        "'%s'\n", v);
+        return 2;
+      }
+      c->consolidate = !strcmp(v, "on");
+    } else if (!strcmp(a, "--plot")) {
+      c->plot = v;
+    } else if (!strcmp(a, "--validation")) {
+      double d;
+      if (heed__arg_float(cmd, a, v, 0, 0.9, &d))
+        return 2;
+      c->validation = d;
+    }
+  }
+  if (!compare) {
+    c->strat[0] = c->o.strategy;
+    c->nstrat = 1;
+  }
+  if (c->bench != PERMUTED && c->T > 5) {
+    fprintf(stderr, "heed continual: split MNIST has at most 5 tasks, got "
+                    "--tasks %u\n", c->T);
+    return 2;
+  }
+  (void)tasks_set;
+  /* Every strategy must exist before any data is loaded. */
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    heed_strategy *st = NULL;
+    char err[512];
+    if (heed_strategy_new(&st, c->strat[s], err, sizeof err) != 0) {
+      fprintf(stderr, "heed continual: %s\n", err);
+      return 2;
+    }
+    heed_strategy_free(st);
+  }
+  return -1;
+}
+
+/* Loads the data and builds the tasks (permutations are per seed). */
+static int setup(cl *c) {
+  char err[512];
+  if (heed_data_load(c->o.data, c->o.data_dir, &c->train, &c->test, err,
+                     sizeof err) != 0) {
+    fprintf(stderr, "heed continual: %s\n", err);
+    return -1;
+  }
+  if (c->validation > 0) { /* tune on held-out training images only */
+    heed_dataset tr, va;
+    if (heed_dataset_split(&c->train, HEED_DIGITS_SPLIT_SEED, c->validation,
+                           &tr, &va) != 0) {
+      fprintf(stderr, "heed continual: cannot hold out %g of the training "
+                      "set\n", c->validation);
+      return -1;
+    }
+    heed_dataset_destroy(&c->train);
+    heed_dataset_destroy(&c->test);
+    c->train = tr;
+    c->test = va;
+  }
+  if (c->bench != PERMUTED) {
+    uint32_t per = c->train.classes / 5;
+    if (per == 0 || c->train.classes % 5) {
+      fprintf(stderr, "heed continual: split benchmarks want a multiple of 5 "
+                      "classes, %s has %u\n", c->o.data, c->train.classes);
+      return -1;
+    }
+    for (uint32_t t = 0; t < c->T; t++) {
+      if (heed_task_split(&c->train, t + 1, per, &c->split_train[t]) != 0 ||
+          heed_task_split(&c->test, t + 1, per, &c->split_test[t]) != 0) {
+        fprintf(stderr, "heed continual: out of memory\n");
+        return -1;
+      }
+      if (c->split_train[t].n == 0 || c->split_test[t].n == 0) {
+        fprintf(stderr, "heed continual: task %u has no samples\n", t + 1);
+        return -1;
+      }
+    }
+  }
+  for (uint32_t t = 0; t < c->T; t++) {
+    task *k = &c->tasks[t];
+    if (c->bench == PERMUTED) {
+      k->train = &c->train;
+      k->test = &c->test;
+      if (!(k->perm = malloc(c->train.dim * sizeof *k->perm))) {
+        fprintf(stderr, "heed continual: out of memory\n");
+        return -1;
+      }
+    } else {
+      k->train = &c->split_train[t];
+      k->test = &c->split_test[t];
+    }
+    if (c->bench == SPLIT_TASK) {
+      uint32_t per = c->train.classes / 5;
+      k->masked = 1;
+      for (uint32_t j = 0; j < per; j++)
+        k->mask[t * per + j] = 1;
+    }
+  }
+  return 0;
+}
+
+/* Test accuracy of the current network on task k. */
+static int evaluate(cl *c, heed_net *net, const task *k, float *buf,
+                    double *acc) {
+  const heed_dataset *d = k->test;
+  uint64_t correct = 0, count = 0;
+  for (size_t off = 0; off < d->n; off += CHUNK) {
+    size_t cnt = d->n - off < CHUNK ? d->n - off : CHUNK;
+    const float *x = d->x + off * d->dim;
+    if (k->perm) {
+      heed_task_permute_rows(x, cnt, d->dim, k->perm, buf);
+      x = buf;
+    }
+    heed_batch_stats st = {0};
+    int rv = k->masked
+                 ? heed_net_eval_masked(net, x, d->y + off, cnt, k->mask, &st)
+                 : heed_net_eval(net, x, d->y + off, cnt, &st);
+    if (rv) {
+      fprintf(stderr, "heed continual: evaluation failed: %s\n",
+              heed_strerror(rv));
+      return -1;
+    }
+    correct += st.correct;
+    count += st.count;
+  }
+  (void)c;
+  *acc = count ? (double)correct / count : 0;
+  return 0;
+}
+
+/* One strategy, one seed: fills R (T x T). */
+static int run_one(cl *c, const char *strategy, uint64_t seed, double *R,
+                   double *secs) {
+  heed_exp_opts o = c->o;
+  o.strategy = strategy;
+  o.seed = seed;
+  heed_runtime *rt = NULL;
+  heed_net *net = NULL;
+  uint32_t T = c->T, B = o.batch;
+  size_t dim = c->train.dim, nmax = c->train.n;
+  uint32_t *order = malloc(nmax * sizeof *order);
+  float *xb = malloc((size_t)B * dim * sizeof *xb);
+  float *xp = malloc((size_t)(B > CHUNK ? B : CHUNK) * dim * sizeof *xp);
+  uint8_t *yb = malloc(B);
+  int rc = -1;
+  if (!order || !xb || !xp || !yb) {
+    fprintf(stderr, "heed continual: out of memory\n");
+    goto out;
+  }
+  for (uint32_t t = 0; t < T; t++)
+    if (c->tasks[t].perm)
+      heed_task_permutation((uint32_t)dim, seed, t + 1, c->tasks[t].perm);
+  if (heed__exp_build("continual", &o, (uint32_t)dim, c->train.classes, &rt,
+                      &net))
+    goto out;
+  double t0 = heed__now();
+  *secs = 0;
+  for (uint32_t t = 0; t < T; t++) {
+    const task *k = &c->tasks[t];
+    size_t n = k->train->n;
+    uint64_t steps = 0;
+    double loss = 0, hits = 0, seen = 0;
+    if (heed_net_set_train_mask(net, k->masked ? k->mask : NULL) != 0)
+      goto fail;
+    for (uint32_t e = 0; e < c->E; e++) {
+      if (o.shuffle)
+        heed_task_batch_order(n, seed, t + 1, e, order);
+      else
+        for (size_t i = 0; i < n; i++)
+          order[i] = (uint32_t)i;
+      for (size_t off = 0; off < n; off += B) {
+        if (o.max_steps && steps >= o.max_steps)
+          break;
+        size_t cnt = n - off < B ? n - off : B;
+        heed_dataset_gather(k->train, order + off, cnt, xb, yb);
+        const float *x = xb;
+        if (k->perm) {
+          heed_task_permute_rows(xb, cnt, dim, k->perm, xp);
+          x = xp;
+        }
+        heed_batch_stats st = {0};
+        int rv = heed_net_train_batch(net, x, yb, (uint32_t)cnt, &st);
+        if (rv) {
+          fprintf(stderr, "heed continual: training failed: %s\n",
+                  heed_strerror(rv));
+          goto fail;
+        }
+        steps++;
+        loss += st.loss * st.count;
+        hits += st.correct;
+        seen += st.count;
+      }
+    }
+    heed_net_sync(net);
+    heed_net_set_train_mask(net, NULL);
+    double row = 0;
+    for (uint32_t j = 0; j < T; j++) {
+      if (evaluate(c, net, &c->tasks[j], xp, &R[(size_t)t * T + j]))
+        goto fail;
+      if (j <= t)
+        row += R[(size_t)t * T + j];
+    }
+    if (c->consolidate && t + 1 < T &&
+        heed_net_control(net, HEED_EVENT_CONSOLIDATE) != 0) {
+      fprintf(stderr, "heed continual: consolidation failed\n");
+      goto fail;
+    }
+    if (!o.quiet)
+      fprintf(stderr, "  %s seed %llu task %u/%u: %llu steps, train loss "
+                      "%.4f acc %.2f%%, test on task %u %.2f%%, mean over "
+                      "tasks 1..%u %.2f%%\n",
+              strategy, (unsigned long long)seed, t + 1, T,
+              (unsigned long long)steps, seen ? loss / seen : 0,
+              seen ? 100 * hits / seen : 0, t + 1,
+              100 * R[(size_t)t * T + t], t + 1, 100 * row / (t + 1));
+  }
+  *secs = heed__now() - t0;
+  rc = 0;
+fail:
+  heed_net_free(net);
+  heed_runtime_free(rt);
+out:
+  free(order);
+  free(xb);
+  free(xp);
+  free(yb);
+  return rc;
+}
+
+static void mean_std(const double *v, size_t n, size_t stride, double *mean,
+                     double *sd) {
+  double m = 0, s = 0;
+  for (size_t i = 0; i < n; i++)
+    m += v[i * stride];
+  m /= n;
+  for (size_t i = 0; i < n; i++)
+    s += (v[i * stride] - m) * (v[i * stride] - m);
+  *mean = m;
+  *sd = n > 1 ? sqrt(s / (n - 1)) : 0;
+}
+
+/* Mean R over seeds into out (T x T). */
+static void mean_R(const cl *c, const result *r, double *out) {
+  size_t TT = (size_t)c->T * c->T;
+  for (size_t i = 0; i < TT; i++) {
+    double sd;
+    mean_std(r->R + i, c->seeds, TT, &out[i], &sd);
+  }
+}
+
+static void print_text(const cl *c) {
+  uint32_t T = c->T;
+  double *mR = malloc((size_t)T * T * sizeof *mR);
+  if (!mR)
+    return;
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    const result *r = &c->res[s];
+    mean_R(c, r, mR);
+    printf("%s on %s, %u task(s), %u epoch(s) per task, %u seed(s):\n"
+           "accuracy matrix R (%%; row i: after training task i, column j: "
+           "test on task j)\n      ",
+           r->strategy, bench_names[c->bench], T, c->E, c->seeds);
+    for (uint32_t j = 0; j < T; j++)
+      printf(" task%-3u", j + 1);
+    printf("\n");
+    for (uint32_t i = 0; i < T; i++) {
+      printf("  %3u ", i + 1);
+      for (uint32_t j = 0; j < T; j++)
+        printf(" %7.2f", 100 * mR[(size_t)i * T + j]);
+      printf("\n");
+    }
+    printf("\n");
+  }
+  printf("%-28s %18s %18s %18s %8s\n", "strategy", "ACC %", "BWT %", "F %",
+         "s/seed");
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    const result *r = &c->res[s];
+    double m[3], sd[3];
+    for (int k = 0; k < 3; k++)
+      mean_std(r->m + k, c->seeds, 3, &m[k], &sd[k]);
+    printf("%-28s %9.2f +- %5.2f %9.2f +- %5.2f %9.2f +- %5.2f %8.1f\n",
+           r->strategy, 100 * m[0], 100 * sd[0], 100 * m[1], 100 * sd[1],
+           100 * m[2], 100 * sd[2], r->secs / c->seeds);
+  }
+  free(mR);
+}
+
+static void json_string(const char *s) {
+  putchar('"');
+  for (; *s; s++) {
+    if (*s == '"' || *s == '\\')
+      printf("\\%c", *s);
+    else if ((unsigned char)*s < 0x20)
+      printf("\\u%04x", *s);
+    else
+      putchar(*s);
+  }
+  putchar('"');
+}
+
+static void print_json(const cl *c) {
+  uint32_t T = c->T;
+  double *mR = malloc((size_t)T * T * sizeof *mR);
+  if (!mR)
+    return;
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    const result *r = &c->res[s];
+    double m[3], sd[3];
+    for (int k = 0; k < 3; k++)
+      mean_std(r->m + k, c->seeds, 3, &m[k], &sd[k]);
+    mean_R(c, r, mR);
+    printf("{\"strategy\":");
+    json_string(r->strategy);
+    printf(",\"bench\":\"%s\",\"dataset\":", bench_names[c->bench]);
+    json_string(c->o.data);
+    printf(",\"tasks\":%u,\"epochs_per_task\":%u,\"seeds\":%u,\"seed\":%llu,"
+           "\"batch\":%u,\"lr\":%g,\"consolidate\":%s,\"validation\":%g,"
+           "\"acc_mean\":%.4f,\"acc_std\":%.4f,\"bwt_mean\":%.4f,"
+           "\"bwt_std\":%.4f,\"forgetting_mean\":%.4f,\"forgetting_std\":%.4f,"
+           "\"acc_per_seed\":[",
+           T, c->E, c->seeds, (unsigned long long)c->o.seed, c->o.batch,
+           c->o.lr, c->consolidate ? "true" : "false", c->validation, m[0],
+           sd[0], m[1], sd[1], m[2], sd[2]);
+    for (uint32_t k = 0; k < c->seeds; k++)
+      printf("%s%.4f", k ? "," : "", r->m[3 * k]);
+    printf("],\"matrix\":[");
+    for (uint32_t i = 0; i < T; i++) {
+      printf("%s[", i ? "," : "");
+      for (uint32_t j = 0; j < T; j++)
+        printf("%s%.4f", j ? "," : "", mR[(size_t)i * T + j]);
+      printf("]");
+    }
+    printf("],\"seconds_per_seed\":%.2f}\n", r->secs / c->seeds);
+  }
+  free(mR);
+}
+
+static int plot(const cl *c) {
+  uint32_t T = c->T, S = c->nstrat;
+  size_t TT = (size_t)T * T;
+  double *mR = malloc(S * TT * sizeof *mR);
+  double *x = malloc(T * sizeof *x);
+  double *y = malloc((S + T) * T * sizeof *y);
+  heed_panel *panels = calloc(S + 1, sizeof *panels);
+  heed_series *ser = calloc(S + T, sizeof *ser);
+  char (*names)[64] = calloc(S + T, sizeof *names);
+  char (*titles)[96] = calloc(S, sizeof *titles);
+  int rv = -1;
+  if (!mR || !x || !y || !panels || !ser || !names || !titles)
+    goto out;
+  for (uint32_t i = 0; i < T; i++)
+    x[i] = i + 1;
+  size_t ns = 0;
+  for (uint32_t s = 0; s < S; s++) {
+    double *m = mR + s * TT;
+    mean_R(c, &c->res[s], m);
+    snprintf(titles[s], sizeof titles[s], "%s: R[i][j]", c->res[s].strategy);
+    panels[s] = (heed_panel){titles[s], "tested on task j",
+                             "after training task i", NULL, 0, m, T, T};
+    /* mean accuracy over the tasks seen so far, per strategy */
+    double *ys = y + ns * T;
+    for (uint32_t i = 0; i < T; i++) {
+      double a = 0;
+      for (uint32_t j = 0; j <= i; j++)
+        a += m[(size_t)i * T + j];
+      ys[i] = 100 * a / (i + 1);
+    }
+    snprintf(names[ns], sizeof names[ns], "%s: mean over seen tasks",
+             c->res[s].strategy);
+    ser[ns] = (heed_series){names[ns], x, ys, T};
+    ns++;
+  }
+  if (S == 1) /* one curve per task: its accuracy from when it is learned */
+    for (uint32_t j = 0; j < T; j++) {
+      double *ys = y + ns * T;
+      for (uint32_t i = j; i < T; i++)
+        ys[i - j] = 100 * mR[(size_t)i * T + j];
+      snprintf(names[ns], sizeof names[ns], "task %u", j + 1);
+      ser[ns] = (heed_series){names[ns], x + j, ys, T - j};
+      ns++;
+    }
+  panels[S] = (heed_panel){"test accuracy", "tasks trained", "%", ser, ns,
+                           NULL, 0, 0};
+  char title[256], err[512];
+  snprintf(title, sizeof title, "heed continual --bench %s --tasks %u, %u "
+           "seed(s)", bench_names[c->bench], T, c->seeds);
+  rv = heed__plot(c->plot, title, panels, S + 1, err, sizeof err);
+  if (rv)
+    fprintf(stderr, "heed continual: %s\n", err);
+out:
+  free(mR);
+  free(x);
+  free(y);
+  free(panels);
+  free(ser);
+  free(names);
+  free(titles);
+  return rv;
+}
+
+static int run(cl *c) {
+  if (setup(c))
+    return 1;
+  uint32_t T = c->T;
+  if (!c->o.quiet)
+    fprintf(stderr, "heed continual: %s on %s, %u tasks x %u epoch(s), "
+                    "%u seed(s), %u strateg%s, %u thread(s)\n",
+            bench_names[c->bench], c->o.data, T, c->E, c->seeds, c->nstrat,
+            c->nstrat == 1 ? "y" : "ies", c->o.threads);
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    result *r = &c->res[s];
+    r->strategy = c->strat[s];
+    r->R = calloc((size_t)c->seeds * T * T, sizeof *r->R);
+    r->m = calloc((size_t)c->seeds * 3, sizeof *r->m);
+    if (!r->R || !r->m) {
+      fprintf(stderr, "heed continual: out of memory\n");
+      return 1;
+    }
+  }
+  /* Seed-major: every strategy sees seed k before any sees seed k+1. */
+  for (uint32_t k = 0; k < c->seeds; k++)
+    for (uint32_t s = 0; s < c->nstrat; s++) {
+      result *r = &c->res[s];
+      double *R = r->R + (size_t)k * T * T, secs;
+      if (run_one(c, r->strategy, c->o.seed + k, R, &secs))
+        return 1;
+      r->secs += secs;
+      heed_cl_metrics(R, T, &r->m[3 * k], &r->m[3 * k + 1],
+                      &r->m[3 * k + 2]);
+      if (!c->o.quiet)
+        fprintf(stderr, "heed continual: %s seed %llu: ACC %.2f%%, BWT "
+                        "%.2f%%, F %.2f%% (%.1f s)\n",
+                r->strategy, (unsigned long long)(c->o.seed + k),
+                100 * r->m[3 * k], 100 * r->m[3 * k + 1],
+                100 * r->m[3 * k + 2], secs);
+    }
+  if (c->o.json)
+    print_json(c);
+  else
+    print_text(c);
+  fflush(stdout);
+  if (c->plot && plot(c))
+    return 1;
+  return 0;
+}
+
+int heed_cmd_continual(int argc, char **argv) {
+  cl *c = calloc(1, sizeof *c);
+  if (!c) {
+    fprintf(stderr, "heed continual: out of memory\n");
+    return 1;
+  }
+  heed__exp_defaults(&c->o);
+  c->T = 5;
+  c->E = 1;
+  c->seeds = 1;
+  c->consolidate = 1;
+  int rc = parse(c, argc, argv);
+  if (rc < 0)
+    rc = run(c);
+  heed_dataset_destroy(&c->train);
+  heed_dataset_destroy(&c->test);
+  for (uint32_t t = 0; t < MAX_TASKS; t++) {
+    heed_dataset_destroy(&c->split_train[t]);
+    heed_dataset_destroy(&c->split_test[t]);
+    free(c->tasks[t].perm);
+  }
+  for (uint32_t s = 0; s < MAX_STRATS; s++) {
+    free(c->res[s].R);
+    free(c->res[s].m);
+  }
+  free(c);
+  return rc;
+}
