@@ -105,7 +105,13 @@ HEED_API int heed_actor_spawn(heed_runtime *rt, const heed_actor_spec *spec,
                      heed_actor *out);
 
 /* Stops an actor: later sends return HEED_ECLOSED, messages already queued
- * are freed unhandled, and fini runs on its loop. Idempotent. */
+ * are freed unhandled, and fini runs on its loop. Idempotent. From a thread
+ * that is not one of rt's loop threads it waits until the actor is
+ * destroyed (its behaviour will not run again and fini has returned), so
+ * the caller may then free its state; before heed_runtime_start() or after
+ * heed_runtime_stop() it returns at once and heed_runtime_free() calls fini.
+ * From a loop thread (e.g. inside a behaviour) it returns at once and the
+ * actor is destroyed after the current handler. */
 HEED_API int heed_actor_stop(heed_runtime *rt, heed_actor a);
 
 /* Sends msg to `to`. On success the runtime owns msg; on failure the caller

@@ -188,16 +188,41 @@ int heed_actor_broadcast(heed_runtime *rt, const heed_actor *to, size_t n,
   return 0;
 }
 
+/* nng's convention: stop waits until the object is idle. A thread that is
+ * not a loop thread waits until the actor's loop has destroyed it (fini has
+ * returned), so the caller may free the actor's state right after. Loop
+ * threads never wait: that could deadlock two loops stopping each other's
+ * actors. */
+static void wait_destroyed(heed_runtime *rt, heed__actor *a, uint64_t id) {
+  uv_mutex_lock(&rt->block_mu);
+  atomic_fetch_add(&rt->nblocked, 1);
+  while (atomic_load(&a->gen) == (uint32_t)(id >> 32) &&
+         atomic_load(&rt->state) == HEED__RT_RUNNING)
+    uv_cond_timedwait(&rt->block_cv, &rt->block_mu, 5 * 1000 * 1000);
+  atomic_fetch_sub(&rt->nblocked, 1);
+  uv_mutex_unlock(&rt->block_mu);
+}
+
 int heed_actor_stop(heed_runtime *rt, heed_actor h) {
   if (rt == NULL)
     return HEED_EINVAL;
   heed__actor *a;
   int rc = heed__lookup(rt, h.id, &a, 1);
-  if (rc == 1 || rc == HEED_ECLOSED)
-    return 0; /* already stopping or stopped */
+  heed__loop *l = heed__here(rt);
+  if (rc == 1) {
+    /* Already stopping (another thread asked): still wait like it does. */
+    if (l == NULL) {
+      atomic_fetch_add(&rt->senders, 1);
+      if (atomic_load(&rt->state) == HEED__RT_RUNNING)
+        wait_destroyed(rt, a, h.id);
+      atomic_fetch_sub(&rt->senders, 1);
+    }
+    return 0;
+  }
+  if (rc == HEED_ECLOSED)
+    return 0; /* already stopped */
   if (rc != 0)
     return rc;
-  heed__loop *l = heed__here(rt);
   uint8_t live = HEED__ST_LIVE;
   if (l != NULL && a->loop == l->idx) {
     /* On its own loop: the scheduler destroys it when it next runs (after
@@ -226,6 +251,8 @@ int heed_actor_stop(heed_runtime *rt, heed_actor h) {
   m->to = h.id;
   m->flags = HEED__MSG_STOP;
   post(rt, a, m);
+  if (l == NULL)
+    wait_destroyed(rt, a, h.id);
 out:
   if (l == NULL)
     atomic_fetch_sub(&rt->senders, 1);

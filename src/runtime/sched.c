@@ -213,6 +213,9 @@ static void destroy(heed__loop *l, heed__actor *a) {
   if (fini != NULL)
     fini(state);
   heed__table_release(rt, a);
+  /* Pairs with a stopper's increment of nblocked before it reads the
+   * generation (rare path, so a full fence is cheap here). */
+  atomic_thread_fence(memory_order_seq_cst);
   if (atomic_load_explicit(&rt->nblocked, memory_order_relaxed) != 0)
     heed__signal_blocked(rt); /* blocked senders to it now get ECLOSED */
 }

@@ -121,8 +121,11 @@ static void test_actor_stop_in_flight(void **unused) {
   assert_true(wait_for(&hops, 50000, 10) >= 50000);
   /* Stop every other actor from this thread while tokens are moving:
    * tokens that reach a stopped actor are freed by forward(). */
-  for (int i = 0; i < RING; i += 2)
+  for (int i = 0; i < RING; i += 2) {
     assert_int_equal(heed_actor_stop(rt, ids[i]), 0);
+    /* From a non-loop thread stop waits for the destruction: fini ran. */
+    assert_int_equal(nodes[i].finied, 1);
+  }
   assert_int_equal(heed_actor_stop(rt, ids[0]), 0); /* idempotent */
   assert_int_equal(wait_for(&finis, RING / 2, 10), RING / 2);
   assert_int_equal(atomic_load(&fini_loop_ok), 1); /* fini on its loop */
