@@ -24,6 +24,7 @@
 
 #include <msgpack.h>
 
+#include "common/alloc.h"
 #include "net_test_util.h"
 
 static char tmpdir[1024];
@@ -710,6 +711,52 @@ static void test_atomic_write(void **state) {
   rmdir(ro);
 }
 
+/* Every allocation failure in save, load and apply is HEED_ENOMEM, with
+ * nothing leaked (ASan's leak checker watches). */
+static void test_alloc_failure(void **state) {
+  (void)state;
+  heed_runtime *rt = make_rt(1);
+  heed_net *net = trained_net(rt, 2);
+  heed_net *fresh = make_net(rt, 4, sizes, NULL, "bp", 0.1f, 1);
+  char path[PATH_MAX], err[512];
+  path_in(path, sizeof path, "oom.ckpt");
+  int saved = 0, loaded = 0, applied = 0;
+  for (long n = 0; n < 400 && !(saved && loaded && applied); n++) {
+    if (!saved) {
+      heed__alloc_fail_after(n);
+      int rv = heed_checkpoint_save(net, &meta, path, err, sizeof err);
+      heed__alloc_fail_after(-1);
+      if (rv != 0 && rv != HEED_ENOMEM)
+        fail_msg("save with %ld allocations: %d (%s)", n, rv, err);
+      saved = rv == 0;
+      continue;
+    }
+    heed_checkpoint *ck = NULL;
+    heed__alloc_fail_after(loaded ? -1 : n);
+    int rv = heed_checkpoint_load(&ck, path, err, sizeof err);
+    heed__alloc_fail_after(-1);
+    if (rv != 0 && rv != HEED_ENOMEM)
+      fail_msg("load with %ld allocations: %d (%s)", n, rv, err);
+    if (rv == 0 && !loaded) {
+      loaded = 1;
+      n = -1; /* now the same for apply */
+    } else if (rv == 0) {
+      heed__alloc_fail_after(n);
+      rv = heed_checkpoint_apply(ck, fresh, err, sizeof err);
+      heed__alloc_fail_after(-1);
+      if (rv != 0 && rv != HEED_ENOMEM)
+        fail_msg("apply with %ld allocations: %d (%s)", n, rv, err);
+      applied = rv == 0;
+    }
+    heed_checkpoint_free(ck);
+  }
+  assert_true(saved && loaded && applied);
+  assert_same_net(net, fresh);
+  heed_net_free(fresh);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+}
+
 /* ---- heed export ------------------------------------------------------- */
 
 static int find_heed(char *buf, size_t len) {
@@ -868,6 +915,7 @@ int main(void) {
       cmocka_unit_test(test_wrong_version_and_format),
       cmocka_unit_test(test_crafted),
       cmocka_unit_test(test_atomic_write),
+      cmocka_unit_test(test_alloc_failure),
       cmocka_unit_test(test_export_npy),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
