@@ -147,6 +147,8 @@ static void drain_deferred(heed_runtime *rt, heed_neuron_actor *na) {
     heed_msg_free(m);
     i++;
   }
+  if (i == 0)
+    return; /* also keeps memmove away from a NULL list */
   memmove(na->deferred, na->deferred + i,
           (na->ndeferred - i) * sizeof *na->deferred);
   na->ndeferred -= i;
