@@ -9,18 +9,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "common/alloc.h"
 #include "heed/heed.h"
 #include "net/kernels.h"
-
-static double now(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
@@ -177,11 +171,11 @@ int heed_cmd_bench_net(int argc, char **argv) {
   for (int run = 0; run < c.runs; run++) {
     plain p;
     plain_init(&p, c.batch);
-    double t0 = now();
+    double t0 = heed__now();
     for (uint32_t s = 0; s < c.steps; s++)
       plain_step(&p, k, x + (size_t)s * c.batch * 784, y + (size_t)s * c.batch,
                  c.batch, 0.05f);
-    t[run] = nsamp / (now() - t0);
+    t[run] = nsamp / (heed__now() - t0);
     plain_free(&p);
   }
   double base = median(t, c.runs);
@@ -204,11 +198,11 @@ int heed_cmd_bench_net(int argc, char **argv) {
         rc = 1;
         goto out;
       }
-      double t0 = now();
+      double t0 = heed__now();
       for (uint32_t s = 0; s < c.steps && rv == 0; s++)
         rv = heed_net_train_batch(net, x + (size_t)s * c.batch * 784,
                                   y + (size_t)s * c.batch, c.batch, NULL);
-      t[run] = nsamp / (now() - t0);
+      t[run] = nsamp / (heed__now() - t0);
       heed_net_free(net);
       heed_runtime_free(rt);
       if (rv) {
