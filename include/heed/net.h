@@ -137,6 +137,71 @@ typedef struct heed_net_counters {
 HEED_API void heed_net_counters_get(const heed_net *net,
                                     heed_net_counters *c);
 
+
+/* ---- one network over several processes --------------------------------
+ *
+ * Every process of a run builds the same network (same sizes, seed and
+ * strategy, so the same initial weights) with the same placement: weight
+ * layer l lives on process layer_proc[l-1]; the input, the critic and the
+ * driver live on process 0 (the coordinator). A process spawns actors only
+ * for its own layers. A message whose receivers live elsewhere goes, as one
+ * whole block, to a proxy actor that hands it to the transport; the
+ * receiving process broadcasts it to its local actors. Actors cannot tell
+ * a remote peer from a local one, and since every sum runs in sender
+ * order, results are bitwise those of one process.
+ */
+
+/* What crosses a process boundary. */
+enum heed_wire_kind {
+  HEED_WIRE_FORWARD = 1, /* block for the neurons of `layer` (L+1: critic) */
+  HEED_WIRE_BID = 2,     /* bid block for the neurons of `layer` */
+  HEED_WIRE_CONTROL = 3, /* control event `word` for the neurons of `layer` */
+  HEED_WIRE_DONE = 4,    /* `word` neurons finished `batch` (to process 0) */
+  HEED_WIRE_ACK = 5,     /* `word` neurons handled a control event */
+  HEED_WIRE_PARAMS = 6,  /* weights, biases and states of `layer` */
+  HEED_WIRE_PULL = 7,    /* please send PARAMS of your layers to process 0 */
+};
+
+typedef struct heed_wire_msg {
+  uint32_t kind;  /* enum heed_wire_kind */
+  uint32_t layer;
+  uint64_t batch;
+  uint64_t word;
+  /* FORWARD/BID: the block: header fields and rows*stride + extra floats. */
+  uint32_t mode, count, stride, rows, ldc;
+  const float *data;
+  size_t nfloats;
+} heed_wire_msg;
+
+typedef struct heed_net_remote {
+  unsigned nprocs;            /* processes in the run (>= 1) */
+  unsigned self;              /* this process; 0 is the coordinator */
+  const unsigned *layer_proc; /* per weight layer l (index l-1) */
+  /* Ships m to process `to`. Called from loop threads and the driver
+   * thread; must copy what it needs before returning and must not block
+   * for long. Returns 0 or a negative error (the net then fails). */
+  int (*send)(void *arg, unsigned to, const heed_wire_msg *m);
+  void *arg;
+} heed_net_remote;
+
+/* Builds this process's part of a distributed network. Without remote (or
+ * with nprocs == 1) this is heed_net_new. */
+HEED_API int heed_net_new_remote(heed_net **np, heed_runtime *rt,
+                                 const heed_net_opts *opts,
+                                 const heed_net_remote *remote);
+/* Hands the net a message that arrived from another process (any thread). */
+HEED_API int heed_net_deliver(heed_net *net, unsigned from,
+                              const heed_wire_msg *m);
+/* Coordinator: fetches every remote layer's weights, biases and states
+ * into this process's copy (before params_get, checkpoints, exports). */
+HEED_API int heed_net_pull(heed_net *net);
+/* Coordinator: sends this process's copy of every remote layer to the
+ * process hosting it (after params_set or a checkpoint resume). */
+HEED_API int heed_net_push(heed_net *net);
+/* Marks the net failed (e.g. a peer died): waiting driver calls return
+ * HEED_EPEER. */
+HEED_API void heed_net_abort(heed_net *net);
+
 #ifdef __cplusplus
 }
 #endif
