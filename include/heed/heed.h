@@ -17,5 +17,6 @@
 #include "heed/rng.h"
 #include "heed/data.h"
 #include "heed/checkpoint.h"
+#include "heed/trace.h"
 
 #endif

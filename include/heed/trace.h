@@ -68,11 +68,13 @@ typedef struct heed_trace heed_trace;
 typedef struct heed_trace_opts {
   const char *path;     /* file to write, or NULL */
   const char *live_url; /* nng PUB listen URL, or NULL */
-  double sample;        /* fraction of batches kept, (0, 1]; 0 means 1 */
+  double sample;        /* fraction of batches kept, (0, 1]; 0 means 1.
+                           CONTROL events (batch 0) are not sampled. */
   uint32_t kinds;       /* enum heed_trace_kind mask; 0 means all */
   int values;           /* nonzero: store the values themselves too */
   uint64_t run;         /* run id written in every record */
-  size_t queue;         /* events the queue holds; 0 means 65536 */
+  size_t queue;         /* events the queue holds (rounded up to a power
+                           of two); 0 means 65536, or 4096 with values */
 } heed_trace_opts;
 
 /* Opens the sinks and starts the tracer's thread. One-line reason in err. */
@@ -93,6 +95,78 @@ typedef struct heed_trace_stats {
   uint64_t recorded, dropped, written;
 } heed_trace_stats;
 HEED_API void heed_trace_stats_get(heed_trace *t, heed_trace_stats *st);
+
+/* At most this many values are copied per event (opts.values); the summary
+ * (count, mean, mean |x|, min, max) always covers all of them. */
+#define HEED_TRACE_MAX_VALUES 1024
+
+/* "forward", "bid", "control", "batch", "labels", "drops" (one bit), or
+ * "?" for anything else. */
+HEED_API const char *heed_trace_kind_name(uint32_t kind);
+/* A comma-separated list of kind names (or "all") into a mask. */
+HEED_API int heed_trace_kinds_parse(const char *s, uint32_t *mask);
+/* "driver", "input", "neuron", "hub", "critic" or "?". */
+HEED_API const char *heed_trace_role_name(uint8_t role);
+
+/* ---- Reading traces back (docs/trace-format.md) ---- */
+
+typedef struct heed_trace_rec {
+  uint32_t kind;   /* one enum heed_trace_kind bit; 0 for the header */
+  uint64_t run;
+  uint64_t t_ns;   /* since the tracer started */
+  uint64_t dur_ns;
+  uint64_t batch;
+  heed_trace_who sender, receiver;
+  uint32_t fanout, loop;
+  /* Summary of the event's values (all of them, not only those stored). */
+  uint32_t count;
+  double mean, mean_abs, min, max;
+  const float *values; /* stored values or NULL; valid until the next call */
+  uint32_t nvalues;
+  /* DROPS records: */
+  uint64_t dropped, recorded;
+  /* The header (kind 0): */
+  uint32_t version;
+  uint64_t start_unix_ns;
+  double sample;
+  uint32_t kinds;
+} heed_trace_rec;
+
+typedef struct heed_trace_reader heed_trace_reader;
+
+/* A reader fed by the caller (heed_trace_reader_feed), e.g. with the
+ * messages of a live stream. */
+HEED_API int heed_trace_reader_new(heed_trace_reader **rp);
+/* A reader of a trace file ("-" is stdin). One-line reason in err. */
+HEED_API int heed_trace_reader_open(heed_trace_reader **rp, const char *path,
+                                    char *err, size_t errlen);
+HEED_API int heed_trace_reader_feed(heed_trace_reader *r, const void *data,
+                                    size_t len);
+/* The next record: 1 when *rec holds one, 0 at the end (of the file, or of
+ * the bytes fed so far), HEED_ETRUNC when a file ends inside a record (the
+ * records before it were whole), HEED_EFORMAT on bytes that are not a trace
+ * record, HEED_EIO on a read error. After an error, the reader stays in
+ * error. */
+HEED_API int heed_trace_reader_next(heed_trace_reader *r,
+                                    heed_trace_rec *rec);
+/* Byte offset in the input of the end of the last whole record. */
+HEED_API uint64_t heed_trace_reader_offset(const heed_trace_reader *r);
+HEED_API void heed_trace_reader_free(heed_trace_reader *r);
+
+/* Record filters for readers: each range is inclusive; lo > hi disables
+ * it (heed_trace_filter_init disables all). A record passes when its kind
+ * is in kinds and its batch in the batch range and, when a layer or neuron
+ * range is set, its sender or its receiver is in the layer range and (for
+ * a neuron range) is a neuron whose index is in it. */
+typedef struct heed_trace_filter {
+  uint32_t kinds;
+  uint64_t batch_lo, batch_hi;
+  uint32_t layer_lo, layer_hi;
+  uint32_t neuron_lo, neuron_hi;
+} heed_trace_filter;
+HEED_API void heed_trace_filter_init(heed_trace_filter *f);
+HEED_API int heed_trace_filter_match(const heed_trace_filter *f,
+                                     const heed_trace_rec *rec);
 
 #ifdef __cplusplus
 }

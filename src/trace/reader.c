@@ -1,0 +1,316 @@
+/*
+ * reader.c - decoding trace records (docs/trace-format.md) from a file or
+ * from bytes the caller feeds, with msgpack's streaming unpacker: "needs
+ * more bytes" at the end of a file means the file was cut inside a record
+ * (a run killed mid-write), a parse error means the bytes are not a trace.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "common/alloc.h"
+#include "heed/trace.h"
+#include "trace/internal.h"
+
+struct heed_trace_reader {
+  msgpack_unpacker u;
+  msgpack_unpacked res;
+  FILE *f;
+  int own_f, eof, err;
+  uint64_t offset;
+  float *vals;
+};
+
+int heed_trace_reader_new(heed_trace_reader **rp) {
+  if (!rp)
+    return HEED_EINVAL;
+  *rp = NULL;
+  heed_trace_reader *r = heed__calloc(1, sizeof *r);
+  if (!r)
+    return HEED_ENOMEM;
+  r->vals = heed__malloc(HEED_TRACE_MAX_VALUES * sizeof(float));
+  if (!r->vals || !msgpack_unpacker_init(&r->u, 1 << 16)) {
+    heed__free(r->vals);
+    heed__free(r);
+    return HEED_ENOMEM;
+  }
+  msgpack_unpacked_init(&r->res);
+  *rp = r;
+  return 0;
+}
+
+int heed_trace_reader_open(heed_trace_reader **rp, const char *path,
+                           char *err, size_t errlen) {
+  if (errlen)
+    err[0] = '\0';
+  if (!rp || !path) {
+    snprintf(err, errlen, "no trace file");
+    return HEED_EINVAL;
+  }
+  *rp = NULL;
+  int own = strcmp(path, "-") != 0;
+  FILE *f = own ? fopen(path, "rb") : stdin;
+  if (!f) {
+    snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+    return errno == ENOENT ? HEED_ENOENT : HEED_EIO;
+  }
+  heed_trace_reader *r;
+  int rv = heed_trace_reader_new(&r);
+  if (rv) {
+    if (own)
+      fclose(f);
+    snprintf(err, errlen, "out of memory");
+    return rv;
+  }
+  r->f = f;
+  r->own_f = own;
+  *rp = r;
+  return 0;
+}
+
+int heed_trace_reader_feed(heed_trace_reader *r, const void *data,
+                           size_t len) {
+  if (!r || (len && !data))
+    return HEED_EINVAL;
+  if (!msgpack_unpacker_reserve_buffer(&r->u, len))
+    return HEED_ENOMEM;
+  memcpy(msgpack_unpacker_buffer(&r->u), data, len);
+  msgpack_unpacker_buffer_consumed(&r->u, len);
+  return 0;
+}
+
+/* ---- decoding one object ---- */
+
+static int key_is(const msgpack_object_kv *kv, const char *k) {
+  size_t n = strlen(k);
+  return kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == n &&
+         !memcmp(kv->key.via.str.ptr, k, n);
+}
+
+static int get_u64(const msgpack_object *o, uint64_t *v) {
+  if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+    return -1;
+  *v = o->via.u64;
+  return 0;
+}
+
+static int get_u32(const msgpack_object *o, uint32_t *v) {
+  uint64_t x;
+  if (get_u64(o, &x) || x > UINT32_MAX)
+    return -1;
+  *v = (uint32_t)x;
+  return 0;
+}
+
+static int get_num(const msgpack_object *o, double *v) {
+  switch (o->type) {
+  case MSGPACK_OBJECT_FLOAT32:
+  case MSGPACK_OBJECT_FLOAT64:
+    *v = o->via.f64;
+    return 0;
+  case MSGPACK_OBJECT_POSITIVE_INTEGER:
+    *v = (double)o->via.u64;
+    return 0;
+  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+    *v = (double)o->via.i64;
+    return 0;
+  default:
+    return -1;
+  }
+}
+
+static int get_who(const msgpack_object *o, heed_trace_who *w) {
+  uint32_t role;
+  if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3 ||
+      get_u32(&o->via.array.ptr[0], &role) || role > 255 ||
+      get_u32(&o->via.array.ptr[1], &w->layer) ||
+      get_u32(&o->via.array.ptr[2], &w->index))
+    return -1;
+  w->role = (uint8_t)role;
+  return 0;
+}
+
+static int get_str(const msgpack_object *o, const char *want) {
+  size_t n = strlen(want);
+  return o->type == MSGPACK_OBJECT_STR && o->via.str.size == n &&
+                 !memcmp(o->via.str.ptr, want, n)
+             ? 0
+             : -1;
+}
+
+static int decode(heed_trace_reader *r, const msgpack_object *o,
+                  heed_trace_rec *rec) {
+  memset(rec, 0, sizeof *rec);
+  if (o->type != MSGPACK_OBJECT_MAP)
+    return HEED_EFORMAT;
+  int header = 0, have_kind = 0;
+  for (uint32_t i = 0; i < o->via.map.size; i++) {
+    const msgpack_object_kv *kv = &o->via.map.ptr[i];
+    const msgpack_object *v = &kv->val;
+    int bad = 0;
+    if (key_is(kv, "format")) {
+      bad = get_str(v, "heed-trace");
+      header = 1;
+    } else if (key_is(kv, "kind")) {
+      if (v->type != MSGPACK_OBJECT_STR)
+        return HEED_EFORMAT;
+      rec->kind = heed__trace_kind_parse1(v->via.str.ptr, v->via.str.size);
+      bad = rec->kind == 0;
+      have_kind = 1;
+    } else if (key_is(kv, "version")) {
+      bad = get_u32(v, &rec->version);
+    } else if (key_is(kv, "run")) {
+      bad = get_u64(v, &rec->run);
+    } else if (key_is(kv, "t")) {
+      bad = get_u64(v, &rec->t_ns);
+    } else if (key_is(kv, "dur")) {
+      bad = get_u64(v, &rec->dur_ns);
+    } else if (key_is(kv, "batch")) {
+      bad = get_u64(v, &rec->batch);
+    } else if (key_is(kv, "from")) {
+      bad = get_who(v, &rec->sender);
+    } else if (key_is(kv, "to")) {
+      bad = get_who(v, &rec->receiver);
+    } else if (key_is(kv, "fanout")) {
+      bad = get_u32(v, &rec->fanout);
+    } else if (key_is(kv, "loop")) {
+      bad = get_u32(v, &rec->loop);
+    } else if (key_is(kv, "dropped")) {
+      bad = get_u64(v, &rec->dropped);
+    } else if (key_is(kv, "recorded")) {
+      bad = get_u64(v, &rec->recorded);
+    } else if (key_is(kv, "start_unix_ns")) {
+      bad = get_u64(v, &rec->start_unix_ns);
+    } else if (key_is(kv, "sample")) {
+      bad = get_num(v, &rec->sample);
+    } else if (key_is(kv, "kinds")) {
+      bad = get_u32(v, &rec->kinds);
+    } else if (key_is(kv, "sum")) {
+      const msgpack_object *a = v->via.array.ptr;
+      bad = v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size != 5 ||
+            get_u32(&a[0], &rec->count) || get_num(&a[1], &rec->mean) ||
+            get_num(&a[2], &rec->mean_abs) || get_num(&a[3], &rec->min) ||
+            get_num(&a[4], &rec->max);
+    } else if (key_is(kv, "values")) {
+      if (header)
+        continue; /* the header's "values" flag */
+      if (v->type == MSGPACK_OBJECT_BOOLEAN)
+        continue;
+      if (v->type != MSGPACK_OBJECT_ARRAY ||
+          v->via.array.size > HEED_TRACE_MAX_VALUES)
+        return HEED_EFORMAT;
+      for (uint32_t k = 0; k < v->via.array.size && !bad; k++) {
+        double x = 0;
+        bad = get_num(&v->via.array.ptr[k], &x);
+        r->vals[k] = (float)x;
+      }
+      rec->nvalues = v->via.array.size;
+      rec->values = rec->nvalues ? r->vals : NULL;
+    }
+    /* Unknown keys are skipped: later versions may add some. */
+    if (bad)
+      return HEED_EFORMAT;
+  }
+  if (header) {
+    if (rec->version != HEED__TRACE_VERSION)
+      return HEED_EVERSION;
+    rec->kind = 0;
+    return 0;
+  }
+  return have_kind ? 0 : HEED_EFORMAT;
+}
+
+int heed_trace_reader_next(heed_trace_reader *r, heed_trace_rec *rec) {
+  if (!r || !rec)
+    return HEED_EINVAL;
+  if (r->err)
+    return r->err;
+  for (;;) {
+    size_t used = 0;
+    msgpack_unpack_return ur =
+        msgpack_unpacker_next_with_size(&r->u, &r->res, &used);
+    if (ur == MSGPACK_UNPACK_SUCCESS) {
+      int rv = decode(r, &r->res.data, rec);
+      if (rv)
+        return r->err = rv;
+      r->offset += used;
+      return 1;
+    }
+    if (ur != MSGPACK_UNPACK_CONTINUE)
+      return r->err = ur == MSGPACK_UNPACK_NOMEM_ERROR ? HEED_ENOMEM
+                                                       : HEED_EFORMAT;
+    if (!r->f)
+      return 0; /* wait for more bytes */
+    if (r->eof)
+      return msgpack_unpacker_message_size(&r->u) > 0 ? (r->err = HEED_ETRUNC)
+                                                      : 0;
+    if (!msgpack_unpacker_reserve_buffer(&r->u, 1 << 16))
+      return r->err = HEED_ENOMEM;
+    size_t n = fread(msgpack_unpacker_buffer(&r->u), 1,
+                     msgpack_unpacker_buffer_capacity(&r->u), r->f);
+    if (n == 0) {
+      if (ferror(r->f))
+        return r->err = HEED_EIO;
+      r->eof = 1;
+    }
+    msgpack_unpacker_buffer_consumed(&r->u, n);
+  }
+}
+
+uint64_t heed_trace_reader_offset(const heed_trace_reader *r) {
+  return r ? r->offset : 0;
+}
+
+void heed_trace_reader_free(heed_trace_reader *r) {
+  if (!r)
+    return;
+  msgpack_unpacked_destroy(&r->res);
+  msgpack_unpacker_destroy(&r->u);
+  if (r->own_f && r->f)
+    fclose(r->f);
+  heed__free(r->vals);
+  heed__free(r);
+}
+
+/* ---- filters ---- */
+
+void heed_trace_filter_init(heed_trace_filter *f) {
+  memset(f, 0, sizeof *f);
+  f->kinds = HEED_TRACE_ALL;
+  f->batch_lo = 1;
+  f->layer_lo = 1;
+  f->neuron_lo = 1;
+}
+
+static int end_matches(const heed_trace_filter *f, const heed_trace_who *w) {
+  if (f->layer_lo <= f->layer_hi &&
+      (w->layer < f->layer_lo || w->layer > f->layer_hi))
+    return 0;
+  if (f->neuron_lo <= f->neuron_hi &&
+      (w->role != HEED_ROLE_NEURON || w->index < f->neuron_lo ||
+       w->index > f->neuron_hi))
+    return 0;
+  return 1;
+}
+
+int heed_trace_filter_match(const heed_trace_filter *f,
+                            const heed_trace_rec *rec) {
+  if (!f || !rec)
+    return 0;
+  uint32_t kind = rec->kind ? rec->kind : 0;
+  if (kind && !(kind & f->kinds))
+    return 0;
+  if (!kind && f->kinds != HEED_TRACE_ALL)
+    return 0; /* the header only passes when no kind was asked for */
+  if (f->batch_lo <= f->batch_hi &&
+      (rec->batch < f->batch_lo || rec->batch > f->batch_hi))
+    return 0;
+  int ends = f->layer_lo <= f->layer_hi || f->neuron_lo <= f->neuron_hi;
+  if (!ends)
+    return 1;
+  if (kind == 0 || kind == HEED_TRACE_DROPS)
+    return 0;
+  return end_matches(f, &rec->sender) || end_matches(f, &rec->receiver);
+}

@@ -1,0 +1,486 @@
+/*
+ * trace.c - the recorder: a bounded lock-free MPSC queue of fixed-size
+ * slots (Vyukov's bounded queue: each slot carries a sequence number, a
+ * producer claims a position with one compare-and-swap and publishes the
+ * slot with one release store), drained by the tracer's own thread, which
+ * encodes each event as a msgpack record (docs/trace-format.md) and writes
+ * it to a buffered file and/or publishes it on an nng PUB socket.
+ *
+ * Producers never wait: a full queue (the writer is behind) drops the event
+ * and counts it; the count goes into a DROPS record every second while it
+ * grows, and once more at close.
+ */
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <msgpack.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/pub.h>
+
+#include "common/alloc.h"
+#include "heed/trace.h"
+#include "trace/internal.h"
+
+typedef struct slot {
+  _Atomic size_t seq;
+  heed_trace_event ev; /* ev.values unused: the copy follows the slot */
+  uint32_t nvals;      /* values copied */
+  float min, max;
+  double mean, mean_abs;
+  float vals[]; /* values_cap floats */
+} slot;
+
+struct heed_trace {
+  _Alignas(64) _Atomic size_t head; /* next position to claim */
+  _Alignas(64) _Atomic uint64_t dropped;
+  _Alignas(64) size_t tail; /* writer's next position */
+  _Atomic uint64_t written;
+  unsigned char *slots;
+  size_t stride, mask;
+  uint32_t values_cap;
+
+  uint32_t kinds;
+  uint64_t keep_below; /* batch kept when hash >> 11 < keep_below */
+  int sample_all;
+  uint64_t run;
+  double sample;
+  uint64_t start_mono, start_unix;
+
+  FILE *f;
+  int file_err;
+  nng_socket sock;
+  int live;
+
+  pthread_t thread;
+  _Atomic int stop;
+
+  char *buf; /* one encoded record */
+  size_t len, cap;
+  msgpack_packer pk;
+};
+
+static uint64_t clock_ns(clockid_t id) {
+  struct timespec ts;
+  clock_gettime(id, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static slot *slot_at(const heed_trace *t, size_t pos) {
+  return (slot *)(t->slots + (pos & t->mask) * t->stride);
+}
+
+uint64_t heed__trace_mix(uint64_t x) {
+  x += 0x9e3779b97f4a7c15ull;
+  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+  return x ^ (x >> 31);
+}
+
+int heed_trace_wants(const heed_trace *t, uint64_t batch, uint32_t kind) {
+  if (!t || !(kind & t->kinds))
+    return 0;
+  if (t->sample_all || kind == HEED_TRACE_CONTROL || kind == HEED_TRACE_DROPS)
+    return 1;
+  uint64_t h = heed__trace_mix(batch ^ heed__trace_mix(t->run));
+  return (h >> 11) < t->keep_below;
+}
+
+int heed_trace_record(heed_trace *t, const heed_trace_event *ev) {
+  if (!t || !ev || (ev->count && !ev->values))
+    return HEED_EINVAL;
+  size_t pos = atomic_load_explicit(&t->head, memory_order_relaxed);
+  slot *s;
+  for (;;) {
+    s = slot_at(t, pos);
+    size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+    intptr_t dif = (intptr_t)seq - (intptr_t)pos;
+    if (dif == 0) {
+      if (atomic_compare_exchange_weak_explicit(&t->head, &pos, pos + 1,
+                                                memory_order_relaxed,
+                                                memory_order_relaxed))
+        break;
+    } else if (dif < 0) {
+      atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
+      return HEED_EAGAIN;
+    } else {
+      pos = atomic_load_explicit(&t->head, memory_order_relaxed);
+    }
+  }
+  s->ev = *ev;
+  s->ev.values = NULL;
+  double sum = 0, sabs = 0;
+  float mn = 0, mx = 0;
+  uint32_t n = ev->count;
+  uint32_t keep = n < t->values_cap ? n : t->values_cap;
+  if (n) {
+    mn = mx = ev->values[0];
+    for (uint32_t i = 0; i < n; i++) {
+      float v = ev->values[i];
+      sum += v;
+      sabs += fabsf(v);
+      mn = v < mn ? v : mn;
+      mx = v > mx ? v : mx;
+    }
+    if (keep)
+      memcpy(s->vals, ev->values, keep * sizeof(float));
+  }
+  s->nvals = keep;
+  s->mean = n ? sum / n : 0;
+  s->mean_abs = n ? sabs / n : 0;
+  s->min = mn;
+  s->max = mx;
+  atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+  return 0;
+}
+
+void heed_trace_stats_get(heed_trace *t, heed_trace_stats *st) {
+  if (!st)
+    return;
+  memset(st, 0, sizeof *st);
+  if (!t)
+    return;
+  st->recorded = atomic_load(&t->head);
+  st->dropped = atomic_load(&t->dropped);
+  st->written = atomic_load(&t->written);
+}
+
+/* ---- encoding ---- */
+
+static int buf_write(void *data, const char *p, size_t n) {
+  heed_trace *t = data;
+  if (t->len + n > t->cap) {
+    size_t cap = t->cap ? t->cap : 1024;
+    while (cap < t->len + n)
+      cap *= 2;
+    char *b = heed__realloc(t->buf, cap);
+    if (!b)
+      return -1;
+    t->buf = b;
+    t->cap = cap;
+  }
+  memcpy(t->buf + t->len, p, n);
+  t->len += n;
+  return 0;
+}
+
+static void key(msgpack_packer *pk, const char *k) {
+  size_t n = strlen(k);
+  msgpack_pack_str(pk, n);
+  msgpack_pack_str_body(pk, k, n);
+}
+
+static void str(msgpack_packer *pk, const char *v) { key(pk, v); }
+
+static void who(msgpack_packer *pk, const heed_trace_who *w) {
+  msgpack_pack_array(pk, 3);
+  msgpack_pack_uint8(pk, w->role);
+  msgpack_pack_uint32(pk, w->layer);
+  msgpack_pack_uint32(pk, w->index);
+}
+
+static void emit(heed_trace *t) {
+  if (t->f && !t->file_err && fwrite(t->buf, 1, t->len, t->f) != t->len)
+    t->file_err = errno ? errno : EIO;
+  if (t->live)
+    nng_send(t->sock, t->buf, t->len, NNG_FLAG_NONBLOCK);
+  t->len = 0;
+}
+
+static void encode_header(heed_trace *t, int values) {
+  msgpack_packer *pk = &t->pk;
+  msgpack_pack_map(pk, 8);
+  key(pk, "format");
+  str(pk, "heed-trace");
+  key(pk, "version");
+  msgpack_pack_uint32(pk, HEED__TRACE_VERSION);
+  key(pk, "run");
+  msgpack_pack_uint64(pk, t->run);
+  key(pk, "start_unix_ns");
+  msgpack_pack_uint64(pk, t->start_unix);
+  key(pk, "sample");
+  msgpack_pack_double(pk, t->sample);
+  key(pk, "kinds");
+  msgpack_pack_uint32(pk, t->kinds);
+  key(pk, "values");
+  if (values)
+    msgpack_pack_true(pk);
+  else
+    msgpack_pack_false(pk);
+  key(pk, "max_values");
+  msgpack_pack_uint32(pk, HEED_TRACE_MAX_VALUES);
+  emit(t);
+}
+
+static uint64_t since_start(const heed_trace *t, uint64_t mono) {
+  return mono > t->start_mono ? mono - t->start_mono : 0;
+}
+
+static void encode_drops(heed_trace *t) {
+  msgpack_packer *pk = &t->pk;
+  msgpack_pack_map(pk, 5);
+  key(pk, "t");
+  msgpack_pack_uint64(pk, since_start(t, clock_ns(CLOCK_MONOTONIC)));
+  key(pk, "run");
+  msgpack_pack_uint64(pk, t->run);
+  key(pk, "kind");
+  str(pk, "drops");
+  key(pk, "dropped");
+  msgpack_pack_uint64(pk, atomic_load(&t->dropped));
+  key(pk, "recorded");
+  msgpack_pack_uint64(pk, atomic_load(&t->head));
+  emit(t);
+}
+
+static void encode_event(heed_trace *t, const slot *s) {
+  msgpack_packer *pk = &t->pk;
+  const heed_trace_event *ev = &s->ev;
+  msgpack_pack_map(pk, 9 + (ev->count > 0) + (s->nvals > 0));
+  key(pk, "t");
+  msgpack_pack_uint64(pk, since_start(t, ev->t_ns));
+  key(pk, "run");
+  msgpack_pack_uint64(pk, t->run);
+  key(pk, "batch");
+  msgpack_pack_uint64(pk, ev->batch);
+  key(pk, "kind");
+  str(pk, heed_trace_kind_name(ev->kind));
+  key(pk, "from");
+  who(pk, &ev->sender);
+  key(pk, "to");
+  who(pk, &ev->receiver);
+  key(pk, "fanout");
+  msgpack_pack_uint32(pk, ev->fanout);
+  key(pk, "loop");
+  msgpack_pack_uint32(pk, ev->loop);
+  key(pk, "dur");
+  msgpack_pack_uint64(pk, ev->dur_ns);
+  if (ev->count) {
+    key(pk, "sum");
+    msgpack_pack_array(pk, 5);
+    msgpack_pack_uint32(pk, ev->count);
+    msgpack_pack_double(pk, s->mean);
+    msgpack_pack_double(pk, s->mean_abs);
+    msgpack_pack_float(pk, s->min);
+    msgpack_pack_float(pk, s->max);
+  }
+  if (s->nvals) {
+    key(pk, "values");
+    msgpack_pack_array(pk, s->nvals);
+    for (uint32_t i = 0; i < s->nvals; i++)
+      msgpack_pack_float(pk, s->vals[i]);
+  }
+  emit(t);
+  atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
+}
+
+/* Encodes up to max queued events; returns how many. */
+static size_t drain(heed_trace *t, size_t max) {
+  size_t n = 0;
+  while (n < max) {
+    slot *s = slot_at(t, t->tail);
+    size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
+    if (seq != t->tail + 1)
+      break;
+    encode_event(t, s);
+    atomic_store_explicit(&s->seq, t->tail + t->mask + 1,
+                          memory_order_release);
+    t->tail++;
+    n++;
+  }
+  return n;
+}
+
+static void *writer(void *arg) {
+  heed_trace *t = arg;
+  uint64_t last = clock_ns(CLOCK_MONOTONIC), reported = 0;
+  for (;;) {
+    int stopping = atomic_load_explicit(&t->stop, memory_order_acquire);
+    size_t n = drain(t, 4096);
+    uint64_t now = clock_ns(CLOCK_MONOTONIC);
+    if (now - last >= 1000000000u) {
+      uint64_t d = atomic_load(&t->dropped);
+      if (d != reported) {
+        encode_drops(t);
+        reported = d;
+      }
+      if (t->f && !t->file_err)
+        fflush(t->f);
+      last = now;
+    }
+    if (n == 0) {
+      if (stopping)
+        break;
+      struct timespec ts = {0, 500000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  encode_drops(t);
+  return NULL;
+}
+
+/* ---- lifecycle ---- */
+
+static void destroy(heed_trace *t) {
+  if (t->f)
+    fclose(t->f);
+  if (t->live)
+    nng_close(t->sock);
+  heed__free_aligned(t->slots);
+  heed__free(t->buf);
+  heed__free_aligned(t);
+}
+
+int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
+                   size_t errlen) {
+  if (errlen)
+    err[0] = '\0';
+  if (!tp || !opts) {
+    snprintf(err, errlen, "trace: no options");
+    return HEED_EINVAL;
+  }
+  *tp = NULL;
+  double sample = opts->sample == 0 ? 1 : opts->sample;
+  if (!(sample > 0 && sample <= 1)) {
+    snprintf(err, errlen, "trace: sample %g is not in (0, 1]", opts->sample);
+    return HEED_EINVAL;
+  }
+  if (!opts->path && !opts->live_url) {
+    snprintf(err, errlen, "trace: neither a file nor a live URL");
+    return HEED_EINVAL;
+  }
+  size_t want = opts->queue ? opts->queue : opts->values ? 4096 : 65536;
+  if (want > ((size_t)1 << 24)) {
+    snprintf(err, errlen, "trace: queue of %zu events is too large", want);
+    return HEED_ERANGE;
+  }
+  size_t cap = 2;
+  while (cap < want)
+    cap *= 2;
+
+  heed_trace *t = heed__malloc_aligned(sizeof *t);
+  if (!t) {
+    snprintf(err, errlen, "trace: out of memory");
+    return HEED_ENOMEM;
+  }
+  memset(t, 0, sizeof *t);
+  atomic_init(&t->head, 0);
+  atomic_init(&t->dropped, 0);
+  atomic_init(&t->written, 0);
+  atomic_init(&t->stop, 0);
+  t->values_cap = opts->values ? HEED_TRACE_MAX_VALUES : 0;
+  t->stride = (sizeof(slot) + t->values_cap * sizeof(float) + 63) & ~(size_t)63;
+  t->mask = cap - 1;
+  t->kinds = opts->kinds ? opts->kinds & HEED_TRACE_ALL : HEED_TRACE_ALL;
+  t->sample = sample;
+  t->sample_all = sample >= 1;
+  t->keep_below = (uint64_t)(sample * 9007199254740992.0); /* 2^53 */
+  t->run = opts->run;
+  t->start_mono = clock_ns(CLOCK_MONOTONIC);
+  t->start_unix = clock_ns(CLOCK_REALTIME);
+  msgpack_packer_init(&t->pk, t, buf_write);
+
+  t->slots = heed__malloc_aligned(cap * t->stride);
+  if (!t->slots) {
+    heed__free_aligned(t);
+    snprintf(err, errlen, "trace: out of memory for a queue of %zu events",
+             cap);
+    return HEED_ENOMEM;
+  }
+  for (size_t i = 0; i < cap; i++)
+    atomic_init(&slot_at(t, i)->seq, i);
+
+  if (opts->path) {
+    t->f = fopen(opts->path, "wb");
+    if (!t->f) {
+      snprintf(err, errlen, "trace: cannot create %s: %s", opts->path,
+               strerror(errno));
+      destroy(t);
+      return HEED_EIO;
+    }
+    setvbuf(t->f, NULL, _IOFBF, 1 << 20);
+  }
+  if (opts->live_url) {
+    int rv = nng_pub0_open(&t->sock);
+    if (rv == 0) {
+      t->live = 1;
+      nng_socket_set_int(t->sock, NNG_OPT_SENDBUF, 1024);
+      rv = nng_listen(t->sock, opts->live_url, NULL, 0);
+    }
+    if (rv != 0) {
+      snprintf(err, errlen, "trace: cannot listen on %s: %s", opts->live_url,
+               nng_strerror(rv));
+      destroy(t);
+      return HEED_EIO;
+    }
+  }
+  encode_header(t, opts->values != 0);
+  if (pthread_create(&t->thread, NULL, writer, t) != 0) {
+    snprintf(err, errlen, "trace: cannot start the writer thread");
+    destroy(t);
+    return HEED_ENOMEM;
+  }
+  *tp = t;
+  return 0;
+}
+
+void heed_trace_free(heed_trace *t) {
+  if (!t)
+    return;
+  atomic_store_explicit(&t->stop, 1, memory_order_release);
+  pthread_join(t->thread, NULL);
+  if (t->f && !t->file_err && fflush(t->f) != 0)
+    t->file_err = errno;
+  destroy(t);
+}
+
+/* ---- names ---- */
+
+static const char *const kind_names[] = {"forward", "bid",    "control",
+                                         "batch",   "labels", "drops"};
+
+const char *heed_trace_kind_name(uint32_t kind) {
+  for (unsigned i = 0; i < 6; i++)
+    if (kind == 1u << i)
+      return kind_names[i];
+  return "?";
+}
+
+uint32_t heed__trace_kind_parse1(const char *s, size_t n) {
+  for (unsigned i = 0; i < 6; i++)
+    if (strlen(kind_names[i]) == n && !strncmp(s, kind_names[i], n))
+      return 1u << i;
+  return 0;
+}
+
+int heed_trace_kinds_parse(const char *s, uint32_t *mask) {
+  if (!s || !mask)
+    return HEED_EINVAL;
+  uint32_t m = 0;
+  while (*s) {
+    const char *e = strchr(s, ',');
+    size_t n = e ? (size_t)(e - s) : strlen(s);
+    uint32_t k = n == 3 && !strncmp(s, "all", 3)
+                     ? (uint32_t)HEED_TRACE_ALL
+                     : heed__trace_kind_parse1(s, n);
+    if (!k)
+      return HEED_EINVAL;
+    m |= k;
+    s += n;
+    if (*s == ',')
+      s++;
+  }
+  if (!m)
+    return HEED_EINVAL;
+  *mask = m;
+  return 0;
+}
+
+const char *heed_trace_role_name(uint8_t role) {
+  static const char *const names[] = {"driver", "input", "neuron", "hub",
+                                      "critic"};
+  return role < 5 ? names[role] : "?";
+}
