@@ -129,6 +129,12 @@ HEED_API int heed_net_state_set(heed_net *net, size_t l, uint32_t j,
                                 const float *in, size_t len);
 HEED_API void heed_net_set_step(heed_net *net, uint64_t step);
 
+/* Attaches a tracer (heed/trace.h) that records every message the
+ * network's actors handle; NULL detaches. The net does not own t; detach or
+ * free the net before freeing t. */
+struct heed_trace;
+HEED_API int heed_net_set_trace(heed_net *net, struct heed_trace *t);
+
 /* Debug counters for tests and benchmarks. */
 typedef struct heed_net_counters {
   uint64_t messages;     /* messages handled by the network's actors */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "net/internal.h"
+#include "net/trace_hook.h"
 
 static int slot_for(heed_critic *c, uint64_t batch) {
   int free_one = -1;
@@ -70,8 +71,8 @@ static void judge(heed_runtime *rt, heed_critic *c, int i) {
   st.loss /= B;
   if (bid) {
     heed_layer *out = &net->layers[net->nlayers - 1];
-    if (heed_actor_broadcast(rt, out->handles, out->n, HEED_NET_BID, h->batch,
-                             0, bid) != 0)
+    if (heed_actor_broadcast(rt, out->targets, out->ntargets, HEED_NET_BID,
+                             h->batch, 0, bid) != 0)
       heed__net_fail(net);
     heed_buf_release(bid);
   }
@@ -96,6 +97,9 @@ void heed__critic_behaviour(heed_runtime *rt, heed_actor self, void *state,
     return;
   }
   uint64_t batch = heed__block_hdr(b)->batch;
+  uint32_t kind = type == HEED_NET_LABELS ? HEED_TRACE_LABELS
+                                          : HEED_TRACE_FORWARD;
+  uint64_t t0 = heed__trace_begin(c->net, batch, kind);
   int i = slot_for(c, batch);
   if (i < 0) {
     heed__net_fail(c->net);
@@ -111,6 +115,12 @@ void heed__critic_behaviour(heed_runtime *rt, heed_actor self, void *state,
   heed_msg_free(msg);
   if (c->pending[i].labels && c->pending[i].logits)
     judge(rt, c, i);
+  uint32_t L = (uint32_t)c->net->nlayers;
+  heed__trace_end(c->net, t0, batch, kind,
+                  kind == HEED_TRACE_LABELS
+                      ? heed__who(HEED_ROLE_DRIVER, 0, 0)
+                      : heed__who(HEED_ROLE_HUB, L, HEED_TRACE_ALL_NEURONS),
+                  heed__who(HEED_ROLE_CRITIC, L + 1, 0), 1, NULL, 0);
 }
 
 void heed__input_behaviour(heed_runtime *rt, heed_actor self, void *state,
@@ -119,12 +129,18 @@ void heed__input_behaviour(heed_runtime *rt, heed_actor self, void *state,
   heed_net *net = in->net;
   (void)self;
   in->handled++;
+  uint64_t t0 = heed__trace_begin(net, heed_msg_word(msg, 0),
+                                  HEED_TRACE_BATCH);
   if (heed_msg_type(msg) != HEED_NET_BATCH || !heed_msg_buf(msg)) {
     heed__net_fail(net);
-  } else if (heed_actor_broadcast(rt, net->layers[0].handles, net->layers[0].n,
-                                  HEED_NET_FORWARD, heed_msg_word(msg, 0), 0,
+  } else if (heed_actor_broadcast(rt, net->layers[0].targets,
+                                  net->layers[0].ntargets, HEED_NET_FORWARD,
+                                  heed_msg_word(msg, 0), 0,
                                   heed_msg_buf(msg)) != 0) {
     heed__net_fail(net);
   }
+  heed__trace_end(net, t0, heed_msg_word(msg, 0), HEED_TRACE_BATCH,
+                  heed__who(HEED_ROLE_DRIVER, 0, 0),
+                  heed__who(HEED_ROLE_INPUT, 0, 0), 1, NULL, 0);
   heed_msg_free(msg);
 }

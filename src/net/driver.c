@@ -135,7 +135,7 @@ int heed_net_train_batch(heed_net *net, const float *x, const uint8_t *y,
                          uint32_t B, heed_batch_stats *st) {
   if (!net || !x || !y || B == 0 || B > net->max_batch)
     return HEED_EINVAL;
-  if (net->failed)
+  if (net->failed || net->remote.self != 0) /* only the coordinator drives */
     return HEED_ESTATE;
   uint64_t batch;
   int rv = submit(net, HEED_MODE_TRAIN, x, y, B, net->train_mask, &batch);
@@ -156,6 +156,8 @@ static int eval_impl(heed_net *net, const float *x, const uint8_t *y,
                      size_t n, const uint8_t *mask, heed_batch_stats *st) {
   if (!net || !x || !y || !st)
     return HEED_EINVAL;
+  if (net->remote.self != 0)
+    return HEED_ESTATE;
   int rv = heed_net_sync(net);
   if (rv)
     return rv;
@@ -223,7 +225,7 @@ int heed_net_control(heed_net *net, int event) {
   pthread_mutex_unlock(&net->mu);
   for (size_t l = 0; l < net->nlayers; l++) {
     heed_layer *L = &net->layers[l];
-    if ((rv = heed_actor_broadcast(net->rt, L->handles, L->n,
+    if ((rv = heed_actor_broadcast(net->rt, L->targets, L->ntargets,
                                    HEED_NET_CONTROL, 0, (uint64_t)event,
                                    NULL)) != 0)
       return rv;
@@ -333,4 +335,14 @@ void heed_net_counters_get(const heed_net *net, heed_net_counters *c) {
   }
   c->messages = m;
   c->max_overlap = atomic_load(&net->max_overlap);
+}
+
+int heed_net_set_trace(heed_net *net, struct heed_trace *t) {
+  if (!net)
+    return HEED_EINVAL;
+  int rv = heed_net_sync(net);
+  if (rv)
+    return rv;
+  net->trace = t; /* the next message send publishes it to the loops */
+  return 0;
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "net/internal.h"
+#include "net/trace_hook.h"
 
 static heed_gather *gather_for(heed_gather *g, uint64_t batch) {
   heed_gather *free_one = NULL;
@@ -40,6 +41,7 @@ static void on_forward(heed_runtime *rt, heed_hub *hub, heed_msg *msg) {
   const heed_block *h = heed__block_hdr(row);
   uint64_t j = heed_msg_word(msg, 1);
   heed_gather *g = gather_for(hub->fwd, h->batch);
+  uint64_t t0 = heed__trace_begin(net, h->batch, HEED_TRACE_FORWARD);
 
   if (!g || j >= L->n) {
     heed__net_fail(net);
@@ -56,12 +58,16 @@ static void on_forward(heed_runtime *rt, heed_hub *hub, heed_msg *msg) {
   }
   memcpy(heed__block_data(g->buf) + j * h->stride, heed__block_data(row),
          h->stride * sizeof(float));
+  heed__trace_end(net, t0, h->batch, HEED_TRACE_FORWARD,
+                  heed__who(HEED_ROLE_NEURON, L->l, (uint32_t)j),
+                  heed__who(HEED_ROLE_HUB, L->l, 0), 1, heed__block_data(row),
+                  h->count);
   if (++g->have < L->n)
     return;
   if ((size_t)L->l == net->nlayers)
-    broadcast(rt, net, &net->critic.self, 1, HEED_NET_FORWARD, g);
+    broadcast(rt, net, &net->critic_target, 1, HEED_NET_FORWARD, g);
   else
-    broadcast(rt, net, net->layers[L->l].handles, net->layers[L->l].n,
+    broadcast(rt, net, net->layers[L->l].targets, net->layers[L->l].ntargets,
               HEED_NET_FORWARD, g);
 }
 
@@ -72,6 +78,7 @@ static void on_bid(heed_runtime *rt, heed_hub *hub, heed_msg *msg) {
   const heed_block *h = heed__block_hdr(row);
   uint64_t j = heed_msg_word(msg, 1);
   heed_gather *g = gather_for(hub->bid, h->batch);
+  uint64_t t0 = heed__trace_begin(net, h->batch, HEED_TRACE_BID);
 
   if (!g || j >= L->n || L->l < 2) {
     heed__net_fail(net);
@@ -92,10 +99,13 @@ static void on_bid(heed_runtime *rt, heed_hub *hub, heed_msg *msg) {
   const float *src = heed__block_data(row);
   memcpy(G + j * h->stride, src, h->stride * sizeof(float));
   memcpy(C + j * L->fan_in, src + h->stride, L->fan_in * sizeof(float));
+  heed__trace_end(net, t0, h->batch, HEED_TRACE_BID,
+                  heed__who(HEED_ROLE_NEURON, L->l, (uint32_t)j),
+                  heed__who(HEED_ROLE_HUB, L->l, 0), 1, src, h->count);
   if (++g->have < L->n)
     return;
   heed_layer *below = &net->layers[L->l - 2];
-  broadcast(rt, net, below->handles, below->n, HEED_NET_BID, g);
+  broadcast(rt, net, below->targets, below->ntargets, HEED_NET_BID, g);
 }
 
 void heed__hub_behaviour(heed_runtime *rt, heed_actor self, void *state,

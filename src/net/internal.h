@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "heed/net.h"
+#include "heed/trace.h"
 #include "net/kernels.h"
 
 /* Message types (heed_msg_type). w0 is always the batch id. */
@@ -121,6 +122,12 @@ struct heed_layer {
   heed_neuron_actor *neurons;
   heed_actor *handles; /* of the neurons, for broadcasts */
   heed_hub hub;
+  /* Where messages for this layer's neurons go: the neurons themselves, or
+   * the one proxy actor that ships them to the process hosting the layer. */
+  const heed_actor *targets;
+  uint32_t ntargets;
+  int local;           /* hosted by this process */
+  heed_actor proxy;    /* when not local */
 };
 
 typedef struct heed_critic {
@@ -165,6 +172,17 @@ struct heed_net {
   uint32_t total_neurons;
   uint8_t *train_mask; /* classes; NULL = all */
 
+  /* Distributed runs (net/remote.c); nprocs == 1 when all is local. */
+  heed_net_remote remote;
+  unsigned *layer_proc;
+  uint32_t local_neurons;     /* neurons this process hosts */
+  heed_actor critic_target;   /* the critic, or its proxy on a worker */
+  heed_actor critic_proxy;
+  struct heed_proxy *proxies; /* one per remote layer (and the critic) */
+  _Atomic uint32_t worker_done[HEED_HUB_GATHERS]; /* per batch, on workers */
+  _Atomic uint32_t worker_acks;
+  uint32_t pull_pending;
+
   heed_net_play *plays;
   size_t nplays, capplays;
 
@@ -174,11 +192,27 @@ struct heed_net {
   uint32_t control_acks;
   int failed; /* an actor hit an error (e.g. out of memory) */
 
+  heed_trace *trace; /* not owned; NULL when not tracing */
   _Atomic uint64_t messages;
   _Atomic uint32_t max_overlap;
 };
 
+/* A proxy actor: forwards whole blocks for a remote layer (l = L+1 for
+ * the critic) to the process that hosts it. */
+typedef struct heed_proxy {
+  heed_net *net;
+  uint32_t layer;
+  unsigned proc;
+  heed_actor self;
+} heed_proxy;
+
+static inline int heed__net_distributed(const heed_net *net) {
+  return net->remote.nprocs > 1;
+}
+
 /* Actor behaviours. */
+void heed__proxy_behaviour(heed_runtime *rt, heed_actor self, void *state,
+                           heed_msg *msg);
 void heed__neuron_behaviour(heed_runtime *rt, heed_actor self, void *state,
                             heed_msg *msg);
 void heed__hub_behaviour(heed_runtime *rt, heed_actor self, void *state,

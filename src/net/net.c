@@ -40,6 +40,18 @@ static heed_batch_done *done_of(heed_net *net, uint64_t batch) {
 }
 
 void heed__net_neuron_done(heed_net *net, uint64_t batch) {
+  if (heed__net_distributed(net) && net->remote.self != 0) {
+    /* A worker reports its whole share of the batch in one message. */
+    _Atomic uint32_t *c = &net->worker_done[batch % HEED_HUB_GATHERS];
+    if (atomic_fetch_add(c, 1) + 1 == net->local_neurons) {
+      atomic_store(c, 0);
+      heed_wire_msg m = {.kind = HEED_WIRE_DONE, .batch = batch,
+                         .word = net->local_neurons};
+      if (net->remote.send(net->remote.arg, 0, &m) != 0)
+        heed__net_fail(net);
+    }
+    return;
+  }
   heed_batch_done *d = done_of(net, batch);
   if (atomic_fetch_add(&d->updated, 1) + 1 == net->total_neurons) {
     pthread_mutex_lock(&net->mu);
@@ -59,6 +71,15 @@ void heed__net_critic_done(heed_net *net, uint64_t batch,
 }
 
 void heed__net_control_ack(heed_net *net) {
+  if (heed__net_distributed(net) && net->remote.self != 0) {
+    if (atomic_fetch_add(&net->worker_acks, 1) + 1 == net->local_neurons) {
+      atomic_store(&net->worker_acks, 0);
+      heed_wire_msg m = {.kind = HEED_WIRE_ACK, .word = net->local_neurons};
+      if (net->remote.send(net->remote.arg, 0, &m) != 0)
+        heed__net_fail(net);
+    }
+    return;
+  }
   pthread_mutex_lock(&net->mu);
   if (++net->control_acks == net->total_neurons)
     pthread_cond_broadcast(&net->cv);
@@ -171,7 +192,34 @@ static int spawn(heed_net *net, heed_behaviour_fn fn, void *state, int loop,
 }
 
 int heed_net_new(heed_net **np, heed_runtime *rt, const heed_net_opts *o) {
+  return heed_net_new_remote(np, rt, o, NULL);
+}
+
+static int check_remote(const heed_net_remote *r, size_t nlayers) {
+  if (!r || r->nprocs <= 1)
+    return 0;
+  if (!r->send || !r->layer_proc || r->self >= r->nprocs || r->nprocs > 4096)
+    return HEED_EINVAL;
+  for (size_t l = 0; l < nlayers; l++)
+    if (r->layer_proc[l] >= r->nprocs)
+      return HEED_EINVAL;
+  return 0;
+}
+
+static int spawn_proxy(heed_net *net, heed_proxy *p, uint32_t layer,
+                       unsigned proc) {
+  heed_actor_spec spec = {heed__proxy_behaviour, p, NULL, 0};
+  p->net = net;
+  p->layer = layer;
+  p->proc = proc;
+  return heed_actor_spawn(net->rt, &spec, &p->self);
+}
+
+int heed_net_new_remote(heed_net **np, heed_runtime *rt,
+                        const heed_net_opts *o, const heed_net_remote *remote) {
   if (!np || !rt || !o || o->nsizes < 2 || !o->sizes)
+    return HEED_EINVAL;
+  if (check_remote(remote, o->nsizes - 1) != 0)
     return HEED_EINVAL;
   for (size_t i = 0; i < o->nsizes; i++)
     if (o->sizes[i] == 0 || o->sizes[i] > (1u << 24))
@@ -202,8 +250,17 @@ int heed_net_new(heed_net **np, heed_runtime *rt, const heed_net_opts *o) {
 
   net->sizes = heed__calloc(o->nsizes, sizeof *net->sizes);
   net->layers = heed__calloc(net->nlayers, sizeof *net->layers);
-  if (!net->sizes || !net->layers)
+  net->layer_proc = heed__calloc(net->nlayers, sizeof *net->layer_proc);
+  net->proxies = heed__calloc(net->nlayers + 1, sizeof *net->proxies);
+  if (!net->sizes || !net->layers || !net->layer_proc || !net->proxies)
     goto fail;
+  net->remote.nprocs = 1;
+  if (remote && remote->nprocs > 1) {
+    net->remote = *remote;
+    memcpy(net->layer_proc, remote->layer_proc,
+           net->nlayers * sizeof *net->layer_proc);
+    net->remote.layer_proc = net->layer_proc;
+  }
   memcpy(net->sizes, o->sizes, o->nsizes * sizeof *net->sizes);
 
   size_t total = 0;
@@ -236,6 +293,9 @@ int heed_net_new(heed_net **np, heed_runtime *rt, const heed_net_opts *o) {
     L->l = (uint32_t)(l + 1);
     L->n = o->sizes[l + 1];
     L->fan_in = o->sizes[l];
+    L->local = net->layer_proc[l] == net->remote.self;
+    if (L->local)
+      net->local_neurons += L->n;
     L->act = o->acts ? o->acts[l]
                      : (l + 1 == net->nlayers ? HEED_ACT_IDENTITY
                                               : HEED_ACT_RELU);
@@ -254,18 +314,37 @@ int heed_net_new(heed_net **np, heed_runtime *rt, const heed_net_opts *o) {
   init_weights(net, o->init);
 
   /* Spawn last, once every state exists. Neurons of a layer are dealt
-   * round robin over the loops so each layer's work spreads over threads. */
+   * round robin over the loops so each layer's work spreads over threads.
+   * Only this process's actors exist here; the rest are proxies. */
   net->input.net = net;
   net->critic.net = net;
-  if ((rv = spawn(net, heed__input_behaviour, &net->input, 0,
-                  &net->input.self)) != 0 ||
-      (rv = spawn(net, heed__critic_behaviour, &net->critic, 0,
-                  &net->critic.self)) != 0)
-    goto fail;
+  int coord = net->remote.self == 0;
+  if (coord) {
+    if ((rv = spawn(net, heed__input_behaviour, &net->input, 0,
+                    &net->input.self)) != 0 ||
+        (rv = spawn(net, heed__critic_behaviour, &net->critic, 0,
+                    &net->critic.self)) != 0)
+      goto fail;
+    net->critic_target = net->critic.self;
+  } else {
+    heed_proxy *p = &net->proxies[net->nlayers];
+    if ((rv = spawn_proxy(net, p, (uint32_t)net->nlayers + 1, 0)) != 0)
+      goto fail;
+    net->critic_target = p->self;
+  }
   for (size_t l = 0; l < net->nlayers; l++) {
     heed_layer *L = &net->layers[l];
     L->hub.net = net;
     L->hub.layer = L;
+    if (!L->local) {
+      heed_proxy *p = &net->proxies[l];
+      if ((rv = spawn_proxy(net, p, L->l, net->layer_proc[l])) != 0)
+        goto fail;
+      L->proxy = p->self;
+      L->targets = &L->proxy;
+      L->ntargets = 1;
+      continue;
+    }
     if ((rv = spawn(net, heed__hub_behaviour, &L->hub,
                     (int)((l + 1) % threads), &L->hub.self)) != 0)
       goto fail;
@@ -276,6 +355,8 @@ int heed_net_new(heed_net **np, heed_runtime *rt, const heed_net_opts *o) {
         goto fail;
       L->handles[j] = na->self;
     }
+    L->targets = L->handles;
+    L->ntargets = L->n;
   }
   *np = net;
   return 0;
@@ -310,6 +391,11 @@ void heed_net_free(heed_net *net) {
     heed__free(L->neurons);
     heed__free(L->handles);
   }
+  for (size_t l = 0; net->proxies && l <= net->nlayers; l++)
+    if (net->proxies[l].self.id)
+      heed_actor_stop(net->rt, net->proxies[l].self);
+  heed__free(net->proxies);
+  heed__free(net->layer_proc);
   heed__free(net->layers);
   heed__free(net->sizes);
   heed__free(net->plays);

@@ -12,6 +12,7 @@
 
 #include "common/alloc.h"
 #include "net/internal.h"
+#include "net/trace_hook.h"
 
 static int strategy_is_async(const heed_neuron_actor *na) {
   return (na->play->ops->flags & HEED_STRATEGY_ASYNC) != 0;
@@ -61,6 +62,7 @@ static void forward(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
   const float *w = L->w + (size_t)na->index * L->fan_in;
   heed_buf *out = NULL;
   heed_msg *m = NULL;
+  uint64_t t0 = heed__trace_begin(net, h->batch, HEED_TRACE_FORWARD);
 
   if (h->rows != L->fan_in || h->stride > net->max_stride) {
     heed__net_fail(net);
@@ -99,6 +101,11 @@ static void forward(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
     for (uint32_t i = h->count; i < h->stride; i++)
       y[i] = 0.0f;
   }
+  heed__trace_end(net, t0, h->batch, HEED_TRACE_FORWARD,
+                  L->l == 1 ? heed__who(HEED_ROLE_INPUT, 0, 0)
+                            : heed__who(HEED_ROLE_HUB, L->l - 1,
+                                        HEED_TRACE_ALL_NEURONS),
+                  heed__who(HEED_ROLE_NEURON, L->l, na->index), L->n, NULL, 0);
   heed_msg_set_word(m, 0, h->batch);
   heed_msg_set_word(m, 1, na->index);
   heed_msg_set_buf(m, out);
@@ -168,6 +175,11 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
     heed__net_fail(net);
     return;
   }
+  uint64_t t0 = heed__trace_begin(net, h->batch, HEED_TRACE_BID);
+  heed_trace_who from =
+      h->ldc == 0 ? heed__who(HEED_ROLE_CRITIC, (uint32_t)net->nlayers + 1, 0)
+                  : heed__who(HEED_ROLE_HUB, L->l + 1, HEED_TRACE_ALL_NEURONS);
+  uint32_t fanout = L->n;
   float *beta = na->beta;
   attention(net, na, bids, beta);
   heed_msg_free(msg);
@@ -212,6 +224,9 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
   na->play->ops->respond(&v);
 
   uint64_t batch = s->batch;
+  heed__trace_end(net, t0, batch, HEED_TRACE_BID, from,
+                  heed__who(HEED_ROLE_NEURON, L->l, na->index), fanout, beta,
+                  s->count);
   heed_buf_release(s->x);
   s->x = NULL;
   s->busy = 0;
@@ -233,6 +248,7 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
 
 static void on_control(heed_neuron_actor *na, int event) {
   heed_layer *L = na->layer;
+  uint64_t t0 = heed__trace_begin(na->net, 0, HEED_TRACE_CONTROL);
   if (na->play->ops->control) {
     heed_neuron v = {
         .layer = L->l,
@@ -247,6 +263,10 @@ static void on_control(heed_neuron_actor *na, int event) {
     };
     na->play->ops->control(&v, event);
   }
+  heed__trace_end(na->net, t0, 0, HEED_TRACE_CONTROL,
+                  heed__who(HEED_ROLE_DRIVER, 0, 0),
+                  heed__who(HEED_ROLE_NEURON, L->l, na->index),
+                  na->net->total_neurons, NULL, 0);
   heed__net_control_ack(na->net);
 }
 

@@ -9,7 +9,7 @@
 
 /* Deterministic test data: inputs in [0,1], labels 0..C-1, with a weak
  * signal so the networks have something to learn. */
-static void gen_data(uint64_t seed, int n, int dim, int C, float *x,
+static inline void gen_data(uint64_t seed, int n, int dim, int C, float *x,
                      uint8_t *y) {
   heed_rng r;
   heed_rng_seed(&r, seed);
@@ -24,7 +24,7 @@ static void gen_data(uint64_t seed, int n, int dim, int C, float *x,
   }
 }
 
-static heed_runtime *make_rt(unsigned threads) {
+static inline heed_runtime *make_rt(unsigned threads) {
   heed_runtime *rt = NULL;
   heed_runtime_opts o = {threads, 4096, 0};
   if (heed_runtime_new(&rt, &o) != 0 || heed_runtime_start(rt) != 0)
@@ -32,7 +32,7 @@ static heed_runtime *make_rt(unsigned threads) {
   return rt;
 }
 
-static heed_net *make_net(heed_runtime *rt, size_t nsizes,
+static inline heed_net *make_net(heed_runtime *rt, size_t nsizes,
                           const uint32_t *sizes, const heed_activation *acts,
                           const char *strategy, float lr, uint64_t seed) {
   heed_strategy *s = NULL;

@@ -1,0 +1,179 @@
+/*
+ * net_remote_test.c - one network split over several "processes" gives the
+ * same bits as one process. Here each process is a runtime of its own in
+ * this test, and the transport is a function that hands each wire message
+ * straight to the receiving net: the conformance check every real
+ * transport (nng) must also pass.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "net_test_util.h"
+
+#define MAXP 4
+
+typedef struct world {
+  heed_net *nets[MAXP];
+  unsigned n;
+  _Atomic unsigned long frames;
+} world;
+
+typedef struct endpoint {
+  world *w;
+  unsigned self;
+} endpoint;
+
+static int loop_send(void *arg, unsigned to, const heed_wire_msg *m) {
+  endpoint *e = arg;
+  if (to >= e->w->n || !e->w->nets[to])
+    return HEED_EPEER;
+  atomic_fetch_add(&e->w->frames, 1);
+  return heed_net_deliver(e->w->nets[to], e->self, m);
+}
+
+static void run_split(unsigned nprocs, const unsigned *placement,
+                      const char *strategy, float *w_out[3]) {
+  const uint32_t sizes[] = {40, 24, 16, 10};
+  world w = {.n = nprocs};
+  endpoint ep[MAXP];
+  heed_runtime *rts[MAXP];
+  heed_strategy *s;
+  char err[128];
+  assert_int_equal(heed_strategy_new(&s, strategy, err, sizeof err), 0);
+  /* build workers first so the coordinator's first message finds them */
+  for (int p = (int)nprocs - 1; p >= 0; p--) {
+    rts[p] = make_rt(p == 0 ? 1 : 2);
+    ep[p] = (endpoint){&w, (unsigned)p};
+    heed_net_remote r = {nprocs, (unsigned)p, placement, loop_send, &ep[p]};
+    heed_net_opts o = {.nsizes = 4, .sizes = sizes, .seed = 17, .lr = 0.1f,
+                       .max_batch = 64, .strategy = s};
+    assert_int_equal(heed_net_new_remote(&w.nets[p], rts[p], &o,
+                                         nprocs > 1 ? &r : NULL), 0);
+  }
+  heed_net *coord = w.nets[0];
+  float x[32 * 40];
+  uint8_t y[32];
+  heed_batch_stats st;
+  for (int t = 0; t < 25; t++) {
+    gen_data(50 + (uint64_t)t, 32, 40, 10, x, y);
+    assert_int_equal(heed_net_train_batch(coord, x, y, 32, &st), 0);
+    if (t == 12)
+      assert_int_equal(heed_net_control(coord, HEED_EVENT_CONSOLIDATE), 0);
+  }
+  gen_data(999, 32, 40, 10, x, y);
+  assert_int_equal(heed_net_eval(coord, x, y, 32, &st), 0);
+  assert_int_equal(st.count, 32);
+  if (nprocs > 1) {
+    assert_true(atomic_load(&w.frames) > 0);
+    /* a worker does not drive */
+    assert_int_equal(heed_net_train_batch(w.nets[1], x, y, 32, NULL),
+                     HEED_ESTATE);
+  }
+  assert_int_equal(heed_net_pull(coord), 0);
+  for (int l = 0; l < 3; l++) {
+    w_out[l] = malloc(sizeof(float) * sizes[l] * sizes[l + 1]);
+    assert_int_equal(heed_net_params_get(coord, l + 1, w_out[l], NULL), 0);
+  }
+  /* push: change a remote layer on the coordinator, push, pull back */
+  if (nprocs > 1) {
+    float *tmp = calloc(sizes[1] * sizes[2], sizeof(float));
+    assert_int_equal(heed_net_params_set(coord, 2, tmp, NULL), 0);
+    assert_int_equal(heed_net_push(coord), 0);
+    assert_int_equal(heed_net_params_set(coord, 2, w_out[1], NULL), 0);
+    assert_int_equal(heed_net_pull(coord), 0);
+    float *back = malloc(sizeof(float) * sizes[1] * sizes[2]);
+    assert_int_equal(heed_net_params_get(coord, 2, back, NULL), 0);
+    assert_memory_equal(back, tmp, sizeof(float) * sizes[1] * sizes[2]);
+    free(back);
+    free(tmp);
+  }
+  for (unsigned p = 0; p < nprocs; p++) {
+    heed_net *n = w.nets[p];
+    heed_net_free(n);
+  }
+  for (unsigned p = 0; p < nprocs; p++)
+    heed_runtime_free(rts[p]);
+  heed_strategy_free(s);
+}
+
+static void compare(const char *strategy) {
+  const uint32_t sizes[] = {40, 24, 16, 10};
+  const unsigned one[3] = {0, 0, 0};
+  const unsigned two[3] = {1, 1, 1};
+  const unsigned three[3] = {1, 2, 0};
+  const unsigned four[3] = {3, 1, 2};
+  float *ref[3], *got[3];
+  run_split(1, one, strategy, ref);
+  const unsigned *plans[] = {two, three, four};
+  const unsigned procs[] = {2, 3, 4};
+  for (int k = 0; k < 3; k++) {
+    run_split(procs[k], plans[k], strategy, got);
+    for (int l = 0; l < 3; l++) {
+      assert_memory_equal(ref[l], got[l],
+                          sizeof(float) * sizes[l] * sizes[l + 1]);
+      free(got[l]);
+    }
+  }
+  for (int l = 0; l < 3; l++)
+    free(ref[l]);
+}
+
+static void test_split_is_bitwise_identical_bp(void **state) {
+  (void)state;
+  compare("bp");
+}
+
+static void test_split_is_bitwise_identical_guard(void **state) {
+  (void)state;
+  compare("guard:c=0.5"); /* per-neuron state and CONSOLIDATE cross too */
+}
+
+static void test_deliver_rejects_bad_messages(void **state) {
+  (void)state;
+  const uint32_t sizes[] = {8, 4, 2};
+  const unsigned placement[2] = {1, 0};
+  world w = {.n = 2};
+  endpoint ep = {&w, 1};
+  heed_runtime *rt = make_rt(1);
+  heed_net_remote r = {2, 1, placement, loop_send, &ep};
+  heed_net_opts o = {.nsizes = 3, .sizes = sizes, .seed = 1, .lr = 0.1f,
+                     .max_batch = 16};
+  heed_net *net;
+  assert_int_equal(heed_net_new_remote(&net, rt, &o, &r), 0);
+  float data[64] = {0};
+  heed_wire_msg bad[] = {
+      {.kind = 99},
+      {.kind = HEED_WIRE_FORWARD, .layer = 2, .mode = 1, .count = 8,
+       .stride = 8, .rows = 4, .data = data, .nfloats = 32}, /* not local */
+      {.kind = HEED_WIRE_FORWARD, .layer = 1, .mode = 1, .count = 8,
+       .stride = 8, .rows = 8, .data = data, .nfloats = 63}, /* length */
+      {.kind = HEED_WIRE_FORWARD, .layer = 1, .mode = 1, .count = 9,
+       .stride = 8, .rows = 8, .data = data, .nfloats = 64}, /* count */
+      {.kind = HEED_WIRE_FORWARD, .layer = 1, .mode = 7, .count = 8,
+       .stride = 8, .rows = 8, .data = data, .nfloats = 64}, /* mode */
+      {.kind = HEED_WIRE_FORWARD, .layer = 1, .mode = 1, .count = 8,
+       .stride = 8000, .rows = 8, .data = data, .nfloats = 64}, /* stride */
+      {.kind = HEED_WIRE_PARAMS, .layer = 1, .data = data, .nfloats = 3},
+      {.kind = HEED_WIRE_DONE, .word = 5}, /* only the coordinator counts */
+      {.kind = HEED_WIRE_CONTROL, .layer = 9},
+  };
+  for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
+    assert_int_equal(heed_net_deliver(net, 0, &bad[i]), HEED_EPROTO);
+  assert_int_equal(heed_net_deliver(net, 7, &bad[0]), HEED_EINVAL);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_split_is_bitwise_identical_bp),
+      cmocka_unit_test(test_split_is_bitwise_identical_guard),
+      cmocka_unit_test(test_deliver_rejects_bad_messages),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
