@@ -23,7 +23,10 @@ awk -v a="$acc" 'BEGIN { exit !(a >= 0.8) }' || {
 set +e
 "$heed" continual --bench nope 2>/dev/null; [ $? -eq 2 ] || exit 1
 "$heed" continual --bench split-task --tasks 6 2>/dev/null; [ $? -eq 2 ] || exit 1
-"$heed" continual --data-dir /nonexistent --quiet 2>&1 | grep -q fetch-data || exit 1
+msg=$("$heed" continual --data-dir /nonexistent --quiet 2>&1)
+[ $? -eq 1 ] && printf '%s\n' "$msg" | grep -q fetch-data || {
+  echo "missing data: want exit 1 and a hint to run tools/fetch-data" >&2
+  exit 1; }
 set -e
 "$heed" continual --help | grep -q -- --compare
 echo ok
