@@ -30,6 +30,12 @@ static void usage(FILE *f) {
       "  --plot FILE.svg|.png   learning curves (training loss and accuracy, "
       "test\n"
       "                         accuracy per epoch)\n"
+      "  --trace FILE           record the agents' messages (docs/tracing.md)\n"
+      "  --trace-live URL       publish them on an nng PUB socket, e.g.\n"
+      "                         tcp://127.0.0.1:5555 or ipc:///tmp/heed.trace\n"
+      "  --trace-sample P       fraction of batches recorded (default 1)\n"
+      "  --trace-kinds K,...    forward,bid,control,batch,labels (default all)\n"
+      "  --trace-values         store the values too (up to 1024 per message)\n"
       "  -h, --help             this help\n\n"
       "Data comes from tools/fetch-data. Example:\n"
       "  heed train --data mnist --hidden 256,256 --epochs 3 --plot mnist.svg\n");
@@ -65,6 +71,8 @@ typedef struct run {
   uint32_t epoch0;   /* epochs already done (resume) */
   uint64_t steps;    /* total steps done */
   char args[512];
+  heed_trace_opts tr; /* tr.path or tr.live_url set: trace */
+  heed_trace *trace;
 } run;
 
 static int save(run *r, const char *path, uint32_t epochs_done) {
@@ -153,6 +161,58 @@ out:
   return rv;
 }
 
+/* The --trace* flags: 1 consumed, 0 not one, -1 bad value. */
+static int parse_trace(run *r, int argc, char **argv, int *i) {
+  const char *a = argv[*i], *v;
+  if (!strcmp(a, "--trace-values")) {
+    r->tr.values = 1;
+    return 1;
+  }
+  if (strcmp(a, "--trace") && strcmp(a, "--trace-live") &&
+      strcmp(a, "--trace-sample") && strcmp(a, "--trace-kinds"))
+    return 0;
+  if (!(v = heed__arg_value("train", argc, argv, i)))
+    return -1;
+  if (!strcmp(a, "--trace"))
+    r->tr.path = v;
+  else if (!strcmp(a, "--trace-live"))
+    r->tr.live_url = v;
+  else if (!strcmp(a, "--trace-sample"))
+    return heed__arg_float("train", a, v, 1e-9, 1, &r->tr.sample) ? -1 : 1;
+  else if (heed_trace_kinds_parse(v, &r->tr.kinds) != 0) {
+    fprintf(stderr, "heed train: bad --trace-kinds '%s' (forward, bid, "
+                    "control, batch, labels, all)\n", v);
+    return -1;
+  }
+  return 1;
+}
+
+/* Creates the tracer and attaches it (when asked for). */
+static int trace_start(run *r) {
+  char err[512];
+  if (!r->tr.path && !r->tr.live_url)
+    return 0;
+  r->tr.run = r->o.seed;
+  if (heed_trace_new(&r->trace, &r->tr, err, sizeof err) != 0) {
+    fprintf(stderr, "heed train: %s\n", err);
+    return -1;
+  }
+  return heed_net_set_trace(r->net, r->trace) ? -1 : 0;
+}
+
+static void trace_stop(run *r) {
+  if (!r->trace)
+    return;
+  if (r->net)
+    heed_net_set_trace(r->net, NULL);
+  heed_trace_stats st;
+  heed_trace_stats_get(r->trace, &st);
+  heed_trace_free(r->trace);
+  r->trace = NULL;
+  fprintf(stderr, "heed train: trace: %llu messages recorded, %llu dropped\n",
+          (unsigned long long)st.recorded, (unsigned long long)st.dropped);
+}
+
 static int parse(run *r, int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     int k = heed__exp_parse("train", &r->o, argc, argv, &i);
@@ -171,6 +231,11 @@ static int parse(run *r, int argc, char **argv) {
         return 2;
       continue;
     }
+    int k2 = parse_trace(r, argc, argv, &i);
+    if (k2 < 0)
+      return 2;
+    if (k2 > 0)
+      continue;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
@@ -207,6 +272,8 @@ static int train(run *r) {
     goto out;
   }
   if (r->save_init && save(r, r->save_init, r->epoch0))
+    goto out;
+  if (trace_start(r))
     goto out;
 
   size_t n = r->train.n, dim = r->train.dim, B = r->o.batch;
@@ -329,6 +396,7 @@ int heed_cmd_train(int argc, char **argv) {
   if (rc >= 0)
     return rc;
   rc = train(&r);
+  trace_stop(&r);
   heed_net_free(r.net);
   heed_runtime_free(r.rt);
   heed_dataset_destroy(&r.train);
