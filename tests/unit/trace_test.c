@@ -1,0 +1,612 @@
+/*
+ * trace_test.c - the tracer: records round-trip through the file and the
+ * reader; filters select exactly what they should; a truncated file reads
+ * to its last whole record and garbage is refused; drops are counted when
+ * the queue is tiny; sampling keeps whole batches; many producers lose
+ * nothing; a network with a tracer attached reports its messages; the live
+ * PUB socket publishes records.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+
+#include "net_test_util.h"
+
+static char tmpdir[256];
+
+static void path_in(char *buf, size_t len, const char *name) {
+  int k = snprintf(buf, len, "%s/%s", tmpdir, name);
+  assert_true(k > 0 && (size_t)k < len);
+}
+
+static heed_trace *open_trace(const char *path, double sample, uint32_t kinds,
+                              int values, size_t queue) {
+  heed_trace_opts o = {.path = path, .sample = sample, .kinds = kinds,
+                       .values = values, .run = 42, .queue = queue};
+  heed_trace *t = NULL;
+  char err[256];
+  int rv = heed_trace_new(&t, &o, err, sizeof err);
+  if (rv)
+    fprintf(stderr, "%s\n", err);
+  assert_int_equal(rv, 0);
+  return t;
+}
+
+static heed_trace_event make_event(uint64_t i, const float *vals,
+                                   uint32_t n) {
+  heed_trace_event ev = {
+      .t_ns = 0, /* before the tracer started: recorded as 0 */
+      .dur_ns = 100 + i,
+      .batch = i / 10,
+      .kind = (i % 2) ? HEED_TRACE_BID : HEED_TRACE_FORWARD,
+      .sender = {HEED_ROLE_HUB, 2, HEED_TRACE_ALL_NEURONS},
+      .receiver = {HEED_ROLE_NEURON, 1, (uint32_t)(i % 7)},
+      .fanout = 7,
+      .values = vals,
+      .count = n,
+      .loop = (uint32_t)(i % 3),
+  };
+  return ev;
+}
+
+/* Reads a whole file; returns the records' count (header included) and
+ * the final status in *status. */
+static size_t read_all(const char *path, int *status,
+                       void (*each)(const heed_trace_rec *, size_t, void *),
+                       void *ctx) {
+  heed_trace_reader *r;
+  char err[256];
+  assert_int_equal(heed_trace_reader_open(&r, path, err, sizeof err), 0);
+  heed_trace_rec rec;
+  size_t n = 0;
+  int rv;
+  while ((rv = heed_trace_reader_next(r, &rec)) == 1) {
+    if (each)
+      each(&rec, n, ctx);
+    n++;
+  }
+  *status = rv;
+  heed_trace_reader_free(r);
+  return n;
+}
+
+/* ---- round trip ---- */
+
+#define NEV 1000
+
+static void check_rt(const heed_trace_rec *r, size_t i, void *ctx) {
+  size_t *drops_seen = ctx;
+  if (i == 0) {
+    assert_int_equal(r->kind, 0);
+    assert_int_equal(r->version, 1);
+    assert_true(r->run == 42);
+    assert_true(r->start_unix_ns > 0);
+    assert_true(r->sample == 1.0);
+    assert_int_equal(r->kinds, HEED_TRACE_ALL);
+    return;
+  }
+  if (r->kind == HEED_TRACE_DROPS) {
+    (*drops_seen)++;
+    assert_true(r->dropped == 0);
+    assert_true(r->recorded == NEV);
+    return;
+  }
+  uint64_t k = i - 1;
+  assert_true(k < NEV);
+  heed_trace_event ev = make_event(k, NULL, 0);
+  assert_int_equal(r->kind, ev.kind);
+  assert_true(r->run == 42);
+  assert_true(r->t_ns == 0);
+  assert_true(r->dur_ns == ev.dur_ns);
+  assert_true(r->batch == ev.batch);
+  assert_int_equal(r->sender.role, HEED_ROLE_HUB);
+  assert_int_equal(r->sender.layer, 2);
+  assert_int_equal(r->sender.index, HEED_TRACE_ALL_NEURONS);
+  assert_int_equal(r->receiver.role, HEED_ROLE_NEURON);
+  assert_int_equal(r->receiver.layer, 1);
+  assert_int_equal(r->receiver.index, k % 7);
+  assert_int_equal(r->fanout, 7);
+  assert_int_equal(r->loop, k % 3);
+  /* event k carries k % 5 values k, -k, k, ... (and 2000 for k == 999) */
+  uint32_t n = k == NEV - 1 ? 2000 : (uint32_t)(k % 5);
+  assert_int_equal(r->count, n);
+  if (!n) {
+    assert_null(r->values);
+    return;
+  }
+  uint32_t kept = n < HEED_TRACE_MAX_VALUES ? n : HEED_TRACE_MAX_VALUES;
+  assert_int_equal(r->nvalues, kept);
+  double sum = 0, sabs = 0;
+  for (uint32_t j = 0; j < n; j++) {
+    float v = (j % 2) ? -(float)k : (float)k + 0.25f;
+    if (j < kept)
+      assert_true(r->values[j] == v);
+    sum += v;
+    sabs += fabs(v);
+  }
+  assert_true(fabs(r->mean - sum / n) < 1e-9);
+  assert_true(fabs(r->mean_abs - sabs / n) < 1e-9);
+  assert_true(r->max == (double)((float)k + 0.25f));
+  assert_true(r->min == (n > 1 ? -(double)k : (double)k + 0.25));
+}
+
+static void test_round_trip(void **state) {
+  (void)state;
+  char path[512];
+  path_in(path, sizeof path, "rt.trace");
+  heed_trace *t = open_trace(path, 1, 0, 1, NEV + 8);
+  float *vals = malloc(2000 * sizeof *vals);
+  for (uint64_t k = 0; k < NEV; k++) {
+    uint32_t n = k == NEV - 1 ? 2000 : (uint32_t)(k % 5);
+    for (uint32_t j = 0; j < n; j++)
+      vals[j] = (j % 2) ? -(float)k : (float)k + 0.25f;
+    heed_trace_event ev = make_event(k, vals, n);
+    assert_int_equal(heed_trace_record(t, &ev), 0);
+  }
+  heed_trace_stats st;
+  heed_trace_free(t);
+  (void)st;
+  free(vals);
+  size_t drops = 0;
+  int status;
+  size_t n = read_all(path, &status, check_rt, &drops);
+  assert_int_equal(status, 0);
+  assert_true(drops >= 1);
+  assert_int_equal(n, 1 + NEV + drops);
+
+  /* Bad arguments. */
+  heed_trace_event ev = make_event(0, NULL, 3);
+  assert_int_equal(heed_trace_record(NULL, &ev), HEED_EINVAL);
+  heed_trace_opts o = {.path = path, .sample = 1.5};
+  char err[256];
+  assert_int_equal(heed_trace_new(&t, &o, err, sizeof err), HEED_EINVAL);
+  assert_true(strlen(err) > 0);
+  o = (heed_trace_opts){.sample = 0.5};
+  assert_int_equal(heed_trace_new(&t, &o, err, sizeof err), HEED_EINVAL);
+  o = (heed_trace_opts){.path = "/nonexistent/dir/x.trace"};
+  assert_int_equal(heed_trace_new(&t, &o, err, sizeof err), HEED_EIO);
+  heed_trace_free(NULL);
+}
+
+/* ---- names ---- */
+
+static void test_names(void **state) {
+  (void)state;
+  uint32_t m = 0;
+  assert_int_equal(heed_trace_kinds_parse("forward,bid", &m), 0);
+  assert_int_equal(m, HEED_TRACE_FORWARD | HEED_TRACE_BID);
+  assert_int_equal(heed_trace_kinds_parse("all", &m), 0);
+  assert_int_equal(m, HEED_TRACE_ALL);
+  assert_int_equal(heed_trace_kinds_parse("control,labels,batch", &m), 0);
+  assert_int_equal(m, HEED_TRACE_CONTROL | HEED_TRACE_LABELS |
+                          HEED_TRACE_BATCH);
+  assert_int_equal(heed_trace_kinds_parse("forwards", &m), HEED_EINVAL);
+  assert_int_equal(heed_trace_kinds_parse("", &m), HEED_EINVAL);
+  assert_int_equal(heed_trace_kinds_parse("bid,,", &m), HEED_EINVAL);
+  assert_string_equal(heed_trace_kind_name(HEED_TRACE_LABELS), "labels");
+  assert_string_equal(heed_trace_kind_name(3), "?");
+  assert_string_equal(heed_trace_role_name(HEED_ROLE_HUB), "hub");
+  assert_string_equal(heed_trace_role_name(9), "?");
+}
+
+/* ---- filters ---- */
+
+static heed_trace_rec rec_of(uint32_t kind, uint64_t batch, heed_trace_who s,
+                             heed_trace_who r) {
+  heed_trace_rec x;
+  memset(&x, 0, sizeof x);
+  x.kind = kind;
+  x.batch = batch;
+  x.sender = s;
+  x.receiver = r;
+  return x;
+}
+
+static void test_filters(void **state) {
+  (void)state;
+  heed_trace_who input = {HEED_ROLE_INPUT, 0, 0},
+                 n1_5 = {HEED_ROLE_NEURON, 1, 5},
+                 n2_5 = {HEED_ROLE_NEURON, 2, 5},
+                 n2_7 = {HEED_ROLE_NEURON, 2, 7},
+                 hub2 = {HEED_ROLE_HUB, 2, 0},
+                 hub3 = {HEED_ROLE_HUB, 3, HEED_TRACE_ALL_NEURONS};
+  heed_trace_rec recs[] = {
+      rec_of(HEED_TRACE_FORWARD, 1, input, n1_5), /* 0 */
+      rec_of(HEED_TRACE_FORWARD, 1, n2_5, hub2),  /* 1 */
+      rec_of(HEED_TRACE_BID, 2, hub3, n2_7),      /* 2 */
+      rec_of(HEED_TRACE_BID, 3, n2_7, hub2),      /* 3 */
+      rec_of(HEED_TRACE_BATCH, 4, input, input),  /* 4 */
+      rec_of(HEED_TRACE_DROPS, 0, input, input),  /* 5 */
+      rec_of(0, 0, input, input),                 /* 6 header */
+  };
+  size_t n = sizeof recs / sizeof recs[0];
+  struct {
+    heed_trace_filter f;
+    const char *want; /* one char per record */
+  } cases[8];
+  for (int i = 0; i < 8; i++)
+    heed_trace_filter_init(&cases[i].f);
+  cases[0].want = "1111111"; /* no filter: everything */
+  cases[1].f.layer_lo = cases[1].f.layer_hi = 2;
+  cases[1].want = "0111000";
+  cases[2].f.neuron_lo = cases[2].f.neuron_hi = 5;
+  cases[2].want = "1100000";
+  cases[3].f.layer_lo = cases[3].f.layer_hi = 2;
+  cases[3].f.neuron_lo = 5;
+  cases[3].f.neuron_hi = 7;
+  cases[3].want = "0111000";
+  cases[4].f.kinds = HEED_TRACE_BID;
+  cases[4].want = "0011000";
+  cases[5].f.batch_lo = 1;
+  cases[5].f.batch_hi = 2;
+  cases[5].want = "1110000";
+  cases[6].f.kinds = HEED_TRACE_BID;
+  cases[6].f.neuron_lo = cases[6].f.neuron_hi = 7;
+  cases[6].f.batch_lo = cases[6].f.batch_hi = 3;
+  cases[6].want = "0001000";
+  cases[7].f.layer_lo = 0;
+  cases[7].f.layer_hi = 1;
+  cases[7].want = "1000100";
+  for (int c = 0; c < 8; c++)
+    for (size_t i = 0; i < n; i++) {
+      int got = heed_trace_filter_match(&cases[c].f, &recs[i]);
+      if (got != (cases[c].want[i] == '1'))
+        fail_msg("filter case %d, record %zu: got %d", c, i, got);
+    }
+}
+
+/* ---- truncation and garbage ---- */
+
+static void test_truncated(void **state) {
+  (void)state;
+  char path[512], cut[512];
+  path_in(path, sizeof path, "full.trace");
+  path_in(cut, sizeof cut, "cut.trace");
+  heed_trace *t = open_trace(path, 1, 0, 1, 256);
+  float v[16];
+  for (int j = 0; j < 16; j++)
+    v[j] = (float)j;
+  for (uint64_t k = 0; k < 100; k++) {
+    heed_trace_event ev = make_event(k, v, 16);
+    assert_int_equal(heed_trace_record(t, &ev), 0);
+  }
+  heed_trace_free(t);
+
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  static char data[1 << 20];
+  size_t len = fread(data, 1, sizeof data, f);
+  fclose(f);
+  assert_true(len > 1000 && len < sizeof data);
+
+  /* Offsets of the ends of whole records, from the reader itself. */
+  heed_trace_reader *r;
+  char err[256];
+  assert_int_equal(heed_trace_reader_open(&r, path, err, sizeof err), 0);
+  size_t ends[256], nends = 0;
+  heed_trace_rec rec;
+  while (heed_trace_reader_next(r, &rec) == 1)
+    ends[nends++] = heed_trace_reader_offset(r);
+  heed_trace_reader_free(r);
+  assert_true(nends >= 102);
+  assert_int_equal(ends[nends - 1], len);
+
+  /* Cut at many points: whole records before the cut, then ETRUNC (or a
+   * clean end when the cut falls between records). */
+  for (size_t at = 1; at < len; at += 37) {
+    f = fopen(cut, "wb");
+    assert_int_equal(fwrite(data, 1, at, f), at);
+    fclose(f);
+    size_t whole = 0;
+    while (whole < nends && ends[whole] <= at)
+      whole++;
+    int status;
+    size_t got = read_all(cut, &status, NULL, NULL);
+    assert_int_equal(got, whole);
+    if (whole && ends[whole - 1] == at)
+      assert_int_equal(status, 0);
+    else
+      assert_int_equal(status, HEED_ETRUNC);
+  }
+
+  /* Garbage: 0xc1 is never used by msgpack; a valid object that is not a
+   * record; a record with a wrong type. */
+  const unsigned char bad1[] = {0xc1, 0x00, 0x01};
+  const unsigned char bad2[] = {0x93, 0x01, 0x02, 0x03}; /* [1,2,3] */
+  const unsigned char bad3[] = {0x81, 0xa4, 'k', 'i', 'n', 'd', 0x05};
+  const unsigned char *bads[] = {bad1, bad2, bad3};
+  size_t blen[] = {sizeof bad1, sizeof bad2, sizeof bad3};
+  for (int b = 0; b < 3; b++) {
+    f = fopen(cut, "wb");
+    fwrite(bads[b], 1, blen[b], f);
+    fclose(f);
+    int status;
+    assert_int_equal(read_all(cut, &status, NULL, NULL), 0);
+    assert_int_equal(status, HEED_EFORMAT);
+  }
+  /* Good records then garbage: the good ones, then the error. */
+  f = fopen(cut, "wb");
+  fwrite(data, 1, ends[3], f);
+  fwrite(bad1, 1, sizeof bad1, f);
+  fclose(f);
+  int status;
+  assert_int_equal(read_all(cut, &status, NULL, NULL), 4);
+  assert_int_equal(status, HEED_EFORMAT);
+  /* Missing file. */
+  assert_int_equal(heed_trace_reader_open(&r, "/nonexistent.trace", err,
+                                          sizeof err),
+                   HEED_ENOENT);
+  assert_true(strlen(err) > 0);
+}
+
+/* ---- drops ---- */
+
+static void count_drops(const heed_trace_rec *r, size_t i, void *ctx) {
+  uint64_t *c = ctx; /* [events, last dropped, last recorded] */
+  (void)i;
+  if (r->kind == HEED_TRACE_DROPS) {
+    c[1] = r->dropped;
+    c[2] = r->recorded;
+  } else if (r->kind) {
+    c[0]++;
+  }
+}
+
+static void test_drops(void **state) {
+  (void)state;
+  char path[512];
+  path_in(path, sizeof path, "drops.trace");
+  /* A queue of 2 and values on (the writer has more to encode): a burst of
+   * events overruns it. */
+  heed_trace *t = open_trace(path, 1, 0, 1, 2);
+  static float vals[HEED_TRACE_MAX_VALUES];
+  uint64_t eagain = 0, ok = 0;
+  for (uint64_t k = 0; k < 20000; k++) {
+    heed_trace_event ev = make_event(k, vals, HEED_TRACE_MAX_VALUES);
+    int rv = heed_trace_record(t, &ev);
+    assert_true(rv == 0 || rv == HEED_EAGAIN);
+    if (rv)
+      eagain++;
+    else
+      ok++;
+  }
+  heed_trace_stats st;
+  heed_trace_stats_get(t, &st);
+  assert_true(st.dropped == eagain);
+  assert_true(st.recorded == ok);
+  assert_true(eagain > 0);
+  heed_trace_free(t);
+  uint64_t c[3] = {0, 0, 0};
+  int status;
+  read_all(path, &status, count_drops, c);
+  assert_int_equal(status, 0);
+  assert_true(c[0] == ok);     /* every queued event was written */
+  assert_true(c[1] == eagain); /* the last DROPS record has the total */
+  assert_true(c[2] == ok);
+}
+
+/* ---- sampling ---- */
+
+static void test_sampling(void **state) {
+  (void)state;
+  char path[512];
+  path_in(path, sizeof path, "sample.trace");
+  heed_trace *t = open_trace(path, 0.1, HEED_TRACE_BID | HEED_TRACE_CONTROL,
+                             0, 0);
+  int kept = 0;
+  for (uint64_t b = 0; b < 20000; b++) {
+    int w = heed_trace_wants(t, b, HEED_TRACE_BID);
+    /* the same answer for every kind wanted and every call */
+    assert_int_equal(w, heed_trace_wants(t, b, HEED_TRACE_BID));
+    assert_int_equal(heed_trace_wants(t, b, HEED_TRACE_FORWARD), 0);
+    kept += w;
+  }
+  assert_true(kept > 1700 && kept < 2300);
+  assert_int_equal(heed_trace_wants(t, 0, HEED_TRACE_CONTROL), 1);
+  assert_int_equal(heed_trace_wants(NULL, 0, HEED_TRACE_BID), 0);
+  heed_trace_free(t);
+  t = open_trace(path, 1, 0, 0, 0);
+  for (uint64_t b = 0; b < 1000; b++)
+    assert_int_equal(heed_trace_wants(t, b, HEED_TRACE_LABELS), 1);
+  heed_trace_free(t);
+}
+
+/* ---- many producers ---- */
+
+typedef struct prod {
+  heed_trace *t;
+  uint32_t id;
+  uint64_t ok;
+} prod;
+
+static void *producer(void *arg) {
+  prod *p = arg;
+  for (uint64_t k = 0; k < 20000; k++) {
+    heed_trace_event ev = make_event(k, NULL, 0);
+    ev.loop = p->id;
+    if (heed_trace_record(p->t, &ev) == 0)
+      p->ok++;
+  }
+  return NULL;
+}
+
+static void per_loop(const heed_trace_rec *r, size_t i, void *ctx) {
+  uint64_t *c = ctx;
+  (void)i;
+  if (r->kind == HEED_TRACE_FORWARD || r->kind == HEED_TRACE_BID)
+    c[r->loop]++;
+}
+
+static void test_producers(void **state) {
+  (void)state;
+  char path[512];
+  path_in(path, sizeof path, "mp.trace");
+  heed_trace *t = open_trace(path, 1, 0, 0, 1 << 16);
+  pthread_t th[4];
+  prod p[4];
+  for (uint32_t i = 0; i < 4; i++) {
+    p[i] = (prod){t, i, 0};
+    pthread_create(&th[i], NULL, producer, &p[i]);
+  }
+  for (int i = 0; i < 4; i++)
+    pthread_join(th[i], NULL);
+  heed_trace_stats st;
+  heed_trace_stats_get(t, &st);
+  heed_trace_free(t);
+  uint64_t c[4] = {0, 0, 0, 0};
+  int status;
+  read_all(path, &status, per_loop, c);
+  assert_int_equal(status, 0);
+  for (int i = 0; i < 4; i++)
+    assert_true(c[i] == p[i].ok);
+  assert_true(p[0].ok + p[1].ok + p[2].ok + p[3].ok + st.dropped == 80000);
+}
+
+/* ---- a network with a tracer ---- */
+
+typedef struct net_counts {
+  uint64_t kind[7];
+  uint64_t bid_to_neuron, fwd_to_hub;
+  int bad;
+} net_counts;
+
+static void count_net(const heed_trace_rec *r, size_t i, void *ctx) {
+  net_counts *c = ctx;
+  (void)i;
+  for (int k = 0; k < 6; k++)
+    if (r->kind == 1u << k)
+      c->kind[k]++;
+  if (r->kind == HEED_TRACE_BID && r->receiver.role == HEED_ROLE_NEURON) {
+    c->bid_to_neuron++;
+    if (r->count != 16 || r->nvalues != 16 || r->mean_abs < 0)
+      c->bad = 1;
+  }
+  if (r->kind == HEED_TRACE_FORWARD && r->receiver.role == HEED_ROLE_HUB) {
+    c->fwd_to_hub++;
+    if (r->count != 16 || r->sender.role != HEED_ROLE_NEURON)
+      c->bad = 1;
+  }
+}
+
+static void test_net(void **state) {
+  (void)state;
+  char path[512];
+  path_in(path, sizeof path, "net.trace");
+  heed_runtime *rt = make_rt(2);
+  const uint32_t sizes[] = {12, 8, 6, 3};
+  heed_net *net = make_net(rt, 4, sizes, NULL, "bp", 0.1f, 7);
+  float x[16 * 12];
+  uint8_t y[16];
+  gen_data(3, 16, 12, 3, x, y);
+  heed_trace *t = open_trace(path, 1, 0, 1, 1 << 14);
+  assert_int_equal(heed_net_set_trace(net, t), 0);
+  for (int b = 0; b < 5; b++)
+    assert_int_equal(heed_net_train_batch(net, x, y, 16, NULL), 0);
+  assert_int_equal(heed_net_sync(net), 0);
+  assert_int_equal(heed_net_set_trace(net, NULL), 0);
+  /* not traced any more */
+  assert_int_equal(heed_net_train_batch(net, x, y, 16, NULL), 0);
+  assert_int_equal(heed_net_sync(net), 0);
+  heed_trace_stats st;
+  heed_trace_stats_get(t, &st);
+  heed_trace_free(t);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+  net_counts c;
+  memset(&c, 0, sizeof c);
+  int status;
+  read_all(path, &status, count_net, &c);
+  assert_int_equal(status, 0);
+  assert_false(c.bad);
+  assert_true(st.dropped == 0);
+  assert_true(c.kind[3] == 5); /* BATCH */
+  assert_true(c.kind[4] == 5); /* LABELS */
+  /* every neuron gets each batch's forward block and bid block */
+  assert_true(c.bid_to_neuron == 5 * (8 + 6 + 3));
+  assert_true(c.fwd_to_hub == 5 * (8 + 6 + 3));
+}
+
+/* ---- live ---- */
+
+static void test_live(void **state) {
+  (void)state;
+  char url[600];
+  int k = snprintf(url, sizeof url, "ipc://%s/live.sock", tmpdir);
+  assert_true(k > 0 && (size_t)k < sizeof url);
+  heed_trace_opts o = {.live_url = url, .run = 5};
+  heed_trace *t = NULL;
+  char err[256];
+  assert_int_equal(heed_trace_new(&t, &o, err, sizeof err), 0);
+  nng_socket s;
+  assert_int_equal(nng_sub0_open(&s), 0);
+  assert_int_equal(nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0), 0);
+  assert_int_equal(nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 50), 0);
+  assert_int_equal(nng_dial(s, url, NULL, 0), 0);
+  heed_trace_reader *r;
+  assert_int_equal(heed_trace_reader_new(&r), 0);
+  int got = 0;
+  float v[3] = {1, -2, 3};
+  for (int tries = 0; tries < 200 && !got; tries++) {
+    heed_trace_event ev = make_event(1, v, 3);
+    heed_trace_record(t, &ev);
+    char *buf;
+    size_t len;
+    if (nng_recv(s, &buf, &len, NNG_FLAG_ALLOC) != 0)
+      continue;
+    assert_int_equal(heed_trace_reader_feed(r, buf, len), 0);
+    nng_free(buf, len);
+    heed_trace_rec rec;
+    assert_int_equal(heed_trace_reader_next(r, &rec), 1);
+    assert_int_equal(rec.kind, HEED_TRACE_BID);
+    assert_true(rec.run == 5);
+    assert_int_equal(rec.count, 3);
+    assert_true(rec.max == 3);
+    assert_int_equal(heed_trace_reader_next(r, &rec), 0); /* wants more */
+    got = 1;
+  }
+  assert_true(got);
+  heed_trace_reader_free(r);
+  nng_close(s);
+  heed_trace_free(t);
+  /* A URL nng cannot listen on. */
+  o.live_url = "bogus://x";
+  assert_int_equal(heed_trace_new(&t, &o, err, sizeof err), HEED_EIO);
+}
+
+static int setup(void **state) {
+  (void)state;
+  snprintf(tmpdir, sizeof tmpdir, "/tmp/heed-trace-test-XXXXXX");
+  return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  char cmd[512];
+  snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+  return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_round_trip), cmocka_unit_test(test_names),
+      cmocka_unit_test(test_filters),    cmocka_unit_test(test_truncated),
+      cmocka_unit_test(test_drops),      cmocka_unit_test(test_sampling),
+      cmocka_unit_test(test_producers),  cmocka_unit_test(test_net),
+      cmocka_unit_test(test_live),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
