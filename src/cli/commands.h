@@ -6,6 +6,7 @@
 int heed_cmd_bench(int argc, char **argv);
 int heed_cmd_bench_runtime(int argc, char **argv);
 int heed_cmd_bench_net(int argc, char **argv);
+int heed_cmd_bench_trace(int argc, char **argv);
 int heed_cmd_strategies(int argc, char **argv);
 int heed_cmd_export(int argc, char **argv);
 int heed_cmd_train(int argc, char **argv);
