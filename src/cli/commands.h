@@ -11,5 +11,6 @@ int heed_cmd_strategies(int argc, char **argv);
 int heed_cmd_export(int argc, char **argv);
 int heed_cmd_train(int argc, char **argv);
 int heed_cmd_continual(int argc, char **argv);
+int heed_cmd_worker(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ static const struct command commands[] = {
     {"bench", heed_cmd_bench, "measure speed: runtime, net"},
     {"strategies", heed_cmd_strategies, "list the strategies neurons can play"},
     {"export", heed_cmd_export, "write a checkpoint's weights as .npy files"},
+    {"worker", heed_cmd_worker, "host part of a network for a distributed run"},
 };
 
 static void usage(FILE *f) {

@@ -9,6 +9,7 @@
 
 #include "cli/args.h"
 #include "cli/commands.h"
+#include "cli/distributed.h"
 #include "cli/experiment.h"
 #include "cli/plot.h"
 #include "cli/progress.h"
@@ -20,6 +21,7 @@ static void usage(FILE *f) {
              "Trains a feed-forward network whose every neuron is an actor on "
              "a real data set\nand reports test accuracy.\n\noptions:\n");
   heed__exp_usage(f);
+  heed__dist_usage(f);
   fprintf(f,
       "  --save-init FILE       write the weights before the first step\n"
       "  --checkpoint FILE      write a checkpoint at each epoch end and at "
@@ -73,6 +75,8 @@ typedef struct run {
   char args[512];
   heed_trace_opts tr; /* tr.path or tr.live_url set: trace */
   heed_trace *trace;
+  heed_dist_opts dopts; /* --workers, --cluster, ... */
+  heed_dist *dist;
 } run;
 
 static int save(run *r, const char *path, uint32_t epochs_done) {
@@ -81,6 +85,8 @@ static int save(run *r, const char *path, uint32_t epochs_done) {
       .seed = r->o.seed, .epoch = epochs_done, .batch = r->o.batch,
       .shuffle = r->o.shuffle, .dataset = r->o.data, .args = r->args,
       .ncurve = r->cv.n, .curve = r->cv.p};
+  if (heed__dist_pull(r->dist))
+    return -1;
   if (heed_checkpoint_save(r->net, &m, path, err, sizeof err) != 0) {
     fprintf(stderr, "heed train: %s\n", err);
     return -1;
@@ -236,6 +242,11 @@ static int parse(run *r, int argc, char **argv) {
       return 2;
     if (k2 > 0)
       continue;
+    if ((k2 = heed__dist_parse("train", &r->dopts, argc, argv, &i)) != 0) {
+      if (k2 < 0)
+        return 2;
+      continue;
+    }
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
@@ -264,13 +275,19 @@ static int train(run *r) {
     goto out;
   snprintf(r->args, sizeof r->args, "--strategy %s --lr %g", r->o.strategy,
            r->o.lr);
-  if (heed__exp_build("train", &r->o, (uint32_t)r->train.dim,
-                      r->train.classes, &r->rt, &r->net))
+  if (heed__dist_enabled(&r->dopts)
+          ? heed__dist_build(&r->dist, "train", &r->dopts, &r->o,
+                             (uint32_t)r->train.dim, r->train.classes, &r->rt,
+                             &r->net)
+          : heed__exp_build("train", &r->o, (uint32_t)r->train.dim,
+                            r->train.classes, &r->rt, &r->net))
     goto out;
   if (ck && heed_checkpoint_apply(ck, r->net, err, sizeof err) != 0) {
     fprintf(stderr, "heed train: %s\n", err);
     goto out;
   }
+  if (ck && heed__dist_push(r->dist))
+    goto out;
   if (r->save_init && save(r, r->save_init, r->epoch0))
     goto out;
   if (trace_start(r))
@@ -322,6 +339,10 @@ static int train(run *r) {
         goto out;
       }
       r->steps++;
+      if (r->dopts.checkpoint_every && r->checkpoint &&
+          r->steps % r->dopts.checkpoint_every == 0 &&
+          save(r, r->checkpoint, epoch))
+        goto out;
       samples += cnt;
       run_loss += st.loss * st.count;
       run_acc += st.correct;
@@ -397,8 +418,12 @@ int heed_cmd_train(int argc, char **argv) {
     return rc;
   rc = train(&r);
   trace_stop(&r);
+  heed__dist_stop(r.dist);
+  if (heed__dist_failed(r.dist))
+    rc = 1;
   heed_net_free(r.net);
   heed_runtime_free(r.rt);
+  heed__dist_free(r.dist);
   heed_dataset_destroy(&r.train);
   heed_dataset_destroy(&r.test);
   free(r.cv.p);
