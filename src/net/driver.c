@@ -104,6 +104,12 @@ static int wait_done(heed_net *net, uint64_t batch, int train,
                      heed_batch_stats *st) {
   heed_batch_done *d = &net->done[batch % HEED_HUB_GATHERS];
   pthread_mutex_lock(&net->mu);
+  if (d->batch != batch) { /* already waited for */
+    pthread_mutex_unlock(&net->mu);
+    if (st)
+      memset(st, 0, sizeof *st);
+    return net->failed ? HEED_ESTATE : 0;
+  }
   while (!net->failed &&
          !(d->critic_done &&
            (!train || atomic_load(&d->updated) == net->total_neurons)))
@@ -121,6 +127,7 @@ int heed_net_sync(heed_net *net) {
     return HEED_EINVAL;
   uint64_t b;
   int rv = 0;
+  net->prev_train = UINT64_MAX;
   while ((b = oldest_inflight(net)) != UINT64_MAX) {
     int r = wait_done(net, b, 1, NULL);
     if (r)
@@ -143,11 +150,16 @@ int heed_net_train_batch(heed_net *net, const float *x, const uint8_t *y,
     return rv;
   net->step++;
   if (is_async(net)) {
-    /* Keep HEED_NET_INFLIGHT batches moving so forward passes of the next
-     * batch can overtake the backward pass of this one. */
-    if (batch + 1 < HEED_NET_INFLIGHT)
+    /* Keep two training batches moving so forward passes of this batch can
+     * overtake the backward pass of the previous one; report that one. */
+    uint64_t prev = net->prev_train;
+    net->prev_train = batch;
+    if (prev == UINT64_MAX) {
+      if (st)
+        memset(st, 0, sizeof *st);
       return 0;
-    return wait_done(net, batch + 1 - HEED_NET_INFLIGHT, 1, st);
+    }
+    return wait_done(net, prev, 1, st);
   }
   return wait_done(net, batch, 1, st);
 }

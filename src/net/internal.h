@@ -168,6 +168,7 @@ struct heed_net {
   float lr;
   uint64_t seed;
   uint64_t next_batch; /* id of the next batch the driver sends */
+  uint64_t prev_train; /* async: the training batch still in flight */
   uint64_t step;
   uint32_t total_neurons;
   uint8_t *train_mask; /* classes; NULL = all */

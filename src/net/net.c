@@ -247,6 +247,7 @@ int heed_net_new_remote(heed_net **np, heed_runtime *rt,
   pthread_cond_init(&net->cv, NULL);
   for (int i = 0; i < HEED_HUB_GATHERS; i++)
     net->done[i].batch = UINT64_MAX;
+  net->prev_train = UINT64_MAX;
 
   net->sizes = heed__calloc(o->nsizes, sizeof *net->sizes);
   net->layers = heed__calloc(net->nlayers, sizeof *net->layers);

@@ -180,6 +180,11 @@ static void test_async_overlaps_batches(void **state) {
     for (int t = 0; t < 50; t++) {
       gen_data((uint64_t)t, 32, 32, 10, x, y);
       assert_int_equal(heed_net_train_batch(net, x, y, 32, NULL), 0);
+      if (t % 10 == 5) { /* evaluation between training batches (epoch end) */
+        heed_batch_stats ev;
+        assert_int_equal(heed_net_eval(net, x, y, 32, &ev), 0);
+        assert_int_equal(ev.count, 32);
+      }
     }
     assert_int_equal(heed_net_sync(net), 0);
     heed_net_counters c;
