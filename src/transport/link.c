@@ -141,7 +141,7 @@ static void *sender(void *arg) {
   heed_link *l = p->l;
   pthread_mutex_lock(&p->mu);
   for (;;) {
-    while (!p->nends && !p->stop)
+    while ((!p->nends || p->busy) && !p->stop)
       pthread_cond_wait(&p->cv, &p->mu);
     if (!p->nends)
       break;
@@ -317,6 +317,83 @@ void heed_link_drop_peers(heed_link *l) {
       peer_stop(l->peers[i]);
 }
 
+/* Sends one message as its own frame without waiting (called and
+ * returning with p->mu held; drops it while sending). If nng cannot take
+ * it at once, it goes to the front of the outbox for the sender thread. */
+static int send_now(heed_link *l, peer *p, const heed_wire_msg *m,
+                    uint32_t kind, uint64_t word, const void *bytes,
+                    size_t n) {
+  p->busy = 1;
+  uint64_t seq = p->seq;
+  pthread_mutex_unlock(&p->mu);
+  heed_wbuf b = {0};
+  int rv = m ? heed_wire_put_msg(&b, m)
+             : heed_wire_put_sess(&b, kind, word, bytes, n);
+  pthread_mutex_lock(&l->mu);
+  heed_frame_hdr h = {HEED_WIRE_VERSION, l->run_id, l->self, p->id, seq};
+  pthread_mutex_unlock(&l->mu);
+  uint8_t hdr[HEED_WIRE_HDR_MAX];
+  size_t hl = heed_wire_header(hdr, &h, 1);
+  nng_msg *nm = NULL;
+  int nrv = -1;
+  if (!rv && nng_msg_alloc(&nm, hl + b.len) == 0) {
+    uint8_t *body = nng_msg_body(nm);
+    memcpy(body, hdr, hl);
+    memcpy(body + hl, b.p, b.len);
+    nrv = nng_sendmsg(p->sock, nm, NNG_FLAG_NONBLOCK);
+    if (nrv)
+      nng_msg_free(nm);
+  }
+  pthread_mutex_lock(&p->mu);
+  p->busy = 0;
+  if (nrv == 0) {
+    p->seq = seq + 1;
+    pthread_mutex_lock(&l->stmu);
+    l->frames++;
+    l->msgs++;
+    l->bytes += hl + b.len;
+    pthread_mutex_unlock(&l->stmu);
+  } else if (!rv && (nrv == NNG_EAGAIN || nrv == NNG_ENOMEM || nrv < 0)) {
+    /* Queue it ahead of whatever arrived meanwhile. */
+    size_t need = p->pend.len + b.len;
+    if (need > p->pend.cap) {
+      uint8_t *q = realloc(p->pend.p, need);
+      if (!q)
+        rv = HEED_ENOMEM;
+      else {
+        p->pend.p = q;
+        p->pend.cap = need;
+      }
+    }
+    if (!rv && p->nends == p->ecap) {
+      size_t cap = p->ecap ? 2 * p->ecap : 64;
+      size_t *e = realloc(p->ends, cap * sizeof *e);
+      if (!e)
+        rv = HEED_ENOMEM;
+      else {
+        p->ends = e;
+        p->ecap = cap;
+      }
+    }
+    if (!rv) {
+      memmove(p->pend.p + b.len, p->pend.p, p->pend.len);
+      memcpy(p->pend.p, b.p, b.len);
+      p->pend.len += b.len;
+      memmove(p->ends + 1, p->ends, p->nends * sizeof *p->ends);
+      p->ends[0] = 0;
+      p->nends++;
+      for (size_t i = 0; i < p->nends; i++)
+        p->ends[i] += b.len;
+    }
+  } else if (!rv) {
+    rv = p->err = HEED_EPEER;
+  }
+  pthread_cond_broadcast(&p->cv);
+  pthread_cond_broadcast(&p->space);
+  heed_wbuf_free(&b);
+  return rv;
+}
+
 /* Encodes into the outbox of `to` under its lock. */
 static int enqueue(heed_link *l, unsigned to, const heed_wire_msg *m,
                    uint32_t kind, uint64_t word, const void *bytes, size_t n) {
@@ -347,6 +424,12 @@ static int enqueue(heed_link *l, unsigned to, const heed_wire_msg *m,
       p->ends = e;
       p->ecap = cap;
     }
+  }
+  if (!rv && !p->busy && !p->nends) {
+    /* Nothing queued and nobody sending: send from this thread. */
+    rv = send_now(l, p, m, kind, word, bytes, n);
+    pthread_mutex_unlock(&p->mu);
+    return rv;
   }
   if (!rv)
     rv = m ? heed_wire_put_msg(&p->pend, m)

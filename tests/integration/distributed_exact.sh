@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One network over several processes gives bitwise the weights of one
+# process: the same seed with --workers 0, 2 and 3 (local ipc:// workers)
+# and with --cluster (two workers started by hand on tcp://127.0.0.1)
+# exports identical .npy files; no worker outlives its run.
+# Usage: distributed_exact.sh HEED DATA_DIR
+set -euo pipefail
+heed=$1 data=$2
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+common=(--data digits --data-dir "$data" --hidden 32,24 --batch 16 --lr 0.1
+        --seed 5 --epochs 2 --quiet)
+for w in 0 2 3; do
+  "$heed" train "${common[@]}" --workers "$w" --checkpoint "$tmp/w$w.ckpt" >/dev/null
+  "$heed" export "$tmp/w$w.ckpt" --npy "$tmp/w$w"
+done
+
+# Workers started by hand, reached through a cluster file (tcp).
+base=$(( 20000 + RANDOM % 20000 ))
+for i in 1 2; do
+  "$heed" worker --listen "tcp://127.0.0.1:$((base + i))" --quiet 2>"$tmp/worker$i.log" &
+  pids+=($!)
+done
+printf '# two local workers\ncoordinator tcp://127.0.0.1:0\nworker tcp://127.0.0.1:%d\n%s\n' \
+  $((base + 1)) "tcp://127.0.0.1:$((base + 2))" >"$tmp/cluster"
+"$heed" train "${common[@]}" --cluster "$tmp/cluster" --checkpoint "$tmp/c.ckpt" >/dev/null
+"$heed" export "$tmp/c.ckpt" --npy "$tmp/c"
+# The same workers serve a second run.
+"$heed" train "${common[@]}" --cluster "$tmp/cluster" --checkpoint "$tmp/c2.ckpt" >/dev/null
+"$heed" export "$tmp/c2.ckpt" --npy "$tmp/c2"
+
+n=0
+for f in "$tmp"/w0/*.npy; do
+  b=$(basename "$f")
+  for other in w2 w3 c c2; do
+    cmp "$f" "$tmp/$other/$b" || { echo "$other/$b differs from one process" >&2; exit 1; }
+  done
+  n=$((n + 1))
+done
+[ "$n" -eq 6 ] || { echo "expected 6 .npy files, got $n" >&2; exit 1; }
+if pgrep -f "heed worker --listen ipc:///tmp/heed-" >/dev/null; then
+  echo "local workers left behind:" >&2
+  pgrep -af "heed worker --listen ipc:///tmp/heed-" >&2
+  exit 1
+fi
+echo "--workers 0/2/3 and --cluster: bitwise-identical weights"

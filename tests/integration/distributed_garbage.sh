@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Frames sent with nngcat to a worker's socket - garbage, truncated,
+# oversized, another protocol version, another run - are each rejected
+# with one logged reason, and the worker still serves runs afterwards.
+# Usage: distributed_garbage.sh HEED DATA_DIR
+set -euo pipefail
+heed=$1 data=$2
+command -v nngcat >/dev/null || { echo "nngcat not installed (nng-utils); skipping"; exit 77; }
+tmp=$(mktemp -d)
+wpid=
+cleanup() {
+  [ -n "$wpid" ] && kill "$wpid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+url="ipc://$tmp/w"
+"$heed" worker --listen "$url" --max-frame 1048576 2>"$tmp/log" &
+wpid=$!
+for _ in $(seq 50); do [ -S "$tmp/w" ] && break; sleep 0.1; done
+send() { nngcat --push0 --dial "$url" --file "$1"; }
+printf 'garbage' >"$tmp/garbage"
+printf '\x97\xa4heed\x01\xcf\x00' >"$tmp/truncated"
+printf '\x97\xa4heed\x02\x01\x00\x01\x00\x90' >"$tmp/version"
+{ printf '\x97\xa4heed\x01\x01\x00\x01\x00\x91\x93\x23\x00\xc5\x17\x70'; head -c 1200000 /dev/zero; } >"$tmp/oversized"
+for f in garbage truncated version oversized; do send "$tmp/$f"; done
+
+printf 'coordinator %s\nworker %s\n' "ipc://$tmp/c" "$url" >"$tmp/cluster"
+common=(--data digits --data-dir "$data" --hidden 16 --batch 16 --seed 2 --quiet
+        --cluster "$tmp/cluster")
+# During a run: a frame of another run is refused, the run goes on.
+"$heed" train "${common[@]}" --epochs 30 >"$tmp/run1" &
+coord=$!
+sleep 0.5
+printf '\x97\xa4heed\x01\x05\x00\x01\x00\x90' >"$tmp/otherrun"
+send "$tmp/otherrun"
+wait "$coord"
+grep -q "test accuracy" "$tmp/run1"
+# And afterwards it still serves.
+"$heed" train "${common[@]}" --epochs 1 >"$tmp/run2"
+grep -q "test accuracy" "$tmp/run2"
+kill "$wpid"
+wait "$wpid" || { echo "worker did not exit cleanly on SIGTERM" >&2; exit 1; }
+wpid=
+
+for want in "garbage" "truncated" "protocol version 2" "oversized frame" "frame of run 0000000000000005"; do
+  grep -q "rejected a frame.*$want" "$tmp/log" ||
+    { echo "no rejection for '$want':" >&2; cat "$tmp/log" >&2; exit 1; }
+done
+n=$(grep -c "rejected" "$tmp/log")
+[ "$n" -eq 5 ] || { echo "expected 5 rejections, got $n:" >&2; cat "$tmp/log" >&2; exit 1; }
+echo "5 bad frames rejected with reasons; the worker kept serving"
