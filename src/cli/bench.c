@@ -12,6 +12,7 @@ static const struct {
     {"runtime", heed_cmd_bench_runtime, "actor ring and spawn benchmarks"},
     {"net", heed_cmd_bench_net, "784-256-256-10 training: actors vs plain loops"},
     {"trace", heed_cmd_bench_trace, "what tracing costs: untraced, 1% sampled, full"},
+    {"transport", heed_cmd_bench_transport, "messages/s, MB/s and training across processes"},
 };
 
 static void usage(FILE *f) {

@@ -12,5 +12,6 @@ int heed_cmd_export(int argc, char **argv);
 int heed_cmd_train(int argc, char **argv);
 int heed_cmd_continual(int argc, char **argv);
 int heed_cmd_worker(int argc, char **argv);
+int heed_cmd_bench_transport(int argc, char **argv);
 
 #endif
