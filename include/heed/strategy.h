@@ -69,6 +69,8 @@ typedef struct heed_neuron {
   const double *params; /* the strategy's parameters, in declared order */
   float lr;         /* the network's learning rate */
   uint64_t step;    /* batches this neuron has trained before this one */
+  const float *xt;  /* the inputs again, sample by sample (batch rows of
+                       fan_in values), or NULL; the helpers below use it */
 } heed_neuron;
 
 typedef struct heed_strategy_param {

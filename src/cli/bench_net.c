@@ -31,7 +31,7 @@ static const uint32_t sizes[NL + 1] = {784, 256, 256, 10};
 
 /* Plain-loop SGD for 784-256-256-10 relu with softmax cross-entropy. */
 typedef struct plain {
-  float *w[NL], *b[NL], *a[NL + 1], *z[NL], *d[NL + 1], *dw;
+  float *w[NL], *b[NL], *a[NL + 1], *at[NL], *z[NL], *d[NL + 1], *dw;
   uint32_t S;
 } plain;
 
@@ -46,6 +46,7 @@ static void plain_init(plain *p, uint32_t B) {
     for (size_t i = 0; i < n * m; i++)
       p->w[l][i] = (float)(heed_rng_normal(&r) * 0.05);
     p->z[l] = calloc(n * p->S, sizeof(float));
+    p->at[l] = calloc(m * p->S, sizeof(float));
   }
   for (int l = 0; l <= NL; l++) {
     p->a[l] = calloc((size_t)sizes[l] * p->S, sizeof(float));
@@ -59,6 +60,7 @@ static void plain_free(plain *p) {
     free(p->w[l]);
     free(p->b[l]);
     free(p->z[l]);
+    free(p->at[l]);
   }
   for (int l = 0; l <= NL; l++) {
     free(p->a[l]);
@@ -73,14 +75,31 @@ static void plain_step(plain *p, const heed_kernels *k, const float *x,
   for (uint32_t i = 0; i < 784; i++)
     for (uint32_t s = 0; s < S; s++)
       p->a[0][i * S + s] = s < B ? x[(size_t)s * 784 + i] : 0.0f;
-  for (int l = 0; l < NL; l++)
-    for (uint32_t j = 0; j < sizes[l + 1]; j++) {
+  for (int l = 0; l < NL; l++) {
+    uint32_t n = sizes[l + 1], m = sizes[l], j = 0;
+    for (; j + 4 <= n; j += 4) { /* four neurons per pass, as cohorts do */
+      const float *ws[4];
+      float bs[4], *zs[4];
+      for (int q = 0; q < 4; q++) {
+        ws[q] = p->w[l] + (size_t)(j + q) * m;
+        bs[q] = p->b[l][j + q];
+        zs[q] = p->z[l] + (size_t)(j + q) * S;
+      }
+      k->dot_rows4(ws, m, p->a[l], S, bs, zs);
+    }
+    for (; j < n; j++)
+      k->dot_rows(p->w[l] + (size_t)j * m, m, p->a[l], S, p->b[l][j],
+                  p->z[l] + (size_t)j * S);
+    for (j = 0; j < n; j++) {
       float *z = p->z[l] + (size_t)j * S, *a = p->a[l + 1] + (size_t)j * S;
-      k->dot_rows(p->w[l] + (size_t)j * sizes[l], sizes[l], p->a[l], S,
-                  p->b[l][j], z);
       for (uint32_t s = 0; s < S; s++)
         a[s] = l + 1 < NL ? (z[s] > 0 ? z[s] : 0) : z[s];
     }
+    /* the sample-major copy the gradient kernel reads */
+    for (uint32_t i = 0; i < m; i++)
+      for (uint32_t s = 0; s < B; s++)
+        p->at[l][(size_t)s * m + i] = p->a[l][(size_t)i * S + s];
+  }
   float *o = p->a[NL], *g = p->d[NL];
   memset(g, 0, 10 * S * sizeof(float));
   for (uint32_t s = 0; s < B; s++) {
@@ -105,7 +124,7 @@ static void plain_step(plain *p, const heed_kernels *k, const float *x,
       for (uint32_t i = 0; i < m; i++)
         k->gather(p->w[l] + i, m, G, n, S, p->d[l] + (size_t)i * S);
     for (uint32_t j = 0; j < n; j++) {
-      k->grad(G + (size_t)j * S, p->a[l], m, S, p->dw);
+      k->grad_t(G + (size_t)j * S, p->at[l], m, B, p->dw);
       float *w = p->w[l] + (size_t)j * m, gs = 0;
       for (uint32_t i = 0; i < m; i++)
         w[i] += lr * p->dw[i];

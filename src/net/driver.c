@@ -38,7 +38,8 @@ static int submit(heed_net *net, uint32_t mode, const float *x,
   heed_msg *mx = NULL, *ml = NULL;
   int rv;
 
-  if ((rv = heed__block_alloc(rt, batch, mode, B, S, dim, 0, &xb)) != 0 ||
+  if ((rv = heed__block_alloc(rt, batch, mode, B, S, dim, (size_t)B * dim,
+                              &xb)) != 0 ||
       (rv = heed__block_alloc(rt, batch, mode, B, S, 0,
                               (B + C + sizeof(float)) / sizeof(float),
                               &lb)) != 0 ||
@@ -53,6 +54,9 @@ static int submit(heed_net *net, uint32_t mode, const float *x,
     for (uint32_t s = B; s < S; s++)
       row[s] = 0.0f;
   }
+  /* x is already sample-major: it is the block's gradient copy as is */
+  memcpy(X + (size_t)dim * S, x, (size_t)B * dim * sizeof *x);
+  heed__block_hdr(xb)->xt = 1;
   uint8_t *lab = (uint8_t *)heed__block_data(lb);
   for (uint32_t s = 0; s < B; s++) {
     if (y[s] >= C) {

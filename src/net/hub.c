@@ -48,8 +48,8 @@ static void on_forward(heed_runtime *rt, heed_hub *hub, heed_msg *msg) {
     return;
   }
   if (!g->used) {
-    if (heed__block_alloc(rt, h->batch, h->mode, h->count, h->stride, L->n, 0,
-                          &g->buf) != 0) {
+    if (heed__block_alloc(rt, h->batch, h->mode, h->count, h->stride, L->n,
+                          (size_t)h->count * L->n, &g->buf) != 0) {
       heed__net_fail(net);
       return;
     }
@@ -64,6 +64,8 @@ static void on_forward(heed_runtime *rt, heed_hub *hub, heed_msg *msg) {
                   h->count);
   if (++g->have < L->n)
     return;
+  if (h->mode == HEED_MODE_TRAIN)
+    heed__block_fill_xt(g->buf);
   if ((size_t)L->l == net->nlayers)
     broadcast(rt, net, &net->critic_target, 1, HEED_NET_FORWARD, g);
   else

@@ -41,7 +41,10 @@ typedef struct heed_block {
   uint32_t stride; /* lanes per row */
   uint32_t rows;   /* rows of stride floats (FORWARD) or of g (BID) */
   uint32_t ldc;    /* BID from a hub: coefficient row length; 0 otherwise */
-  uint32_t pad[9];
+  uint32_t xt;     /* FORWARD: nonzero when the same values follow sample
+                      by sample (count rows of `rows` floats) for the
+                      gradient kernel */
+  uint32_t pad[8];
 } heed_block;
 
 #define HEED_BLOCK_HDR 64
@@ -50,6 +53,21 @@ static inline float *heed__block_data(heed_buf *b) {
 }
 static inline heed_block *heed__block_hdr(heed_buf *b) {
   return (heed_block *)heed_buf_data(b);
+}
+/* The sample-major copy of a FORWARD block, or NULL. */
+static inline const float *heed__block_xt(heed_buf *b) {
+  const heed_block *h = heed__block_hdr(b);
+  return h->xt ? heed__block_data(b) + (size_t)h->rows * h->stride : NULL;
+}
+/* Fills the sample-major copy from the input-major rows. */
+static inline void heed__block_fill_xt(heed_buf *b) {
+  heed_block *h = heed__block_hdr(b);
+  const float *x = heed__block_data(b);
+  float *xt = heed__block_data(b) + (size_t)h->rows * h->stride;
+  for (uint32_t i = 0; i < h->rows; i++)
+    for (uint32_t s = 0; s < h->count; s++)
+      xt[(size_t)s * h->rows + i] = x[(size_t)i * h->stride + s];
+  h->xt = 1;
 }
 
 /* Strategies in use: a neuron points at one of these. */
@@ -91,6 +109,12 @@ typedef struct heed_neuron_actor {
   heed_msg **deferred;
   size_t ndeferred, capdeferred;
   uint32_t inflight;
+  /* Cohorts: a neighbour on the same loop may compute this neuron's z for
+   * a batch together with its own (one pass over the shared block). */
+  float *pre_z;        /* max_stride */
+  uint64_t pre_batch;
+  int pre_valid;
+  uint64_t seen;       /* 1 + the last batch this neuron forwarded; 0: none */
 } heed_neuron_actor;
 
 /* A hub's block under construction for one batch. */
@@ -165,6 +189,7 @@ struct heed_net {
   heed_input input;
   heed_critic critic;
   uint32_t max_batch, max_stride;
+  uint32_t threads; /* runtime loops, for cohorts */
   float lr;
   uint64_t seed;
   uint64_t next_batch; /* id of the next batch the driver sends */

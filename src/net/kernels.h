@@ -21,12 +21,20 @@ static inline uint32_t heed__stride(uint32_t batch) {
 
 typedef struct heed_kernels {
   const char *name;
-  /* z = b + sum_i w[i] * x[i*stride ..] */
+  /* z = b + sum_i w[i] * x[i*stride ..], summed in order i = 0, 1, ... */
   void (*dot_rows)(const float *w, size_t n, const float *x, size_t stride,
                    float b, float *z);
-  /* dw[i] = sum_s g[s] * x[i*stride + s] */
+  /* dot_rows for four neurons sharing x (a cohort): z[k] for weights w[k]
+   * and bias b[k]; every z[k] is bitwise what dot_rows gives. */
+  void (*dot_rows4)(const float *const w[4], size_t n, const float *x,
+                    size_t stride, const float b[4], float *const z[4]);
+  /* dw[i] = sum_s g[s] * x[i*stride + s] (x one row per input) */
   void (*grad)(const float *g, const float *x, size_t n, size_t stride,
                float *dw);
+  /* The same from xt, one row of n values per sample (count samples),
+   * summed in order s = 0, 1, ...: no horizontal sums, so much faster. */
+  void (*grad_t)(const float *g, const float *xt, size_t n, size_t count,
+                 float *dw);
   /* beta[s] = sum_k c[k*ldc] * g[k*stride + s] */
   void (*gather)(const float *c, size_t ldc, const float *g, size_t k,
                  size_t stride, float *beta);

@@ -7,47 +7,114 @@
 #define KCAT(a, b) KCAT2(a, b)
 #define KNAME(f) KCAT(f, KSUFFIX)
 
-/* Two accumulator sets (even and odd rows) keep eight independent
- * multiply-add chains in flight for a 32-lane block; they are added once at
- * the end, always in the same order, so results stay deterministic. */
+/* One accumulation chain per lane, rows in order: the order dot_rows4
+ * reproduces exactly, so a neuron's z does not depend on whether it was
+ * computed alone or in a cohort. */
 KATTR static void KNAME(dot_rows)(const float *restrict w, size_t n,
                                   const float *restrict x, size_t stride,
                                   float b, float *restrict z) {
-  size_t s0 = 0;
-  for (; s0 + 32 <= stride; s0 += 32) {
-    float even[32], odd[32];
+  for (size_t s0 = 0; s0 < stride; s0 += 32) {
+    size_t width = stride - s0 < 32 ? stride - s0 : 32;
+    float acc[32];
     for (size_t l = 0; l < 32; l++)
-      even[l] = odd[l] = 0.0f;
-    size_t i = 0;
-    for (; i + 2 <= n; i += 2) {
-      const float w0 = w[i], w1 = w[i + 1];
-      const float *x0 = x + i * stride + s0, *x1 = x0 + stride;
-      for (size_t l = 0; l < 32; l++) {
-        even[l] = KFMA(w0, x0[l], even[l]);
-        odd[l] = KFMA(w1, x1[l], odd[l]);
+      acc[l] = 0.0f;
+    if (width == 32) {
+      for (size_t i = 0; i < n; i++) {
+        const float wi = w[i];
+        const float *xi = x + i * stride + s0;
+        for (size_t l = 0; l < 32; l++)
+          acc[l] = KFMA(wi, xi[l], acc[l]);
+      }
+    } else {
+      for (size_t i = 0; i < n; i++) {
+        const float wi = w[i];
+        const float *xi = x + i * stride + s0;
+        for (size_t l = 0; l < width; l++)
+          acc[l] = KFMA(wi, xi[l], acc[l]);
       }
     }
-    if (i < n) {
-      const float wi = w[i];
-      const float *xi = x + i * stride + s0;
-      for (size_t l = 0; l < 32; l++)
-        even[l] = KFMA(wi, xi[l], even[l]);
-    }
-    for (size_t l = 0; l < 32; l++)
-      z[s0 + l] = b + (even[l] + odd[l]);
+    for (size_t l = 0; l < width; l++)
+      z[s0 + l] = b + acc[l];
   }
-  for (; s0 < stride; s0 += 8) {
+}
+
+/* Four neurons per pass over x: each load of x feeds four multiply-adds,
+ * and sixteen chains are in flight. */
+KATTR static void KNAME(dot_rows4)(const float *const w[4], size_t n,
+                                   const float *restrict x, size_t stride,
+                                   const float b[4], float *const z[4]) {
+  size_t s0 = 0;
+  for (; s0 + 32 <= stride; s0 += 32) {
+    float a0[32], a1[32], a2[32], a3[32];
+    for (size_t l = 0; l < 32; l++)
+      a0[l] = a1[l] = a2[l] = a3[l] = 0.0f;
+    for (size_t i = 0; i < n; i++) {
+      const float w0 = w[0][i], w1 = w[1][i], w2 = w[2][i], w3 = w[3][i];
+      const float *xi = x + i * stride + s0;
+      for (size_t l = 0; l < 32; l++) {
+        a0[l] = KFMA(w0, xi[l], a0[l]);
+        a1[l] = KFMA(w1, xi[l], a1[l]);
+        a2[l] = KFMA(w2, xi[l], a2[l]);
+        a3[l] = KFMA(w3, xi[l], a3[l]);
+      }
+    }
+    for (size_t l = 0; l < 32; l++) {
+      z[0][s0 + l] = b[0] + a0[l];
+      z[1][s0 + l] = b[1] + a1[l];
+      z[2][s0 + l] = b[2] + a2[l];
+      z[3][s0 + l] = b[3] + a3[l];
+    }
+  }
+  if (s0 < stride) { /* the tail, neuron by neuron, in the same order */
+    for (int k = 0; k < 4; k++) {
+      size_t width = stride - s0;
+      float acc[32];
+      for (size_t l = 0; l < 32; l++)
+        acc[l] = 0.0f;
+      for (size_t i = 0; i < n; i++) {
+        const float wi = w[k][i];
+        const float *xi = x + i * stride + s0;
+        for (size_t l = 0; l < width; l++)
+          acc[l] = KFMA(wi, xi[l], acc[l]);
+      }
+      for (size_t l = 0; l < width; l++)
+        z[k][s0 + l] = b[k] + acc[l];
+    }
+  }
+}
+
+/* Sample-major inputs: each sample adds g[s] * xt[s] to 64 weights' lanes
+ * at once; no reduction across lanes is needed. */
+KATTR static void KNAME(grad_t)(const float *restrict g,
+                                const float *restrict xt, size_t n,
+                                size_t count, float *restrict dw) {
+  size_t i0 = 0;
+  for (; i0 + 64 <= n; i0 += 64) {
+    float acc[64];
+    for (size_t l = 0; l < 64; l++)
+      acc[l] = 0.0f;
+    for (size_t s = 0; s < count; s++) {
+      const float gs = g[s];
+      const float *row = xt + s * n + i0;
+      for (size_t l = 0; l < 64; l++)
+        acc[l] = KFMA(gs, row[l], acc[l]);
+    }
+    for (size_t l = 0; l < 64; l++)
+      dw[i0 + l] = acc[l];
+  }
+  for (; i0 < n; i0 += 8) {
+    size_t width = n - i0 < 8 ? n - i0 : 8;
     float acc[8];
     for (size_t l = 0; l < 8; l++)
       acc[l] = 0.0f;
-    for (size_t i = 0; i < n; i++) {
-      const float wi = w[i];
-      const float *xi = x + i * stride + s0;
-      for (size_t l = 0; l < 8; l++)
-        acc[l] = KFMA(wi, xi[l], acc[l]);
+    for (size_t s = 0; s < count; s++) {
+      const float gs = g[s];
+      const float *row = xt + s * n + i0;
+      for (size_t l = 0; l < width; l++)
+        acc[l] = KFMA(gs, row[l], acc[l]);
     }
-    for (size_t l = 0; l < 8; l++)
-      z[s0 + l] = b + acc[l];
+    for (size_t l = 0; l < width; l++)
+      dw[i0 + l] = acc[l];
   }
 }
 
@@ -111,6 +178,8 @@ KATTR static void KNAME(gather)(const float *restrict c, size_t ldc,
 static const heed_kernels KNAME(table) = {
     .name = KSTR,
     .dot_rows = KNAME(dot_rows),
+    .dot_rows4 = KNAME(dot_rows4),
     .grad = KNAME(grad),
+    .grad_t = KNAME(grad_t),
     .gather = KNAME(gather),
 };

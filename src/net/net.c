@@ -177,11 +177,12 @@ static int build_neuron(heed_net *net, heed_layer *L, uint32_t j) {
     na->slots[i].y = z + S;
     na->slots[i].dphi = z + 2 * S;
   }
-  na->beta = heed__malloc_aligned((2 * S + L->fan_in) * sizeof(float));
+  na->beta = heed__malloc_aligned((3 * S + L->fan_in) * sizeof(float));
   if (!na->beta)
     return HEED_ENOMEM;
   na->g_local = na->beta + S;
-  na->scratch = na->beta + 2 * S;
+  na->pre_z = na->beta + 2 * S;
+  na->scratch = na->beta + 3 * S;
   return 0;
 }
 
@@ -237,6 +238,7 @@ int heed_net_new_remote(heed_net **np, heed_runtime *rt,
   int rv = HEED_ENOMEM;
   unsigned threads = heed_runtime_threads(rt);
   net->rt = rt;
+  net->threads = threads;
   net->k = heed__kernels();
   net->nlayers = o->nsizes - 1;
   net->lr = o->lr;

@@ -53,13 +53,59 @@ static heed_slot *find_slot(heed_neuron_actor *na, uint64_t batch) {
   return NULL;
 }
 
+/* z for this neuron and batch: precomputed by a cohort neighbour, or
+ * computed now together with up to three neighbours on the same loop that
+ * will need the same block next. Each neighbour must be idle (no batch in
+ * flight, nothing deferred) so its weights cannot change before it runs;
+ * the four-wide kernel gives each z bitwise as the one-wide kernel does. */
+static void pre_activate(heed_neuron_actor *na, const heed_block *h,
+                         const float *x, float *z) {
+  heed_net *net = na->net;
+  heed_layer *L = na->layer;
+  const float *w = L->w + (size_t)na->index * L->fan_in;
+  if (na->pre_valid && na->pre_batch == h->batch) {
+    na->pre_valid = 0;
+    memcpy(z, na->pre_z, h->stride * sizeof *z);
+    return;
+  }
+  uint32_t T = net->threads, j = na->index;
+  uint32_t base = j - ((j / T) % 4) * T;
+  heed_neuron_actor *mates[4];
+  int k = 0;
+  for (uint32_t m = 0; m < 4; m++) {
+    uint32_t idx = base + m * T;
+    if (idx >= L->n || idx == j)
+      continue;
+    heed_neuron_actor *o = &L->neurons[idx];
+    if (o->inflight == 0 && o->ndeferred == 0 && o->seen <= h->batch &&
+        !(o->pre_valid && o->pre_batch == h->batch) && o->play == na->play)
+      mates[k++] = o;
+  }
+  if (k < 3) {
+    net->k->dot_rows(w, L->fan_in, x, h->stride, L->b[j], z);
+    return;
+  }
+  const float *ws[4] = {w};
+  float bs[4] = {L->b[j]};
+  float *zs[4] = {z};
+  for (int m = 0; m < 3; m++) {
+    ws[m + 1] = L->w + (size_t)mates[m]->index * L->fan_in;
+    bs[m + 1] = L->b[mates[m]->index];
+    zs[m + 1] = mates[m]->pre_z;
+  }
+  net->k->dot_rows4(ws, L->fan_in, x, h->stride, bs, zs);
+  for (int m = 0; m < 3; m++) {
+    mates[m]->pre_valid = 1;
+    mates[m]->pre_batch = h->batch;
+  }
+}
+
 static void forward(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
   heed_net *net = na->net;
   heed_layer *L = na->layer;
   heed_buf *xb = heed_msg_buf(msg);
   const heed_block *h = heed__block_hdr(xb);
   const float *x = heed__block_data(xb);
-  const float *w = L->w + (size_t)na->index * L->fan_in;
   heed_buf *out = NULL;
   heed_msg *m = NULL;
   uint64_t t0 = heed__trace_begin(net, h->batch, HEED_TRACE_FORWARD);
@@ -78,7 +124,7 @@ static void forward(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
   float *y = heed__block_data(out);
   if (h->mode == HEED_MODE_TRAIN) {
     heed_slot *s = free_slot(na);
-    net->k->dot_rows(w, L->fan_in, x, h->stride, L->b[na->index], s->z);
+    pre_activate(na, h, x, s->z);
     heed__activate(L->act, s->z, s->y, s->dphi, h->stride);
     for (uint32_t i = h->count; i < h->stride; i++)
       s->y[i] = s->dphi[i] = 0.0f;
@@ -96,11 +142,12 @@ static void forward(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
                                          na->inflight))
       ;
   } else {
-    net->k->dot_rows(w, L->fan_in, x, h->stride, L->b[na->index], y);
+    pre_activate(na, h, x, y);
     heed__activate(L->act, y, y, NULL, h->stride);
     for (uint32_t i = h->count; i < h->stride; i++)
       y[i] = 0.0f;
   }
+  na->seen = h->batch + 1;
   heed__trace_end(net, t0, h->batch, HEED_TRACE_FORWARD,
                   L->l == 1 ? heed__who(HEED_ROLE_INPUT, 0, 0)
                             : heed__who(HEED_ROLE_HUB, L->l - 1,
@@ -220,6 +267,7 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
       .params = na->play->params,
       .lr = net->lr,
       .step = na->step,
+      .xt = heed__block_xt(s->x),
   };
   na->play->ops->respond(&v);
 

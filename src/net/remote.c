@@ -134,12 +134,16 @@ static int deliver_block(heed_net *net, const heed_wire_msg *m) {
       (m->mode != HEED_MODE_TRAIN && m->mode != HEED_MODE_EVAL))
     return HEED_EPROTO;
   heed_buf *b;
+  int fwd = m->kind == HEED_WIRE_FORWARD && m->ldc == 0;
+  size_t extra = fwd ? (size_t)m->count * m->rows : (size_t)m->rows * m->ldc;
   int rv = heed__block_alloc(net->rt, m->batch, m->mode, m->count, m->stride,
-                             m->rows, (size_t)m->rows * m->ldc, &b);
+                             m->rows, extra, &b);
   if (rv)
     return rv;
   heed__block_hdr(b)->ldc = m->ldc;
   memcpy(heed__block_data(b), m->data, m->nfloats * sizeof(float));
+  if (fwd && m->mode == HEED_MODE_TRAIN) /* rebuilt here, not sent */
+    heed__block_fill_xt(b);
   if (to_critic)
     rv = heed_actor_broadcast(net->rt, &net->critic.self, 1, type, m->batch,
                               0, b);
