@@ -44,6 +44,7 @@ struct heed_dist {
   size_t limits[HEED_WIRE_MAX_PROCS];
   double heard[HEED_WIRE_MAX_PROCS];
   atomic_int failed, quit, stopping;
+  unsigned dead; /* the worker that failed the run */
   double failed_at;
   pthread_t rx, mon;
   int rx_on, mon_on;
@@ -251,6 +252,7 @@ static void worker_died(heed_dist *d, unsigned i, const char *why) {
       !atomic_compare_exchange_strong(&d->failed, &expected, 1))
     return;
   pthread_mutex_lock(&d->mu);
+  d->dead = i;
   d->failed_at = heed__dist_now();
   heed_net *net = d->net;
   fprintf(stderr, "heed %s: worker %u (%s) died at batch %llu (%s); "
@@ -661,10 +663,14 @@ void heed__dist_stop(heed_dist *d) {
   if (!d)
     return;
   atomic_store(&d->stopping, 1);
-  if (d->link && !atomic_load(&d->failed)) {
+  if (d->link) { /* the survivors stop now, not after 2 s of silence */
+    int failed = atomic_load(&d->failed);
     for (unsigned i = 1; i < d->nprocs; i++)
-      heed_link_send_sess(d->link, i, HEED_SESS_STOP, 0, NULL, 0);
-    heed_link_flush(d->link, -1, 1000);
+      if (!failed || i != d->dead)
+        heed_link_send_sess(d->link, i, HEED_SESS_STOP, 0, NULL, 0);
+    for (unsigned i = 1; i < d->nprocs; i++)
+      if (!failed || i != d->dead)
+        heed_link_flush(d->link, (int)i, failed ? 300 : 1000);
   }
   atomic_store(&d->quit, 1);
   if (d->mon_on)
