@@ -200,6 +200,8 @@ static void on_sigint(int sig) {
 
 static int is_url(const char *s) { return strstr(s, "://") != NULL; }
 
+static int quiet_warnings; /* set while a file is read a second time */
+
 /* Feeds every record of a file to fn (fn returns nonzero to stop). A
  * truncated file is read to its last whole record with a warning. */
 static int read_file(const char *path, rec_fn fn, void *ctx) {
@@ -217,8 +219,12 @@ static int read_file(const char *path, rec_fn fn, void *ctx) {
     if (fn(ctx, &rec))
       break;
   }
-  if (rv == HEED_ETRUNC) {
-    fprintf(stderr, "%s: warning: %s is truncated after byte %" PRIu64
+  if (rv == HEED_ETRUNC && n == 0) {
+    rc = fail("%s: cut short inside its first record, nothing to read%s",
+              path, "");
+  } else if (rv == HEED_ETRUNC) {
+    if (!quiet_warnings)
+      fprintf(stderr, "%s: warning: %s is truncated after byte %" PRIu64
                     " (a run stopped mid-write?); read its whole records\n",
             prog, path, heed_trace_reader_offset(r));
   } else if (rv < 0) {
@@ -227,6 +233,7 @@ static int read_file(const char *path, rec_fn fn, void *ctx) {
     fprintf(stderr, "%s: %s: %s at byte %s\n", prog, path,
             rv == HEED_EVERSION ? "unsupported trace version"
             : rv == HEED_EFORMAT ? "not a heed trace record"
+            : rv == HEED_ENOMEM  ? "not a heed trace record (implausible size)"
                                  : heed_strerror(rv),
             where);
     rc = 1;
@@ -587,8 +594,9 @@ static int load_stats(const char *path, stats_ctx *s) {
   memset(s, 0, sizeof *s);
   s->binfo.size = sizeof(batch_info);
   s->pass = 1;
-  if (read_file(path, stats_rec, s))
-    return 1;
+  int rc = read_file(path, stats_rec, s);
+  if (rc)
+    return rc;
   /* Rank the training batches by id, for the quarters. */
   uint64_t *ids = malloc((s->binfo.n + 1) * sizeof *ids);
   if (!ids)
@@ -608,7 +616,10 @@ static int load_stats(const char *path, stats_ctx *s) {
   s->pass = 2;
   if (strcmp(path, "-") == 0)
     return 0; /* standard input cannot be read twice: no attention */
-  return read_file(path, stats_rec, s) ? 1 : 0;
+  quiet_warnings = 1;
+  rc = read_file(path, stats_rec, s) ? 1 : 0;
+  quiet_warnings = 0;
+  return rc;
 }
 
 static void free_stats(stats_ctx *s) {
@@ -784,7 +795,8 @@ static int cmd_export(int argc, char **argv) {
     return 1;
   }
   ev *e = v.p;
-  qsort(e, v.n, sizeof *e, cmp_ev);
+  if (v.n)
+    qsort(e, v.n, sizeof *e, cmp_ev);
   FILE *f = fopen(out, "w");
   if (!f) {
     free(v.p);
