@@ -138,7 +138,7 @@ static int parse_compare(cl *c, const char *v) {
 
 static int parse(cl *c, int argc, char **argv) {
   const char *cmd = "continual";
-  int tasks_set = 0, compare = 0;
+  int compare = 0;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v;
     uint64_t u;
@@ -181,7 +181,6 @@ static int parse(cl *c, int argc, char **argv) {
       if (heed__arg_u64(cmd, a, v, 1, MAX_TASKS, &u))
         return 2;
       c->T = (uint32_t)u;
-      tasks_set = 1;
     } else if (!strcmp(a, "--epochs-per-task")) {
       if (heed__arg_u64(cmd, a, v, 1, 1000, &u))
         return 2;
@@ -219,7 +218,6 @@ static int parse(cl *c, int argc, char **argv) {
                     "--tasks %u\n", c->T);
     return 2;
   }
-  (void)tasks_set;
   /* Every strategy must exist before any data is loaded. */
   for (uint32_t s = 0; s < c->nstrat; s++) {
     heed_strategy *st = NULL;
