@@ -14,7 +14,7 @@ struct command {
 static const struct command commands[] = {
     {"train", heed_cmd_train, "train a society of neurons on real data"},
     {"continual", heed_cmd_continual, "the catastrophic-forgetting benchmark"},
-    {"bench", heed_cmd_bench, "measure speed: runtime, net"},
+    {"bench", heed_cmd_bench, "measure speed: runtime, net, transport, trace"},
     {"strategies", heed_cmd_strategies, "list the strategies neurons can play"},
     {"export", heed_cmd_export, "write a checkpoint's weights as .npy files"},
     {"worker", heed_cmd_worker, "host part of a network for a distributed run"},
