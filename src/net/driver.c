@@ -112,7 +112,7 @@ static int wait_done(heed_net *net, uint64_t batch, int train,
     pthread_mutex_unlock(&net->mu);
     if (st)
       memset(st, 0, sizeof *st);
-    return net->failed ? HEED_ESTATE : 0;
+    return net->failed ? heed__net_error(net) : 0;
   }
   while (!net->failed &&
          !(d->critic_done &&
@@ -123,7 +123,7 @@ static int wait_done(heed_net *net, uint64_t batch, int train,
     *st = d->stats;
   d->batch = UINT64_MAX;
   pthread_mutex_unlock(&net->mu);
-  return failed ? HEED_ESTATE : 0;
+  return failed ? heed__net_error(net) : 0;
 }
 
 int heed_net_sync(heed_net *net) {
@@ -146,7 +146,9 @@ int heed_net_train_batch(heed_net *net, const float *x, const uint8_t *y,
                          uint32_t B, heed_batch_stats *st) {
   if (!net || !x || !y || B == 0 || B > net->max_batch)
     return HEED_EINVAL;
-  if (net->failed || net->remote.self != 0) /* only the coordinator drives */
+  if (net->failed)
+    return heed__net_error(net);
+  if (net->remote.self != 0) /* only the coordinator drives */
     return HEED_ESTATE;
   uint64_t batch;
   int rv = submit(net, HEED_MODE_TRAIN, x, y, B, net->train_mask, &batch);
@@ -249,7 +251,7 @@ int heed_net_control(heed_net *net, int event) {
   pthread_mutex_lock(&net->mu);
   while (!net->failed && net->control_acks < net->total_neurons)
     pthread_cond_wait(&net->cv, &net->mu);
-  rv = net->failed ? HEED_ESTATE : 0;
+  rv = net->failed ? heed__net_error(net) : 0;
   pthread_mutex_unlock(&net->mu);
   return rv;
 }

@@ -217,6 +217,7 @@ struct heed_net {
   heed_batch_done done[HEED_HUB_GATHERS];
   uint32_t control_acks;
   int failed; /* an actor hit an error (e.g. out of memory) */
+  int aborted; /* a peer process died (heed_net_abort) */
 
   heed_trace *trace; /* not owned; NULL when not tracing */
   _Atomic uint64_t messages;
@@ -234,6 +235,11 @@ typedef struct heed_proxy {
 
 static inline int heed__net_distributed(const heed_net *net) {
   return net->remote.nprocs > 1;
+}
+
+/* The error a driver call returns once the net has failed. */
+static inline int heed__net_error(const heed_net *net) {
+  return net->aborted ? HEED_EPEER : HEED_ESTATE;
 }
 
 /* Actor behaviours. */

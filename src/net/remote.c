@@ -289,6 +289,10 @@ int heed_net_push(heed_net *net) {
 }
 
 void heed_net_abort(heed_net *net) {
-  if (net)
-    heed__net_fail(net);
+  if (!net)
+    return;
+  pthread_mutex_lock(&net->mu);
+  net->aborted = 1;
+  pthread_mutex_unlock(&net->mu);
+  heed__net_fail(net);
 }

@@ -169,11 +169,38 @@ static void test_deliver_rejects_bad_messages(void **state) {
   heed_runtime_free(rt);
 }
 
+/* A peer that died: driver calls return HEED_EPEER, and a worker that is
+ * missing makes the coordinator's send fail instead of hanging. */
+static void test_abort_reports_peer(void **state) {
+  (void)state;
+  const uint32_t sizes[] = {8, 4, 2};
+  const unsigned placement[2] = {1, 1};
+  world w = {.n = 2}; /* process 1 never comes: nets[1] stays NULL */
+  endpoint ep = {&w, 0};
+  heed_runtime *rt = make_rt(1);
+  heed_net_remote r = {2, 0, placement, loop_send, &ep};
+  heed_net_opts o = {.nsizes = 3, .sizes = sizes, .seed = 1, .lr = 0.1f,
+                     .max_batch = 16};
+  heed_net *net;
+  assert_int_equal(heed_net_new_remote(&net, rt, &o, &r), 0);
+  w.nets[0] = net;
+  float x[8 * 8] = {0};
+  uint8_t y[8] = {0};
+  assert_int_not_equal(heed_net_train_batch(net, x, y, 8, NULL), 0);
+  heed_net_abort(net);
+  assert_int_equal(heed_net_train_batch(net, x, y, 8, NULL), HEED_EPEER);
+  heed_batch_stats st;
+  assert_int_equal(heed_net_eval(net, x, y, 8, &st), HEED_EPEER);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_split_is_bitwise_identical_bp),
       cmocka_unit_test(test_split_is_bitwise_identical_guard),
       cmocka_unit_test(test_deliver_rejects_bad_messages),
+      cmocka_unit_test(test_abort_reports_peer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
