@@ -90,10 +90,19 @@ static void lines(FILE *f, const heed_panel *p, double ox) {
 static void heat(FILE *f, const heed_panel *p, double ox) {
   double w = PW - ML - MR, h = PH - MT - MB;
   double cw = w / p->cols, ch = h / p->rows;
+  /* Colour spans the values shown, so 90% and 97% look different. */
+  double lo = INFINITY, hi = -INFINITY;
+  for (size_t i = 0; i < p->rows * p->cols; i++)
+    if (isfinite(p->values[i]))
+      lo = fmin(lo, p->values[i]), hi = fmax(hi, p->values[i]);
+  if (!(hi > lo))
+    lo = 0, hi = 1;
+  fprintf(f, "<text x='%g' y='%d' font-size='10'>colour: %.1f%% (red) to "
+             "%.1f%% (green)</text>\n", ox + ML, PH - 24, 100 * lo, 100 * hi);
   for (size_t r = 0; r < p->rows; r++)
     for (size_t c = 0; c < p->cols; c++) {
       double v = p->values[r * p->cols + c];
-      double t = isfinite(v) ? fmin(fmax(v, 0), 1) : 0;
+      double t = isfinite(v) ? (v - lo) / (hi - lo) : 0;
       int red = (int)(255 * (1 - t)), green = (int)(80 + 150 * t);
       fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' "
                  "fill='rgb(%d,%d,120)' stroke='#fff'/>\n",
