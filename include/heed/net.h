@@ -39,11 +39,14 @@ HEED_API int heed_activation_parse(const char *s, heed_activation *out);
 
 /* Weight initialization, drawn from heed_rng (xoshiro256**, seeded by
  * splitmix64) in a fixed order: layer by layer, neuron by neuron.
- * AUTO is He for relu, Xavier otherwise. Biases start at 0. */
+ * AUTO is He for relu, Xavier otherwise. Biases start at 0 except with
+ * TORCH. */
 typedef enum heed_init {
   HEED_INIT_AUTO = 0,
   HEED_INIT_HE = 1,     /* normal, std sqrt(2 / fan_in) */
   HEED_INIT_XAVIER = 2, /* uniform, +-sqrt(6 / (fan_in + fan_out)) */
+  HEED_INIT_TORCH = 3,  /* PyTorch's nn.Linear default: weights and biases
+                           uniform, +-1/sqrt(fan_in) */
 } heed_init;
 
 typedef struct heed_net heed_net;

@@ -508,7 +508,7 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
   c->nprocs = d->nprocs;
   c->threads = eo->threads;
   c->max_batch = eo->batch > 1000 ? eo->batch : 1000;
-  c->init = HEED_INIT_AUTO;
+  c->init = eo->init;
   c->lr = (float)eo->lr;
   c->nsizes = 0;
   c->sizes[c->nsizes++] = in;
@@ -601,7 +601,7 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
     acts[l] = (heed_activation)c->acts[l];
   heed_runtime_opts ro = {.threads = eo->threads, .mailbox_limit = 4096};
   heed_net_opts no = {.nsizes = c->nsizes, .sizes = c->sizes, .acts = acts,
-                      .init = HEED_INIT_AUTO, .seed = c->seed,
+                      .init = (heed_init)c->init, .seed = c->seed,
                       .lr = (float)c->lr, .max_batch = c->max_batch,
                       .strategy = s};
   heed_net_remote rem = {.nprocs = d->nprocs, .self = 0,

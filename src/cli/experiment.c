@@ -30,6 +30,8 @@ void heed__exp_usage(FILE *f) {
       "  --hidden N,N,...       hidden layer sizes (default 256,256; 'none' for\n"
       "                         none); input and output sizes come from the data\n"
       "  --activation NAME      relu, tanh, sigmoid, identity (default relu)\n"
+      "  --init NAME            auto (He for relu, else Xavier), he, xavier, or\n"
+      "                         torch (PyTorch's nn.Linear default) (default auto)\n"
       "  --strategy NAME[:k=v,...]  what every neuron plays (default bp; see\n"
       "                         'heed strategies')\n"
       "  --strategy-plugin PATH.so  load a strategy from a shared object\n"
@@ -73,6 +75,19 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
                       "identity)\n", cmd, v);
       return -1;
     }
+  } else if (!strcmp(a, "--init")) {
+    VALUE();
+    static const char *const inits[] = {"auto", "he", "xavier", "torch"};
+    int found = -1;
+    for (int k = 0; k < 4; k++)
+      if (!strcmp(v, inits[k]))
+        found = k;
+    if (found < 0) {
+      fprintf(stderr, "heed %s: unknown --init '%s' (auto, he, xavier, "
+                      "torch)\n", cmd, v);
+      return -1;
+    }
+    o->init = (heed_init)found;
   } else if (!strcmp(a, "--strategy")) {
     VALUE();
     o->strategy = v;
@@ -150,7 +165,7 @@ int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
   }
   heed_runtime_opts ro = {.threads = o->threads, .mailbox_limit = 4096};
   heed_net_opts no = {.nsizes = n, .sizes = sizes, .acts = acts,
-                      .seed = o->seed, .lr = (float)o->lr,
+                      .init = o->init, .seed = o->seed, .lr = (float)o->lr,
                       .max_batch = o->batch > 1000 ? o->batch : 1000,
                       .strategy = s};
   if ((rv = heed_runtime_new(rtp, &ro)) != 0 ||

@@ -18,6 +18,7 @@ typedef struct heed_exp_opts {
   size_t nhidden;
   int hidden_set;
   heed_activation act;
+  heed_init init;
   uint32_t epochs, batch, threads;
   double lr;
   uint64_t seed, max_steps;

@@ -142,11 +142,16 @@ static void init_weights(heed_net *net, heed_init how) {
       kind = L->act == HEED_ACT_RELU ? HEED_INIT_HE : HEED_INIT_XAVIER;
     double he = sqrt(2.0 / L->fan_in);
     double xa = sqrt(6.0 / (L->fan_in + L->n));
+    double to = 1.0 / sqrt(L->fan_in);
     for (size_t i = 0; i < (size_t)L->n * L->fan_in; i++)
       L->w[i] = kind == HEED_INIT_HE
                     ? (float)(heed_rng_normal(&rng) * he)
-                    : (float)((2.0 * heed_rng_uniform(&rng) - 1.0) * xa);
-    memset(L->b, 0, L->n * sizeof *L->b);
+                    : (float)((2.0 * heed_rng_uniform(&rng) - 1.0) *
+                              (kind == HEED_INIT_TORCH ? to : xa));
+    for (uint32_t j = 0; j < L->n; j++)
+      L->b[j] = kind == HEED_INIT_TORCH
+                    ? (float)((2.0 * heed_rng_uniform(&rng) - 1.0) * to)
+                    : 0.0f;
   }
 }
 
@@ -231,6 +236,8 @@ int heed_net_new_remote(heed_net **np, heed_runtime *rt,
     for (size_t i = 0; i + 1 < o->nsizes; i++)
       if ((unsigned)o->acts[i] > HEED_ACT_SIGMOID)
         return HEED_EINVAL;
+  if ((unsigned)o->init > HEED_INIT_TORCH)
+    return HEED_EINVAL;
 
   heed_net *net = heed__calloc(1, sizeof *net);
   if (!net)
