@@ -17,37 +17,58 @@
  * neuron's output has changed and it consolidates on its own.
  *
  * State layout (floats): account[n] omega[n] anchor[n] start[n], then for
- * the bias: account omega anchor start, then: ready, ema_beta, quiet.
+ * the bias: account omega anchor start, then: ready, ema_beta, quiet,
+ * consolidations.
+ *
+ * Variants (defaults reproduce the plain form): keep scales the old
+ * importance at each consolidation (1: accumulate, 0: replace); pow
+ * rescales a consolidation's new importances by the neuron's mean new
+ * importance to the power pow - 1 (1: as is; 0: every neuron gets mean 1;
+ * > 1: neurons that earned much attention protect more); grow makes the
+ * strength c * (1 + grow * (consolidations - 1)); first multiplies the
+ * strength of the neurons of layer 1, that read the raw input.
  */
 #include <math.h>
 #include <string.h>
 
 #include "strategy/builtin.h"
 
-enum { P_C, P_XI, P_AUTO, P_WARM };
-enum { B_ACC, B_OMEGA, B_ANCHOR, B_START, READY, EMA, QUIET, TAIL };
+enum { P_C, P_XI, P_AUTO, P_WARM, P_KEEP, P_POW, P_GROW, P_FIRST };
+enum { B_ACC, B_OMEGA, B_ANCHOR, B_START, READY, EMA, QUIET, CONS, TAIL };
 
 static size_t guard_state(const double *params, uint32_t fan_in) {
   (void)params;
   return 4 * (size_t)fan_in + TAIL;
 }
 
-static void consolidate(heed_neuron *n, double xi) {
+static double earned(float acc, double d, double xi) {
+  return acc > 0 ? acc / (d * d + xi) : 0.0;
+}
+
+static void consolidate(heed_neuron *n) {
   uint32_t m = n->fan_in;
   float *acc = n->state, *om = acc + m, *anc = om + m, *st = anc + m;
   float *t = st + m;
+  double xi = n->params[P_XI], keep = n->params[P_KEEP];
+  double pw = n->params[P_POW], scale = 1;
+  if (pw != 1) { /* attention-based allocation between neurons */
+    double mean = 0;
+    for (uint32_t i = 0; i < m; i++)
+      mean += earned(acc[i], (double)n->w[i] - st[i], xi);
+    mean /= m;
+    scale = mean > 0 ? pow(mean, pw - 1) : 0;
+  }
   for (uint32_t i = 0; i < m; i++) {
-    double d = (double)n->w[i] - st[i];
-    if (acc[i] > 0)
-      om[i] += (float)(acc[i] / (d * d + xi));
+    double e = earned(acc[i], (double)n->w[i] - st[i], xi);
+    om[i] = (float)(keep * om[i] + scale * e);
     acc[i] = 0;
     anc[i] = st[i] = n->w[i];
   }
-  double d = (double)*n->b - t[B_START];
-  if (t[B_ACC] > 0)
-    t[B_OMEGA] += (float)(t[B_ACC] / (d * d + xi));
+  double e = earned(t[B_ACC], (double)*n->b - t[B_START], xi);
+  t[B_OMEGA] = (float)(keep * t[B_OMEGA] + scale * e);
   t[B_ACC] = 0;
   t[B_ANCHOR] = t[B_START] = *n->b;
+  t[CONS] += 1;
 }
 
 static void guard_respond(heed_neuron *n) {
@@ -68,13 +89,17 @@ static void guard_respond(heed_neuron *n) {
       mb += fabs(n->beta[s]);
     mb /= n->batch;
     if (t[QUIET] >= (float)n->params[P_WARM] && mb > autok * t[EMA]) {
-      consolidate(n, n->params[P_XI]);
+      consolidate(n);
       t[QUIET] = 0;
     }
     t[EMA] = t[QUIET] == 0 ? (float)mb : 0.99f * t[EMA] + 0.01f * (float)mb;
     t[QUIET] += 1;
   }
 
+  if (t[CONS] > 1)
+    strength *= 1 + n->params[P_GROW] * (t[CONS] - 1);
+  if (n->layer == 1)
+    strength *= n->params[P_FIRST];
   heed_neuron_signal(n, n->g);
   if (n->c)
     memcpy(n->c, n->w, m * sizeof *n->c);
@@ -101,7 +126,7 @@ static void guard_respond(heed_neuron *n) {
 static void guard_control(heed_neuron *n, int event) {
   float *t = n->state + 4 * (size_t)n->fan_in;
   if (event == HEED_EVENT_CONSOLIDATE && t[READY] != 0)
-    consolidate(n, n->params[P_XI]);
+    consolidate(n);
 }
 
 const heed_strategy_ops heed__strategy_guard = {
@@ -109,13 +134,20 @@ const heed_strategy_ops heed__strategy_guard = {
     .name = "guard",
     .description = "per-synapse accounting of earned attention; anchors "
                    "important synapses at consolidation points",
-    .nparams = 4,
+    .nparams = 8,
     .params = {{"c", 1.0, "strength of the pull back to the anchor"},
                {"xi", 1e-3, "damping of the importance denominator"},
                {"auto", 0.0, "self-detect boundaries when mean|beta| jumps "
                              "by this factor (0: only on CONSOLIDATE)"},
                {"warm", 50.0, "batches after a boundary before detecting "
-                              "another"}},
+                              "another"},
+               {"keep", 1.0, "old importance kept at a consolidation "
+                             "(1: accumulate, 0: replace)"},
+               {"pow", 1.0, "new importance scaled by the neuron's mean "
+                            "new importance^(pow-1)"},
+               {"grow", 0.0, "strength c*(1+grow*(consolidations-1))"},
+               {"first", 1.0, "strength multiplier for layer 1 (the neurons "
+                              "that read the input)"}},
     .state_floats = guard_state,
     .respond = guard_respond,
     .control = guard_control,
