@@ -25,15 +25,17 @@
  * rescales a consolidation's new importances by the neuron's mean new
  * importance to the power pow - 1 (1: as is; 0: every neuron gets mean 1;
  * > 1: neurons that earned much attention protect more); grow makes the
- * strength c * (1 + grow * (consolidations - 1)); first multiplies the
- * strength of the neurons of layer 1, that read the raw input.
+ * strength c * (1 + grow * (consolidations - 1)); sharp redistributes a
+ * consolidation's new importances within the neuron as e_i^sharp, keeping
+ * their sum (> 1: the synapses that earned most are guarded harder and
+ * the others freed).
  */
 #include <math.h>
 #include <string.h>
 
 #include "strategy/builtin.h"
 
-enum { P_C, P_XI, P_AUTO, P_WARM, P_KEEP, P_POW, P_GROW, P_FIRST };
+enum { P_C, P_XI, P_AUTO, P_WARM, P_KEEP, P_POW, P_GROW, P_SHARP };
 enum { B_ACC, B_OMEGA, B_ANCHOR, B_START, READY, EMA, QUIET, CONS, TAIL };
 
 static size_t guard_state(const double *params, uint32_t fan_in) {
@@ -50,21 +52,28 @@ static void consolidate(heed_neuron *n) {
   float *acc = n->state, *om = acc + m, *anc = om + m, *st = anc + m;
   float *t = st + m;
   double xi = n->params[P_XI], keep = n->params[P_KEEP];
-  double pw = n->params[P_POW], scale = 1;
-  if (pw != 1) { /* attention-based allocation between neurons */
-    double mean = 0;
-    for (uint32_t i = 0; i < m; i++)
-      mean += earned(acc[i], (double)n->w[i] - st[i], xi);
-    mean /= m;
-    scale = mean > 0 ? pow(mean, pw - 1) : 0;
-  }
+  double pw = n->params[P_POW], sharp = n->params[P_SHARP], scale = 1;
+  double sum = 0, sums = 0;
   for (uint32_t i = 0; i < m; i++) {
     double e = earned(acc[i], (double)n->w[i] - st[i], xi);
+    sum += e;
+    sums += sharp != 1 ? pow(e, sharp) : e;
+  }
+  if (pw != 1) /* attention-based allocation between neurons */
+    scale = sum > 0 ? pow(sum / m, pw - 1) : 0;
+  if (sharp != 1) /* allocation within the neuron, same total */
+    scale *= sums > 0 ? sum / sums : 0;
+  for (uint32_t i = 0; i < m; i++) {
+    double e = earned(acc[i], (double)n->w[i] - st[i], xi);
+    if (sharp != 1)
+      e = pow(e, sharp);
     om[i] = (float)(keep * om[i] + scale * e);
     acc[i] = 0;
     anc[i] = st[i] = n->w[i];
   }
   double e = earned(t[B_ACC], (double)*n->b - t[B_START], xi);
+  if (sharp != 1) /* the bias is scaled as a synapse of the same neuron */
+    e = pow(e, sharp);
   t[B_OMEGA] = (float)(keep * t[B_OMEGA] + scale * e);
   t[B_ACC] = 0;
   t[B_ANCHOR] = t[B_START] = *n->b;
@@ -98,8 +107,6 @@ static void guard_respond(heed_neuron *n) {
 
   if (t[CONS] > 1)
     strength *= 1 + n->params[P_GROW] * (t[CONS] - 1);
-  if (n->layer == 1)
-    strength *= n->params[P_FIRST];
   heed_neuron_signal(n, n->g);
   if (n->c)
     memcpy(n->c, n->w, m * sizeof *n->c);
@@ -146,8 +153,8 @@ const heed_strategy_ops heed__strategy_guard = {
                {"pow", 1.0, "new importance scaled by the neuron's mean "
                             "new importance^(pow-1)"},
                {"grow", 0.0, "strength c*(1+grow*(consolidations-1))"},
-               {"first", 1.0, "strength multiplier for layer 1 (the neurons "
-                              "that read the input)"}},
+               {"sharp", 1.0, "new importances within the neuron as "
+                              "e^sharp, same sum"}},
     .state_floats = guard_state,
     .respond = guard_respond,
     .control = guard_control,

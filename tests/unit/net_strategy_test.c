@@ -142,6 +142,37 @@ static void test_guard_anchors_important_synapses(void **state) {
   assert_true(d_guard < 0.5 * d_free);
 }
 
+/* guard's variants: keep=0 replaces the importance at a consolidation,
+ * keep=1 accumulates it; sharp keeps the sum of the new importances. */
+static void test_guard_keep_and_sharp(void **state) {
+  (void)state;
+  const heed_strategy_ops *ops = heed_strategy_find("guard");
+  assert_non_null(ops);
+  double om[3][2]; /* per variant: sum of Omega after 1 and 2 points */
+  double var[3][2] = {{1, 1}, {0, 1}, {1, 2}}; /* keep, sharp */
+  for (int v = 0; v < 3; v++) {
+    toy t;
+    toy_init(&t, ops, 4);
+    t.params[4] = var[v][0];
+    t.params[7] = var[v][1];
+    for (int k = 0; k < 2; k++) {
+      for (int s = 0; s < 10; s++)
+        ops->respond(&t.n);
+      ops->control(&t.n, HEED_EVENT_CONSOLIDATE);
+      om[v][k] = 0;
+      for (int i = 0; i < 4; i++)
+        om[v][k] += t.state[4 + i];
+    }
+    assert_true(om[v][0] > 0);
+  }
+  /* the first point is the same for keep=0 and keep=1 */
+  assert_true(fabs(om[1][0] - om[0][0]) < 1e-6 * om[0][0]);
+  /* accumulating keeps more than replacing */
+  assert_true(om[0][1] > om[1][1]);
+  /* sharp=2 redistributes, the sum stays */
+  assert_true(fabs(om[2][0] - om[0][0]) < 1e-4 * om[0][0]);
+}
+
 static int learns_xor(const char *spec, unsigned threads) {
   const float x[8] = {0, 0, 0, 1, 1, 0, 1, 1};
   const uint8_t y[4] = {0, 1, 1, 0};
@@ -161,7 +192,7 @@ static int learns_xor(const char *spec, unsigned threads) {
 static void test_every_strategy_learns_xor(void **state) {
   (void)state;
   const char *specs[] = {"bp", "sparse:q=0.5", "retain:lambda=1", "guard",
-                         "guard:auto=3", "async"};
+                         "guard:auto=3", "guard:grow=2,sharp=2", "async"};
   for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
     int ok = learns_xor(specs[i], 2);
     printf("# %s: %d/4\n", specs[i], ok);
@@ -289,6 +320,7 @@ int main(void) {
       cmocka_unit_test(test_sparse_bids_exactly_top_q),
       cmocka_unit_test(test_retain_step_shrinks_with_omega),
       cmocka_unit_test(test_guard_anchors_important_synapses),
+      cmocka_unit_test(test_guard_keep_and_sharp),
       cmocka_unit_test(test_every_strategy_learns_xor),
       cmocka_unit_test(test_async_overlaps_batches),
       cmocka_unit_test(test_mixed_society),
