@@ -7,8 +7,11 @@
 #include "common/alloc.h"
 #include "runtime/internal.h"
 
-static const size_t class_size[HEED__BUF_CLASSES] = {64,   256,   1024,
-                                                     4096, 16384, 65536};
+/* Up to 4 MiB: a network's blocks (a layer's activations, its bids) are
+ * tens to hundreds of KiB and come and go every batch; pooled, they cost
+ * no page faults. */
+static const size_t class_size[HEED__BUF_CLASSES] = {
+    64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304};
 
 /* Buffers per slab and per magazine: about 64 KiB of slab, at least 2. */
 unsigned heed__buf_class_batch(int cls) {

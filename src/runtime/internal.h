@@ -90,7 +90,7 @@ struct heed_msg {
   uint32_t flags;
 };
 
-#define HEED__BUF_CLASSES 6
+#define HEED__BUF_CLASSES 9
 #define HEED__BUF_HDR 64
 
 struct heed_buf {

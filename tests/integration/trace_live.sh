@@ -14,15 +14,15 @@ cleanup() {
 }
 trap cleanup EXIT
 url="ipc://$tmp/live"
-"$heed" train --data digits --data-dir "$data" --hidden 16 --epochs 300 \
+"$heed" train --data digits --data-dir "$data" --hidden 16 --epochs 100000 \
   --quiet --trace-live "$url" >/dev/null 2>&1 &
 pid=$!
-timeout 60 "$ht" tail "$url" --count 50 >"$tmp/out"
+timeout -k 5 40 "$ht" tail "$url" --count 50 >"$tmp/out"
 n=$(wc -l <"$tmp/out")
 [ "$n" -eq 50 ] || { echo "tail printed $n lines, not 50" >&2; exit 1; }
 grep -qE ' (forward|bid|batch|labels) ' "$tmp/out"
 # with a filter
-timeout 60 "$ht" tail "$url" --kind bid --count 5 >"$tmp/bid"
+timeout -k 5 40 "$ht" tail "$url" --kind bid --count 5 >"$tmp/bid"
 [ "$(grep -c ' bid ' "$tmp/bid")" -eq 5 ]
 kill -0 "$pid" || { echo "the trainer stopped early" >&2; exit 1; }
 echo "trace_live: ok"
