@@ -16,16 +16,6 @@
 #include "heed/heed.h"
 #include "net/kernels.h"
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 #define NL 3
 static const uint32_t sizes[NL + 1] = {784, 256, 256, 10};
 
@@ -229,10 +219,10 @@ int heed_cmd_bench_net(int argc, char **argv) {
       }
     }
   }
-  double base = median(t[0], c.runs);
+  double base = heed__median(t[0], c.runs);
   report(&c, "plain-loops", 1, base, base);
-  report(&c, "bp-actors", 1, median(t[1], c.runs), base);
-  report(&c, "bp-actors", 2, median(t[2], c.runs), base);
+  report(&c, "bp-actors", 1, heed__median(t[1], c.runs), base);
+  report(&c, "bp-actors", 2, heed__median(t[2], c.runs), base);
 out:
   free(x);
   free(y);

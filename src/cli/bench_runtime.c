@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "cli/commands.h"
+#include "cli/progress.h"
 #include "heed/runtime.h"
 
 #define RING 1000
@@ -104,11 +105,6 @@ out:
   return secs;
 }
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
 struct result {
   double rate;    /* median messages per second */
   size_t mem;     /* largest runtime footprint over the runs */
@@ -137,8 +133,7 @@ static int ring_case(unsigned threads, unsigned tokens, double target_s,
     if (mem > r->mem)
       r->mem = mem;
   }
-  qsort(rates, (size_t)runs, sizeof rates[0], cmp_double);
-  r->rate = rates[runs / 2];
+  r->rate = heed__median(rates, runs);
   r->msgs = per * tokens;
   return 0;
 }
@@ -243,8 +238,7 @@ int heed_cmd_bench_runtime(int argc, char **argv) {
       fprintf(stderr, "heed bench runtime: spawn failed\n");
       return 1;
     }
-  qsort(secs, (size_t)sruns, sizeof secs[0], cmp_double);
-  double s = secs[sruns / 2];
+  double s = heed__median(secs, sruns);
   if (json)
     printf("{\"case\":\"spawn\",\"threads\":1,\"actors\":%u,\"runs\":%d,"
            "\"seconds\":%.4f,\"bytes_per_actor\":%.1f,\"max_rss_bytes\":%zu}\n",

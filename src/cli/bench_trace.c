@@ -17,16 +17,6 @@
 
 static const uint32_t sizes[4] = {784, 256, 256, 10};
 
-static int cmp_double(const void *a, const void *b) {
-  double x = *(const double *)a, y = *(const double *)b;
-  return (x > y) - (x < y);
-}
-
-static double median(double *v, int n) {
-  qsort(v, (size_t)n, sizeof *v, cmp_double);
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 typedef struct tcase {
   const char *name;
   double sample; /* 0: no tracer */
@@ -163,10 +153,10 @@ int heed_cmd_bench_trace(int argc, char **argv) {
       }
       cases[c].sps[run] = sps;
     }
-  double base = median(cases[0].sps, runs);
+  double base = heed__median(cases[0].sps, runs);
   for (int c = 0; c < 3; c++) {
     tcase *t = &cases[c];
-    double m = c ? median(t->sps, runs) : base;
+    double m = c ? heed__median(t->sps, runs) : base;
     if (json)
       printf("{\"case\":\"%s\",\"threads\":%u,\"batch\":%u,"
              "\"samples_per_s\":%.0f,\"ratio_vs_untraced\":%.3f,"

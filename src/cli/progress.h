@@ -18,5 +18,7 @@ void heed__progress_update(heed_progress *p, uint32_t epoch, uint32_t epochs,
                            uint64_t samples, int force);
 void heed__progress_done(heed_progress *p);
 double heed__now(void);
+/* Median of v[0..n) (sorts v); the benchmarks quote medians. */
+double heed__median(double *v, int n);
 
 #endif
