@@ -110,9 +110,20 @@ static void plain_step(plain *p, const heed_kernels *k, const float *x,
       for (uint32_t s = 0; s < S; s++)
         if (l + 1 < NL && p->z[l][j * S + s] <= 0)
           G[j * S + s] = 0;
-    if (l > 0) /* beta for the layer below, with the weights before update */
-      for (uint32_t i = 0; i < m; i++)
+    if (l > 0) { /* beta for the layer below, with the weights before update */
+      uint32_t i = 0;
+      for (; i + 4 <= m; i += 4) { /* four inputs per pass, as cohorts do */
+        const float *cs[4];
+        float *bs[4];
+        for (int q = 0; q < 4; q++) {
+          cs[q] = p->w[l] + i + q;
+          bs[q] = p->d[l] + (size_t)(i + q) * S;
+        }
+        k->gather4(cs, m, G, n, S, bs);
+      }
+      for (; i < m; i++)
         k->gather(p->w[l] + i, m, G, n, S, p->d[l] + (size_t)i * S);
+    }
     for (uint32_t j = 0; j < n; j++) {
       k->grad_t(G + (size_t)j * S, p->at[l], m, B, p->dw);
       float *w = p->w[l] + (size_t)j * m, gs = 0;

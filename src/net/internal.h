@@ -115,6 +115,10 @@ typedef struct heed_neuron_actor {
   uint64_t pre_batch;
   int pre_valid;
   uint64_t seen;       /* 1 + the last batch this neuron forwarded; 0: none */
+  /* The same for the attention sum of a bid block. */
+  float *pre_beta;     /* max_stride */
+  uint64_t pre_beta_batch;
+  int pre_beta_valid;
 } heed_neuron_actor;
 
 /* A hub's block under construction for one batch. */

@@ -35,9 +35,12 @@ typedef struct heed_kernels {
    * summed in order s = 0, 1, ...: no horizontal sums, so much faster. */
   void (*grad_t)(const float *g, const float *xt, size_t n, size_t count,
                  float *dw);
-  /* beta[s] = sum_k c[k*ldc] * g[k*stride + s] */
+  /* beta[s] = sum_k c[k*ldc] * g[k*stride + s], summed in order k = 0, ... */
   void (*gather)(const float *c, size_t ldc, const float *g, size_t k,
                  size_t stride, float *beta);
+  /* gather for four columns c[m] of one block (a cohort), bitwise alike */
+  void (*gather4)(const float *const c[4], size_t ldc, const float *g,
+                  size_t k, size_t stride, float *const beta[4]);
 } heed_kernels;
 
 /* The fastest kernels this CPU runs (set by HEED_KERNELS=generic to force

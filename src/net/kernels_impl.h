@@ -165,13 +165,55 @@ KATTR static void KNAME(gather)(const float *restrict c, size_t ldc,
     for (size_t j = 0; j < k; j++) {
       const float cj = c[j * ldc];
       const float *gj = g + j * stride + s0;
-      if (cj == 0.0f)
-        continue; /* sparse bids: skipping a zero adds nothing */
       for (size_t l = 0; l < width; l++)
         acc[l] = KFMA(cj, gj[l], acc[l]);
     }
     for (size_t l = 0; l < width; l++)
       beta[s0 + l] = acc[l];
+  }
+}
+
+/* gather for four receivers of the same bid block: each row of g is loaded
+ * once for four sums; every beta[m] is bitwise what gather gives. */
+KATTR static void KNAME(gather4)(const float *const c[4], size_t ldc,
+                                 const float *restrict g, size_t k,
+                                 size_t stride, float *const beta[4]) {
+  size_t s0 = 0;
+  for (; s0 + 32 <= stride; s0 += 32) {
+    float a0[32], a1[32], a2[32], a3[32];
+    for (size_t l = 0; l < 32; l++)
+      a0[l] = a1[l] = a2[l] = a3[l] = 0.0f;
+    for (size_t j = 0; j < k; j++) {
+      const float c0 = c[0][j * ldc], c1 = c[1][j * ldc], c2 = c[2][j * ldc],
+                  c3 = c[3][j * ldc];
+      const float *gj = g + j * stride + s0;
+      for (size_t l = 0; l < 32; l++) {
+        a0[l] = KFMA(c0, gj[l], a0[l]);
+        a1[l] = KFMA(c1, gj[l], a1[l]);
+        a2[l] = KFMA(c2, gj[l], a2[l]);
+        a3[l] = KFMA(c3, gj[l], a3[l]);
+      }
+    }
+    for (size_t l = 0; l < 32; l++) {
+      beta[0][s0 + l] = a0[l];
+      beta[1][s0 + l] = a1[l];
+      beta[2][s0 + l] = a2[l];
+      beta[3][s0 + l] = a3[l];
+    }
+  }
+  if (s0 < stride) { /* the last lanes, receiver by receiver, same order */
+    size_t width = stride - s0;
+    for (int m = 0; m < 4; m++) {
+      float acc[32] = {0};
+      for (size_t j = 0; j < k; j++) {
+        const float cj = c[m][j * ldc];
+        const float *gj = g + j * stride + s0;
+        for (size_t l = 0; l < width; l++)
+          acc[l] = KFMA(cj, gj[l], acc[l]);
+      }
+      for (size_t l = 0; l < width; l++)
+        beta[m][s0 + l] = acc[l];
+    }
   }
 }
 
@@ -181,5 +223,6 @@ static const heed_kernels KNAME(table) = {
     .dot_rows4 = KNAME(dot_rows4),
     .grad = KNAME(grad),
     .grad_t = KNAME(grad_t),
+    .gather4 = KNAME(gather4),
     .gather = KNAME(gather),
 };

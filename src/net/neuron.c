@@ -178,7 +178,7 @@ static void on_forward(heed_runtime *rt, heed_neuron_actor *na,
 
 /* beta: the total attention bid for this neuron's output, summed over the
  * bidders in index order. */
-static void attention(const heed_net *net, const heed_neuron_actor *na,
+static void attention(const heed_net *net, heed_neuron_actor *na,
                       heed_buf *bids, float *beta) {
   const heed_block *h = heed__block_hdr(bids);
   const float *g = heed__block_data(bids);
@@ -186,8 +186,46 @@ static void attention(const heed_net *net, const heed_neuron_actor *na,
     memcpy(beta, g + (size_t)na->index * h->stride, h->stride * sizeof *beta);
     return;
   }
+  if (na->pre_beta_valid && na->pre_beta_batch == h->batch) {
+    na->pre_beta_valid = 0; /* a cohort neighbour summed it already */
+    memcpy(beta, na->pre_beta, h->stride * sizeof *beta);
+    return;
+  }
   const float *c = g + (size_t)h->rows * h->stride;
-  net->k->gather(c + na->index, h->ldc, g, h->rows, h->stride, beta);
+  /* Cohort: neighbours on this loop waiting for this very block get their
+   * sums from the same pass over g (read-only work on data they will
+   * receive anyway; bitwise as their own gather). */
+  heed_layer *L = na->layer;
+  uint32_t T = net->threads, j = na->index;
+  uint32_t base = j - ((j / T) % 4) * T;
+  heed_neuron_actor *mates[3];
+  int k = 0;
+  for (uint32_t m = 0; m < 4 && k < 3; m++) {
+    uint32_t idx = base + m * T;
+    if (idx >= L->n || idx == j)
+      continue;
+    heed_neuron_actor *o = &L->neurons[idx];
+    int waiting = 0;
+    for (int q = 0; q < HEED_NET_SLOTS; q++)
+      waiting |= o->slots[q].busy && o->slots[q].batch == h->batch;
+    if (waiting && !(o->pre_beta_valid && o->pre_beta_batch == h->batch))
+      mates[k++] = o;
+  }
+  if (k < 3) {
+    net->k->gather(c + j, h->ldc, g, h->rows, h->stride, beta);
+    return;
+  }
+  const float *cs[4] = {c + j};
+  float *bs[4] = {beta};
+  for (int m = 0; m < 3; m++) {
+    cs[m + 1] = c + mates[m]->index;
+    bs[m + 1] = mates[m]->pre_beta;
+  }
+  net->k->gather4(cs, h->ldc, g, h->rows, h->stride, bs);
+  for (int m = 0; m < 3; m++) {
+    mates[m]->pre_beta_valid = 1;
+    mates[m]->pre_beta_batch = h->batch;
+  }
 }
 
 static void drain_deferred(heed_runtime *rt, heed_neuron_actor *na) {
