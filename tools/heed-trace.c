@@ -774,22 +774,32 @@ static int cmp_ev(const void *a, const void *b) {
   return x->t < y->t ? -1 : x->t > y->t;
 }
 
-static int cmd_export(int argc, char **argv) {
-  const char *out = NULL, *src = NULL;
+/* Parses "FLAG OUT FILE" for export and attention: returns -1 to go on,
+ * or the exit status (0 after --help, 1 after an error). */
+static int out_and_file(int argc, char **argv, const char *flag,
+                        const char **out, const char **src) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       usage(stdout);
       return 0;
     }
-    if (!strcmp(argv[i], "--chrome") && i + 1 < argc)
-      out = argv[++i];
+    if (!strcmp(argv[i], flag) && i + 1 < argc)
+      *out = argv[++i];
     else if (argv[i][0] == '-' && argv[i][1])
       return fail("unknown option '%s' (see '%s --help')", argv[i], prog);
-    else if (!src)
-      src = argv[i];
+    else if (!*src)
+      *src = argv[i];
     else
       return fail("one trace file only, not '%s' too%s", argv[i], "");
   }
+  return -1;
+}
+
+static int cmd_export(int argc, char **argv) {
+  const char *out = NULL, *src = NULL;
+  int rv = out_and_file(argc, argv, "--chrome", &out, &src);
+  if (rv >= 0)
+    return rv;
   if (!out || !src)
     return fail("usage: %s export --chrome OUT.json FILE%s", prog, "");
   vec v = {0};
@@ -879,20 +889,9 @@ static int cmd_export(int argc, char **argv) {
 
 static int cmd_attention(int argc, char **argv) {
   const char *out = NULL, *src = NULL;
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    }
-    if (!strcmp(argv[i], "--plot") && i + 1 < argc)
-      out = argv[++i];
-    else if (argv[i][0] == '-' && argv[i][1])
-      return fail("unknown option '%s' (see '%s --help')", argv[i], prog);
-    else if (!src)
-      src = argv[i];
-    else
-      return fail("one trace file only, not '%s' too%s", argv[i], "");
-  }
+  int rv = out_and_file(argc, argv, "--plot", &out, &src);
+  if (rv >= 0)
+    return rv;
   if (!out || !src)
     return fail("usage: %s attention --plot OUT.svg FILE%s", prog, "");
   if (!strcmp(src, "-"))

@@ -226,16 +226,34 @@ int heed_net_deliver(heed_net *net, unsigned from, const heed_wire_msg *m) {
   }
 }
 
-int heed_net_pull(heed_net *net) {
+/* What pull and push both start with: only the coordinator of a
+ * distributed run moves parameters, and only with nothing in flight.
+ * Returns 1 when there is nothing to do, 0 to go on, or an error. */
+static int coord_begin(heed_net *net) {
   if (!net)
     return HEED_EINVAL;
   if (!heed__net_distributed(net))
-    return 0;
+    return 1;
   if (net->remote.self != 0)
     return HEED_ESTATE;
-  int rv = heed_net_sync(net);
+  return heed_net_sync(net);
+}
+
+/* Waits until *left reaches 0 (pull) or *have reaches want (push). */
+static int coord_wait(heed_net *net, const uint32_t *left,
+                      const uint32_t *have, uint32_t want) {
+  pthread_mutex_lock(&net->mu);
+  while (!net->failed && (left ? *left > 0 : *have < want))
+    pthread_cond_wait(&net->cv, &net->mu);
+  int rv = net->failed ? HEED_EPEER : 0;
+  pthread_mutex_unlock(&net->mu);
+  return rv;
+}
+
+int heed_net_pull(heed_net *net) {
+  int rv = coord_begin(net);
   if (rv)
-    return rv;
+    return rv > 0 ? 0 : rv;
   uint32_t want = 0;
   for (size_t l = 0; l < net->nlayers; l++)
     want += !net->layers[l].local;
@@ -250,24 +268,13 @@ int heed_net_pull(heed_net *net) {
     if (hosts && (rv = net->remote.send(net->remote.arg, p, &m)) != 0)
       return rv;
   }
-  pthread_mutex_lock(&net->mu);
-  while (!net->failed && net->pull_pending > 0)
-    pthread_cond_wait(&net->cv, &net->mu);
-  rv = net->failed ? HEED_EPEER : 0;
-  pthread_mutex_unlock(&net->mu);
-  return rv;
+  return coord_wait(net, &net->pull_pending, NULL, 0);
 }
 
 int heed_net_push(heed_net *net) {
-  if (!net)
-    return HEED_EINVAL;
-  if (!heed__net_distributed(net))
-    return 0;
-  if (net->remote.self != 0)
-    return HEED_ESTATE;
-  int rv = heed_net_sync(net);
+  int rv = coord_begin(net);
   if (rv)
-    return rv;
+    return rv > 0 ? 0 : rv;
   uint32_t want = 0;
   pthread_mutex_lock(&net->mu);
   net->control_acks = 0;
@@ -280,12 +287,7 @@ int heed_net_push(heed_net *net) {
     if ((rv = send_params(net, net->layer_proc[l], L)) != 0)
       return rv;
   }
-  pthread_mutex_lock(&net->mu);
-  while (!net->failed && net->control_acks < want)
-    pthread_cond_wait(&net->cv, &net->mu);
-  rv = net->failed ? HEED_EPEER : 0;
-  pthread_mutex_unlock(&net->mu);
-  return rv;
+  return coord_wait(net, NULL, &net->control_acks, want);
 }
 
 void heed_net_abort(heed_net *net) {
