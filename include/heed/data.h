@@ -87,6 +87,14 @@ HEED_API int heed_data_load(const char *spec, const char *data_dir,
                             heed_dataset *train, heed_dataset *test, char *err,
                             size_t errlen);
 
+/* heed_data_load with another seed for the digits split (0: the fixed
+ * HEED_DIGITS_SPLIT_SEED); the other sets come split and ignore it. Lets an
+ * experiment average over splits of a test set as small as digits' 360. */
+HEED_API int heed_data_load_split(const char *spec, const char *data_dir,
+                                  uint64_t split_seed, heed_dataset *train,
+                                  heed_dataset *test, char *err,
+                                  size_t errlen);
+
 /* Frees what ds owns and zeroes it; NULL and empty datasets are fine. */
 HEED_API void heed_dataset_destroy(heed_dataset *ds);
 

@@ -25,6 +25,8 @@ void heed__exp_usage(FILE *f) {
   fprintf(f,
       "  --data NAME|DIR        mnist, fashion, digits, cifar10, or a folder of\n"
       "                         IDX files (default mnist)\n"
+      "  --split-seed N         digits only: seed of its 80/20 train/test split\n"
+      "                         (default: heed's fixed split)\n"
       "  --data-dir DIR         where tools/fetch-data put the data (default\n"
       "                         $HEED_DATA or data/)\n"
       "  --hidden N,N,...       hidden layer sizes (default 256,256; 'none' for\n"
@@ -59,6 +61,11 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
   if (!strcmp(a, "--data")) {
     VALUE();
     o->data = v;
+  } else if (!strcmp(a, "--split-seed")) {
+    VALUE();
+    if (heed__arg_u64(cmd, a, v, 1, UINT64_MAX, &u))
+      return -1;
+    o->split_seed = u;
   } else if (!strcmp(a, "--data-dir")) {
     VALUE();
     o->data_dir = v;

@@ -19,6 +19,7 @@ typedef struct heed_exp_opts {
   int hidden_set;
   heed_activation act;
   heed_init init;
+  uint64_t split_seed; /* digits split; 0 = the fixed one */
   uint32_t epochs, batch, threads;
   double lr;
   uint64_t seed, max_steps;

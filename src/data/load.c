@@ -37,8 +37,10 @@ static int find_file(const char *dir, const char *name, char *out, char *err,
                          out, FETCH_HINT);
 }
 
-static int load_idx_dir(const char *dir, heed_dataset *train,
-                        heed_dataset *test, char *err, size_t errlen) {
+static int load_idx_dir(const char *dir, uint64_t split_seed,
+                        heed_dataset *train, heed_dataset *test, char *err,
+                        size_t errlen) {
+  (void)split_seed; /* IDX sets come split */
   static const char *const names[4] = {
       "train-images-idx3-ubyte", "train-labels-idx1-ubyte",
       "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
@@ -60,8 +62,9 @@ static int load_idx_dir(const char *dir, heed_dataset *train,
   return rc;
 }
 
-static int load_digits(const char *dir, heed_dataset *train, heed_dataset *test,
-                       char *err, size_t errlen) {
+static int load_digits(const char *dir, uint64_t split_seed,
+                       heed_dataset *train, heed_dataset *test, char *err,
+                       size_t errlen) {
   char path[PATH_LEN];
   int rc = find_file(dir, "digits.csv", path, err, errlen);
   if (rc < 0)
@@ -70,7 +73,7 @@ static int load_digits(const char *dir, heed_dataset *train, heed_dataset *test,
   rc = heed_dataset_load_digits_csv(&all, path, err, errlen);
   if (rc < 0)
     return rc;
-  rc = heed_dataset_split(&all, HEED_DIGITS_SPLIT_SEED,
+  rc = heed_dataset_split(&all, split_seed ? split_seed : HEED_DIGITS_SPLIT_SEED,
                           HEED_DIGITS_TEST_FRACTION, train, test);
   if (rc < 0)
     heed__data_fail(err, errlen, rc, "%s: cannot split %zu samples: %s", path,
@@ -79,8 +82,10 @@ static int load_digits(const char *dir, heed_dataset *train, heed_dataset *test,
   return rc;
 }
 
-static int load_cifar10(const char *dir, heed_dataset *train,
-                        heed_dataset *test, char *err, size_t errlen) {
+static int load_cifar10(const char *dir, uint64_t split_seed,
+                        heed_dataset *train, heed_dataset *test, char *err,
+                        size_t errlen) {
+  (void)split_seed; /* CIFAR-10 comes split */
   char path[6][PATH_LEN];
   const char *files[6];
   for (int i = 0; i < 6; i++) {
@@ -102,6 +107,12 @@ static int load_cifar10(const char *dir, heed_dataset *train,
 
 int heed_data_load(const char *spec, const char *data_dir, heed_dataset *train,
                    heed_dataset *test, char *err, size_t errlen) {
+  return heed_data_load_split(spec, data_dir, 0, train, test, err, errlen);
+}
+
+int heed_data_load_split(const char *spec, const char *data_dir,
+                         uint64_t split_seed, heed_dataset *train,
+                         heed_dataset *test, char *err, size_t errlen) {
   if (spec == NULL || train == NULL || test == NULL || train == test)
     return heed__data_fail(err, errlen, HEED_EINVAL,
                            "heed_data_load: NULL argument");
@@ -116,7 +127,8 @@ int heed_data_load(const char *spec, const char *data_dir, heed_dataset *train,
    * directory does not shadow the real one under data_dir. */
   static const struct {
     const char *name, *sub;
-    int (*load)(const char *, heed_dataset *, heed_dataset *, char *, size_t);
+    int (*load)(const char *, uint64_t, heed_dataset *, heed_dataset *, char *,
+                size_t);
   } sets[] = {
       {"mnist", "mnist", load_idx_dir},
       {"fashion", "fashion", load_idx_dir},
@@ -138,7 +150,7 @@ int heed_data_load(const char *spec, const char *data_dir, heed_dataset *train,
     if (!is_dir(dir))
       return heed__data_fail(err, errlen, HEED_ENOENT,
                              "%s: no such directory; %s", dir, FETCH_HINT);
-    rc = sets[i].load(dir, train, test, err, errlen);
+    rc = sets[i].load(dir, split_seed, train, test, err, errlen);
     known = 1;
     break;
   }
@@ -148,7 +160,7 @@ int heed_data_load(const char *spec, const char *data_dir, heed_dataset *train,
                              "unknown dataset '%s' (expected mnist, fashion, "
                              "digits, cifar10 or a directory of IDX files)",
                              spec);
-    rc = load_idx_dir(spec, train, test, err, errlen);
+    rc = load_idx_dir(spec, 0, train, test, err, errlen);
   }
   if (rc < 0) {
     heed_dataset_destroy(train);

@@ -167,6 +167,32 @@ static void test_named(void **state) {
                    0);
   assert_memory_equal(te1.x, te2.x, 20 * 64 * sizeof(float));
   assert_memory_equal(tr1.y, tr2.y, 80);
+  heed_dataset_destroy(&tr2);
+  heed_dataset_destroy(&te2);
+
+  /* Split seed 0 is the fixed split; another seed draws another 80/20
+   * partition of the same 100 samples. */
+  assert_int_equal(heed_data_load_split("digits", tdir, 0, &tr2, &te2, err,
+                                        sizeof err), 0);
+  assert_memory_equal(te1.x, te2.x, 20 * 64 * sizeof(float));
+  heed_dataset_destroy(&tr2);
+  heed_dataset_destroy(&te2);
+  assert_int_equal(heed_data_load_split("digits", tdir, 7, &tr2, &te2, err,
+                                        sizeof err), 0);
+  assert_int_equal(tr2.n, 80);
+  assert_int_equal(te2.n, 20);
+  assert_true(memcmp(te1.x, te2.x, 20 * 64 * sizeof(float)) != 0);
+  /* still a partition: the pixel sums of train + test agree */
+  double s1 = 0, s2 = 0;
+  for (size_t i = 0; i < 80 * 64; i++) {
+    s1 += tr1.x[i];
+    s2 += tr2.x[i];
+  }
+  for (size_t i = 0; i < 20 * 64; i++) {
+    s1 += te1.x[i];
+    s2 += te2.x[i];
+  }
+  assert_true(s1 - s2 < 1e-6 && s2 - s1 < 1e-6);
   heed_dataset_destroy(&tr1);
   heed_dataset_destroy(&te1);
   heed_dataset_destroy(&tr2);
