@@ -4,7 +4,7 @@
  *
  * The baseline calls the very kernels the neurons call, layer by layer,
  * with no actors, messages or hubs, so the ratio is the cost of the actor
- * machinery itself. Medians of 5 runs; the machine is shared and noisy.
+ * machinery itself. Medians of 5 runs (--runs); the machine is shared and noisy.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -159,12 +159,24 @@ int heed_cmd_bench_net(int argc, char **argv) {
       c.json = 1;
     else if (!strcmp(argv[i], "--quick"))
       c.steps = 40, c.runs = 3;
+    else if (!strcmp(argv[i], "--steps") && i + 1 < argc &&
+             atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= 100000)
+      c.steps = (uint32_t)atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--runs") && i + 1 < argc &&
+             atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= 15)
+      c.runs = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: heed bench net [--json] [--quick]\n\n"
+      printf("usage: heed bench net [--json] [--quick] [--steps N] "
+             "[--runs N]\n\n"
              "Trains 784-256-256-10 (relu, batch 32, plain SGD) on generated "
-             "data and prints\nsamples/s (median of 5 runs) for the bp "
+             "data and prints\nsamples/s (median of the runs) for the bp "
              "society of actors with 1 and 2 threads,\nbeside the same "
-             "kernels run as plain loops without actors.\n");
+             "kernels run as plain loops without actors.\n\n"
+             "  --steps N   training steps per run (default 200; 1..100000)\n"
+             "  --runs N    runs per case, the median is quoted (default 5; "
+             "1..15)\n"
+             "  --quick     40 steps, 3 runs\n"
+             "  --json      one JSON object\n");
       return 0;
     } else {
       fprintf(stderr, "heed bench net: unknown option '%s' (see --help)\n",
@@ -173,13 +185,22 @@ int heed_cmd_bench_net(int argc, char **argv) {
     }
   }
   size_t nsamp = (size_t)c.batch * c.steps;
-  float *x = malloc(nsamp * 784 * sizeof(float));
-  uint8_t *y = malloc(nsamp);
+  /* At most 200 distinct batches, cycled: long runs need no more memory. */
+  uint32_t nb = c.steps < 200 ? c.steps : 200;
+  size_t ngen = (size_t)c.batch * nb;
+  float *x = malloc(ngen * 784 * sizeof(float));
+  uint8_t *y = malloc(ngen);
+  if (!x || !y) {
+    fprintf(stderr, "heed bench net: out of memory\n");
+    free(x);
+    free(y);
+    return 1;
+  }
   heed_rng r;
   heed_rng_seed(&r, 3);
-  for (size_t i = 0; i < nsamp * 784; i++)
+  for (size_t i = 0; i < ngen * 784; i++)
     x[i] = (float)heed_rng_uniform(&r);
-  for (size_t i = 0; i < nsamp; i++)
+  for (size_t i = 0; i < ngen; i++)
     y[i] = (uint8_t)heed_rng_below(&r, 10);
 
   const heed_kernels *k = heed__kernels();
@@ -196,8 +217,8 @@ int heed_cmd_bench_net(int argc, char **argv) {
     plain_init(&p, c.batch);
     double t0 = heed__now();
     for (uint32_t s = 0; s < c.steps; s++)
-      plain_step(&p, k, x + (size_t)s * c.batch * 784, y + (size_t)s * c.batch,
-                 c.batch, 0.05f);
+      plain_step(&p, k, x + (size_t)(s % nb) * c.batch * 784,
+                 y + (size_t)(s % nb) * c.batch, c.batch, 0.05f);
     t[0][run] = nsamp / (heed__now() - t0);
     plain_free(&p);
     for (unsigned threads = 1; threads <= 2; threads++) {
@@ -217,8 +238,9 @@ int heed_cmd_bench_net(int argc, char **argv) {
       }
       t0 = heed__now();
       for (uint32_t s = 0; s < c.steps && rv == 0; s++)
-        rv = heed_net_train_batch(net, x + (size_t)s * c.batch * 784,
-                                  y + (size_t)s * c.batch, c.batch, NULL);
+        rv = heed_net_train_batch(net, x + (size_t)(s % nb) * c.batch * 784,
+                                  y + (size_t)(s % nb) * c.batch, c.batch,
+                                  NULL);
       t[threads][run] = nsamp / (heed__now() - t0);
       heed_net_free(net);
       heed_runtime_free(rt);
