@@ -53,7 +53,18 @@ typedef struct heed_runtime_opts {
   unsigned threads;       /* loops (and threads); 0 means 1 */
   unsigned mailbox_limit; /* high watermark per mailbox; 0 means 1024 */
   unsigned turn_budget;   /* messages an actor handles per turn; 0 means 64 */
+  int spin_us;            /* how long a loop that ran out of work keeps
+                             polling before it sleeps: 0 means 200 us,
+                             negative means sleep at once */
 } heed_runtime_opts;
+
+/* The polling window of rt's loops in nanoseconds (0: none). A thread
+ * that waits for the actors' results (as heed_net's driver does) may poll
+ * for as long before it blocks. Why poll at all: a batch of neuron work
+ * hands off between loops several times; waking a sleeping thread costs
+ * tens of microseconds on a virtual machine, polling costs nothing when
+ * the next message is microseconds away. */
+HEED_API long heed_runtime_spin_ns(const heed_runtime *rt);
 
 /* Behaviour: called on the actor's loop thread with one message.
  * The behaviour owns msg: it must heed_msg_free() it or send it on. */

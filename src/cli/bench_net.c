@@ -224,7 +224,7 @@ int heed_cmd_bench_net(int argc, char **argv) {
     for (unsigned threads = 1; threads <= 2; threads++) {
       heed_runtime *rt = NULL;
       heed_net *net = NULL;
-      heed_runtime_opts ro = {threads, 4096, 0};
+      heed_runtime_opts ro = {.threads = threads, .mailbox_limit = 4096};
       heed_net_opts no = {.nsizes = 4, .sizes = sizes, .seed = 1,
                           .lr = 0.05f, .max_batch = c.batch};
       int rv;

@@ -32,7 +32,7 @@ static double run_once(tcase *tc, const char *path, const float *x,
   heed_runtime *rt = NULL;
   heed_net *net = NULL;
   heed_trace *tr = NULL;
-  heed_runtime_opts ro = {threads, 4096, 0};
+  heed_runtime_opts ro = {.threads = threads, .mailbox_limit = 4096};
   heed_net_opts no = {.nsizes = 4, .sizes = sizes, .seed = 1, .lr = 0.05f,
                       .max_batch = batch};
   char err[512];

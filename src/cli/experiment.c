@@ -42,6 +42,8 @@ void heed__exp_usage(FILE *f) {
       "  --lr X                 learning rate of plain SGD (default 0.05)\n"
       "  --seed N               seed for weights and shuffling (default 1)\n"
       "  --threads N            runtime threads (libuv loops; default 1)\n"
+      "  --spin-us N            how long an idle thread polls for work before\n"
+      "                         it sleeps (default 200; 0 sleeps at once)\n"
       "  --shuffle on|off       shuffle each epoch, or use file order (default on)\n"
       "  --max-steps N          stop after N training steps in total\n"
       "  --json                 print one JSON summary on stdout\n"
@@ -115,6 +117,11 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
     if (heed__arg_u64(cmd, a, v, 1, 4096, &u))
       return -1;
     o->batch = (uint32_t)u;
+  } else if (!strcmp(a, "--spin-us")) {
+    VALUE();
+    if (heed__arg_u64(cmd, a, v, 0, 1000000, &u))
+      return -1;
+    o->spin_us = u ? (int)u : -1;
   } else if (!strcmp(a, "--threads")) {
     VALUE();
     if (heed__arg_u64(cmd, a, v, 1, 256, &u))
@@ -170,7 +177,8 @@ int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
     fprintf(stderr, "heed %s: %s\n", cmd, err);
     return 1;
   }
-  heed_runtime_opts ro = {.threads = o->threads, .mailbox_limit = 4096};
+  heed_runtime_opts ro = {.threads = o->threads, .mailbox_limit = 4096,
+                          .spin_us = o->spin_us};
   heed_net_opts no = {.nsizes = n, .sizes = sizes, .acts = acts,
                       .init = o->init, .seed = o->seed, .lr = (float)o->lr,
                       .max_batch = o->batch > 1000 ? o->batch : 1000,

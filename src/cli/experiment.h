@@ -21,6 +21,7 @@ typedef struct heed_exp_opts {
   heed_init init;
   uint64_t split_seed; /* digits split; 0 = the fixed one */
   uint32_t epochs, batch, threads;
+  int spin_us; /* heed_runtime_opts.spin_us: 0 default, -1 none */
   double lr;
   uint64_t seed, max_steps;
   int shuffle, json, quiet;

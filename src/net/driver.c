@@ -3,8 +3,10 @@
  * reading or writing its parameters between batches.
  */
 #include <math.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "common/alloc.h"
 #include "net/internal.h"
@@ -77,7 +79,7 @@ static int submit(heed_net *net, uint32_t mode, const float *x,
   heed_batch_done *d = &net->done[batch % HEED_HUB_GATHERS];
   pthread_mutex_lock(&net->mu);
   d->batch = batch;
-  d->critic_done = 0;
+  atomic_store(&d->critic_done, 0);
   atomic_store(&d->updated, 0);
   pthread_mutex_unlock(&net->mu);
 
@@ -104,9 +106,29 @@ fail:
   return rv;
 }
 
+static int batch_finished(heed_net *net, heed_batch_done *d, int train) {
+  return atomic_load(&d->critic_done) &&
+         (!train || atomic_load(&d->updated) == net->total_neurons);
+}
+
 static int wait_done(heed_net *net, uint64_t batch, int train,
                      heed_batch_stats *st) {
   heed_batch_done *d = &net->done[batch % HEED_HUB_GATHERS];
+  /* Poll as long as the loops do before blocking: a batch takes about a
+   * millisecond, and a sleeping driver would be one more wake-up per
+   * batch (heed_runtime_spin_ns). */
+  long spin = heed_runtime_spin_ns(net->rt);
+  if (spin > 0) {
+    struct timespec t0, t;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    do {
+      if (batch_finished(net, d, train))
+        break;
+      sched_yield();
+      clock_gettime(CLOCK_MONOTONIC, &t);
+    } while ((t.tv_sec - t0.tv_sec) * 1000000000L + (t.tv_nsec - t0.tv_nsec) <
+             spin);
+  }
   pthread_mutex_lock(&net->mu);
   if (d->batch != batch) { /* already waited for */
     pthread_mutex_unlock(&net->mu);
@@ -114,9 +136,7 @@ static int wait_done(heed_net *net, uint64_t batch, int train,
       memset(st, 0, sizeof *st);
     return net->failed ? heed__net_error(net) : 0;
   }
-  while (!net->failed &&
-         !(d->critic_done &&
-           (!train || atomic_load(&d->updated) == net->total_neurons)))
+  while (!net->failed && !batch_finished(net, d, train))
     pthread_cond_wait(&net->cv, &net->mu);
   int failed = net->failed;
   if (st && !failed)

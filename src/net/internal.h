@@ -180,7 +180,7 @@ typedef struct heed_input {
 typedef struct heed_batch_done {
   uint64_t batch;
   _Atomic uint32_t updated; /* neurons done with the batch */
-  int critic_done;
+  _Atomic int critic_done; /* polled by the driver without the lock */
   heed_batch_stats stats;
 } heed_batch_done;
 

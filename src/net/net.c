@@ -65,7 +65,7 @@ void heed__net_critic_done(heed_net *net, uint64_t batch,
   heed_batch_done *d = done_of(net, batch);
   pthread_mutex_lock(&net->mu);
   d->stats = *st;
-  d->critic_done = 1;
+  atomic_store(&d->critic_done, 1);
   pthread_cond_broadcast(&net->cv);
   pthread_mutex_unlock(&net->mu);
 }

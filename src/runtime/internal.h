@@ -180,6 +180,7 @@ enum {
 
 struct heed_runtime {
   unsigned nloops, limit, half, budget;
+  long spin_ns; /* poll this long before sleeping (0: never) */
   heed__loop **loops;
   _Atomic int state;
   int started;

@@ -25,11 +25,15 @@ static void teardown(heed_runtime *rt, unsigned nloops, int pools,
   heed__free(rt);
 }
 
+long heed_runtime_spin_ns(const heed_runtime *rt) {
+  return rt ? rt->spin_ns : 0;
+}
+
 int heed_runtime_new(heed_runtime **rtp, const heed_runtime_opts *opts) {
   if (rtp == NULL)
     return HEED_EINVAL;
   *rtp = NULL;
-  heed_runtime_opts o = {0, 0, 0};
+  heed_runtime_opts o = {0, 0, 0, 0};
   if (opts != NULL)
     o = *opts;
   if (o.threads > MAX_LOOPS)
@@ -41,6 +45,7 @@ int heed_runtime_new(heed_runtime **rtp, const heed_runtime_opts *opts) {
   rt->limit = o.mailbox_limit ? o.mailbox_limit : 1024;
   rt->half = rt->limit / 2;
   rt->budget = o.turn_budget ? o.turn_budget : 64;
+  rt->spin_ns = o.spin_us < 0 ? 0 : (o.spin_us ? o.spin_us : 200) * 1000L;
   atomic_store(&rt->mem, sizeof *rt);
   if (uv_mutex_init(&rt->block_mu) != 0) {
     heed__free(rt);

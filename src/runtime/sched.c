@@ -13,6 +13,8 @@
  */
 #include "runtime/internal.h"
 
+#include <sched.h>
+
 /* Messages one loop handles before returning to libuv, so timers and I/O
  * sharing the loop still run while actors are busy. */
 #define TURN_MSGS 16384
@@ -259,6 +261,25 @@ static unsigned run_actor(heed__loop *l, heed__actor *a) {
 
 static void on_idle(uv_idle_t *h);
 
+/* Out of work: poll the cross-loop queues for up to spin_ns before going
+ * to sleep, yielding the core to any other runnable thread meanwhile (the
+ * thread that drives the actors, most often). `notified` stays 1, so a
+ * producer pushes without a syscall. Returns 1 if work arrived. */
+static int spin_for_work(heed__loop *l) {
+  if (l->rt->spin_ns <= 0)
+    return 0;
+  uint64_t t0 = uv_hrtime();
+  for (;;) {
+    if (!heed__mpsc_empty(&l->inq) || !heed__mpsc_empty(&l->wakeq))
+      return 1;
+    if (atomic_load_explicit(&l->rt->state, memory_order_relaxed) >=
+            HEED__RT_STOPPING ||
+        uv_hrtime() - t0 > (uint64_t)l->rt->spin_ns)
+      return 0;
+    sched_yield();
+  }
+}
+
 static void run_turn(heed__loop *l) {
   size_t done = 0, polled = 0;
   int busy = drain_incoming(l);
@@ -285,6 +306,8 @@ static void run_turn(heed__loop *l) {
     }
   }
   if (done != polled)
+    busy = drain_incoming(l);
+  if (l->rq_n == 0 && !busy && spin_for_work(l))
     busy = drain_incoming(l);
   if (l->rq_n == 0 && !busy) {
     atomic_store(&l->notified, 0);

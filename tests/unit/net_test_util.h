@@ -26,7 +26,7 @@ static inline void gen_data(uint64_t seed, int n, int dim, int C, float *x,
 
 static inline heed_runtime *make_rt(unsigned threads) {
   heed_runtime *rt = NULL;
-  heed_runtime_opts o = {threads, 4096, 0};
+  heed_runtime_opts o = {.threads = threads, .mailbox_limit = 4096};
   if (heed_runtime_new(&rt, &o) != 0 || heed_runtime_start(rt) != 0)
     abort();
   return rt;
