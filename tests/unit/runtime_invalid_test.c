@@ -116,9 +116,60 @@ static void test_unknown_and_stopped(void **unused) {
   teardown_runtime(rt);
 }
 
+/* A token bounced between two actors on two loops: every hand-off crosses
+ * loops, so the receiver is either polling (spin) or asleep (no spin). */
+static _Atomic uint64_t hops;
+static heed_actor pong_peer[2];
+
+static void pong(heed_runtime *rt, heed_actor self, void *state,
+                 heed_msg *m) {
+  (void)self;
+  int me = (int)(intptr_t)state;
+  uint64_t left = heed_msg_word(m, 0);
+  atomic_fetch_add(&hops, 1);
+  if (left == 0) {
+    heed_msg_free(m);
+    return;
+  }
+  heed_msg_set_word(m, 0, left - 1);
+  assert_int_equal(heed_actor_send(rt, pong_peer[!me], m), 0);
+}
+
+static void test_spin_option(void **unused) {
+  (void)unused;
+  heed_runtime *rt;
+  int spins[] = {0, -1, 50};
+  long want_ns[] = {200000, 0, 50000};
+  for (int k = 0; k < 3; k++) {
+    heed_runtime_opts o = {.threads = 2, .spin_us = spins[k]};
+    assert_int_equal(heed_runtime_new(&rt, &o), 0);
+    assert_int_equal(heed_runtime_spin_ns(rt), want_ns[k]);
+    for (int i = 0; i < 2; i++) {
+      heed_actor_spec s = {pong, (void *)(intptr_t)i, NULL, i};
+      assert_int_equal(heed_actor_spawn(rt, &s, &pong_peer[i]), 0);
+    }
+    assert_int_equal(heed_runtime_start(rt), 0);
+    atomic_store(&hops, 0);
+    /* Rounds with pauses longer than the polling window in between, so
+     * both the polling and the sleeping path hand the token over. */
+    for (int round = 0; round < 5; round++) {
+      heed_msg *m;
+      assert_int_equal(heed_msg_alloc(rt, &m, 0), 0);
+      heed_msg_set_word(m, 0, 999);
+      assert_int_equal(heed_actor_send(rt, pong_peer[0], m), 0);
+      assert_int_equal(wait_for(&hops, 1000u * (round + 1), 30),
+                       1000u * (round + 1));
+      uv_sleep(2);
+    }
+    teardown_runtime(rt);
+  }
+  assert_int_equal(heed_runtime_spin_ns(NULL), 0);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_null_args),
+      cmocka_unit_test(test_spin_option),
       cmocka_unit_test(test_unknown_and_stopped),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
