@@ -23,6 +23,13 @@
 #define MAX_TASKS 64
 #define MAX_STRATS 16
 #define CHUNK 1000
+/* --tune: the tuning stream's permutations come from seed ^ TUNE_SALT, never
+ * from an evaluation seed (task 1 stays the identity). */
+#define TUNE_SALT 0x54554e4531ULL
+/* --tune on split benchmarks: per seed, V1 accuracy and loss right after
+ * task 1 (forward order), at the end of the forward order (retention) and
+ * at the end of the order 2..T,1 (plasticity). */
+enum { TU_ACC1, TU_RET, TU_PLA, TU_L1, TU_LRET, TU_LPLA, TU_N };
 
 enum bench { PERMUTED, SPLIT_TASK, SPLIT_CLASS };
 static const char *const bench_names[] = {"permuted", "split-task",
@@ -39,6 +46,7 @@ typedef struct result {
   const char *strategy;
   double *R;       /* seeds x T x T */
   double *m;       /* seeds x 3: acc, bwt, forgetting */
+  double *tu;      /* --tune on split: seeds x TU_N */
   double secs;
 } result;
 
@@ -48,6 +56,8 @@ typedef struct cl {
   uint32_t T, E, seeds, nstrat;
   int consolidate;
   double validation;
+  double tune; /* --tune FRAC: hold out FRAC of task 1 only (0: off) */
+  heed_dataset tune_tr, tune_va;
   const char *plot;
   const char *strat[MAX_STRATS];
   char compare_buf[1024];
@@ -83,7 +93,21 @@ static void usage(FILE *f) {
       "agents)\n"
       "  --validation FRAC      hold out FRAC of the training images and test "
       "on\n"
-      "                         them instead of the test set (for tuning)\n"
+      "                         them instead of the test set\n"
+      "  --tune FRAC            tuning on a validation split of task 1 only: "
+      "hold\n"
+      "                         out FRAC of task 1's training images (V1) and "
+      "measure\n"
+      "                         on V1 alone, never on a test set. permuted: "
+      "tasks\n"
+      "                         2..T get fresh permutations (not the "
+      "evaluation\n"
+      "                         ones), every task is tested on V1 through its "
+      "own;\n"
+      "                         split: V1 after task 1 and at the end "
+      "(retention),\n"
+      "                         then the order 2..T,1 (plasticity: V1 learned "
+      "last)\n"
       "  --plot FILE.svg|.png   heatmap of the mean R and accuracy curves\n"
       "  --max-steps N          at most N training steps per task (tests)\n"
       "  -h, --help             this help\n\nshared options:\n");
@@ -158,7 +182,8 @@ static int parse(cl *c, int argc, char **argv) {
     if (!strcmp(a, "--bench") || !strcmp(a, "--tasks") ||
         !strcmp(a, "--epochs-per-task") || !strcmp(a, "--seeds") ||
         !strcmp(a, "--compare") || !strcmp(a, "--consolidate") ||
-        !strcmp(a, "--plot") || !strcmp(a, "--validation")) {
+        !strcmp(a, "--plot") || !strcmp(a, "--validation") ||
+        !strcmp(a, "--tune")) {
       if (!(v = heed__arg_value(cmd, argc, argv, &i)))
         return 2;
     } else {
@@ -207,7 +232,22 @@ static int parse(cl *c, int argc, char **argv) {
       if (heed__arg_float(cmd, a, v, 0, 0.9, &d))
         return 2;
       c->validation = d;
+    } else if (!strcmp(a, "--tune")) {
+      double d;
+      if (heed__arg_float(cmd, a, v, 0.01, 0.9, &d))
+        return 2;
+      c->tune = d;
     }
+  }
+  if (c->tune > 0 && c->validation > 0) {
+    fprintf(stderr, "heed continual: --tune and --validation exclude each "
+                    "other\n");
+    return 2;
+  }
+  if (c->tune > 0 && c->bench != PERMUTED && c->plot) {
+    fprintf(stderr, "heed continual: --plot needs the full R; split "
+                    "benchmarks under --tune measure task 1 only\n");
+    return 2;
   }
   if (!compare) {
     c->strat[0] = c->o.strategy;
@@ -252,6 +292,23 @@ static int setup(cl *c) {
     c->train = tr;
     c->test = va;
   }
+  if (c->tune > 0) { /* a validation split of task 1 only */
+    if (heed_dataset_split(&c->train, HEED_DIGITS_SPLIT_SEED, c->tune,
+                           &c->tune_tr, &c->tune_va) != 0) {
+      fprintf(stderr, "heed continual: cannot hold out %g of the training "
+                      "set\n", c->tune);
+      return -1;
+    }
+    heed_dataset_destroy(&c->test); /* never looked at */
+    if (c->bench == PERMUTED) {
+      /* every image of the training set is a task-1 image (identity) */
+      heed_dataset_destroy(&c->train);
+      c->train = c->tune_tr;
+      c->test = c->tune_va;
+      memset(&c->tune_tr, 0, sizeof c->tune_tr);
+      memset(&c->tune_va, 0, sizeof c->tune_va);
+    }
+  }
   if (c->bench != PERMUTED) {
     uint32_t per = c->train.classes / 5;
     if (per == 0 || c->train.classes % 5) {
@@ -260,12 +317,21 @@ static int setup(cl *c) {
       return -1;
     }
     for (uint32_t t = 0; t < c->T; t++) {
-      if (heed_task_split(&c->train, t + 1, per, &c->split_train[t]) != 0 ||
-          heed_task_split(&c->test, t + 1, per, &c->split_test[t]) != 0) {
+      int rv;
+      if (c->tune > 0 && t == 0) /* task 1: minus V1; tested on V1 */
+        rv = heed_task_split(&c->tune_tr, 1, per, &c->split_train[0]) ||
+             heed_task_split(&c->tune_va, 1, per, &c->split_test[0]);
+      else if (c->tune > 0) /* tasks 2..T: all their training images */
+        rv = heed_task_split(&c->train, t + 1, per, &c->split_train[t]);
+      else
+        rv = heed_task_split(&c->train, t + 1, per, &c->split_train[t]) ||
+             heed_task_split(&c->test, t + 1, per, &c->split_test[t]);
+      if (rv) {
         fprintf(stderr, "heed continual: out of memory\n");
         return -1;
       }
-      if (c->split_train[t].n == 0 || c->split_test[t].n == 0) {
+      if (c->split_train[t].n == 0 ||
+          (c->split_test[t].n == 0 && !(c->tune > 0 && t > 0))) {
         fprintf(stderr, "heed continual: task %u has no samples\n", t + 1);
         return -1;
       }
@@ -282,7 +348,7 @@ static int setup(cl *c) {
       }
     } else {
       k->train = &c->split_train[t];
-      k->test = &c->split_test[t];
+      k->test = c->split_test[t].n ? &c->split_test[t] : NULL;
     }
     if (c->bench == SPLIT_TASK) {
       uint32_t per = c->train.classes / 5;
@@ -296,9 +362,10 @@ static int setup(cl *c) {
 
 /* Test accuracy of the current network on task k. */
 static int evaluate(cl *c, heed_net *net, const task *k, float *buf,
-                    double *acc) {
+                    double *acc, double *loss) {
   const heed_dataset *d = k->test;
   uint64_t correct = 0, count = 0;
+  double lsum = 0;
   for (size_t off = 0; off < d->n; off += CHUNK) {
     size_t cnt = d->n - off < CHUNK ? d->n - off : CHUNK;
     const float *x = d->x + off * d->dim;
@@ -317,15 +384,21 @@ static int evaluate(cl *c, heed_net *net, const task *k, float *buf,
     }
     correct += st.correct;
     count += st.count;
+    lsum += st.loss * st.count;
   }
   (void)c;
   *acc = count ? (double)correct / count : 0;
+  if (loss)
+    *loss = count ? lsum / count : 0;
   return 0;
 }
 
-/* One strategy, one seed: fills R (T x T). */
-static int run_one(cl *c, const char *strategy, uint64_t seed, double *R,
-                   double *secs) {
+/* One strategy, one seed: trains the tasks in the order ord (NULL: 1..T)
+ * and fills R (T x T; row p: after the p-th task of the order, column j:
+ * task j; NAN for a task without a test set) and, when L is not NULL, the
+ * mean cross-entropy in the same layout. */
+static int run_one(cl *c, const char *strategy, uint64_t seed,
+                   const uint32_t *ord, double *R, double *L, double *secs) {
   heed_exp_opts o = c->o;
   o.strategy = strategy;
   o.seed = seed;
@@ -344,13 +417,16 @@ static int run_one(cl *c, const char *strategy, uint64_t seed, double *R,
   }
   for (uint32_t t = 0; t < T; t++)
     if (c->tasks[t].perm)
-      heed_task_permutation((uint32_t)dim, seed, t + 1, c->tasks[t].perm);
+      heed_task_permutation((uint32_t)dim,
+                            c->tune > 0 ? seed ^ TUNE_SALT : seed, t + 1,
+                            c->tasks[t].perm);
   if (heed__exp_build("continual", &o, (uint32_t)dim, c->train.classes, &rt,
                       &net))
     goto out;
   double t0 = heed__now();
   *secs = 0;
-  for (uint32_t t = 0; t < T; t++) {
+  for (uint32_t p = 0; p < T; p++) {
+    uint32_t t = ord ? ord[p] : p;
     const task *k = &c->tasks[t];
     size_t n = k->train->n;
     uint64_t steps = 0;
@@ -389,13 +465,23 @@ static int run_one(cl *c, const char *strategy, uint64_t seed, double *R,
     heed_net_sync(net);
     heed_net_set_train_mask(net, NULL);
     double row = 0;
+    uint32_t nrow = 0;
     for (uint32_t j = 0; j < T; j++) {
-      if (evaluate(c, net, &c->tasks[j], xp, &R[(size_t)t * T + j]))
+      size_t ij = (size_t)p * T + j;
+      if (!c->tasks[j].test) { /* --tune on split: only task 1 is seen */
+        R[ij] = NAN;
+        if (L)
+          L[ij] = NAN;
+        continue;
+      }
+      if (evaluate(c, net, &c->tasks[j], xp, &R[ij], L ? &L[ij] : NULL))
         goto fail;
-      if (j <= t)
-        row += R[(size_t)t * T + j];
+      if (j <= p) {
+        row += R[ij];
+        nrow++;
+      }
     }
-    if (c->consolidate && t + 1 < T &&
+    if (c->consolidate && p + 1 < T &&
         heed_net_control(net, HEED_EVENT_CONSOLIDATE) != 0) {
       fprintf(stderr, "heed continual: consolidation failed\n");
       goto fail;
@@ -403,11 +489,11 @@ static int run_one(cl *c, const char *strategy, uint64_t seed, double *R,
     if (!o.quiet)
       fprintf(stderr, "  %s seed %llu task %u/%u: %llu steps, train loss "
                       "%.4f acc %.2f%%, test on task %u %.2f%%, mean over "
-                      "tasks 1..%u %.2f%%\n",
+                      "%u tested %.2f%%\n",
               strategy, (unsigned long long)seed, t + 1, T,
               (unsigned long long)steps, seen ? loss / seen : 0,
               seen ? 100 * hits / seen : 0, t + 1,
-              100 * R[(size_t)t * T + t], t + 1, 100 * row / (t + 1));
+              100 * R[(size_t)p * T + t], nrow, nrow ? 100 * row / nrow : 0);
   }
   *secs = heed__now() - t0;
   rc = 0;
@@ -480,6 +566,69 @@ static void print_text(const cl *c) {
   free(mR);
 }
 
+static void json_string(const char *s);
+
+static const char *const tu_names[TU_N] = {
+    "v1_after1_acc", "v1_retain_acc", "v1_plastic_acc",
+    "v1_after1_loss", "v1_retain_loss", "v1_plastic_loss"};
+
+/* --tune on split: the score is the mean of the V1 cross-entropies at the
+ * end of the two orders (retention and plasticity); lower is better. */
+static void tune_score(const result *r, uint32_t k, double *score) {
+  *score = 0.5 * (r->tu[TU_N * k + TU_LRET] + r->tu[TU_N * k + TU_LPLA]);
+}
+
+static void print_tune(const cl *c) {
+  printf("--tune %g on %s, %u task(s), %u seed(s): every number is on V1 "
+         "(held-out\ntask-1 training images); acc in %%, loss in nats "
+         "(mean cross-entropy)\n",
+         c->tune, bench_names[c->bench], c->T, c->seeds);
+  printf("%-30s %14s %14s %14s %16s %16s %16s\n", "strategy", "after task 1",
+         "retain (end)", "plastic (last)", "retain loss", "plastic loss",
+         "score (loss)");
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    const result *r = &c->res[s];
+    double m[TU_N], sd[TU_N], sc[1000], ms, ss;
+    for (int k = 0; k < TU_N; k++)
+      mean_std(r->tu + k, c->seeds, TU_N, &m[k], &sd[k]);
+    for (uint32_t k = 0; k < c->seeds; k++)
+      tune_score(r, k, &sc[k]);
+    mean_std(sc, c->seeds, 1, &ms, &ss);
+    printf("%-30s %6.2f +- %4.2f %6.2f +- %4.2f %6.2f +- %4.2f "
+           "%.4f +- %.4f %.4f +- %.4f %.4f +- %.4f\n",
+           r->strategy, 100 * m[TU_ACC1], 100 * sd[TU_ACC1], 100 * m[TU_RET],
+           100 * sd[TU_RET], 100 * m[TU_PLA], 100 * sd[TU_PLA], m[TU_LRET],
+           sd[TU_LRET], m[TU_LPLA], sd[TU_LPLA], ms, ss);
+  }
+}
+
+static void print_tune_json(const cl *c) {
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    const result *r = &c->res[s];
+    double sc[1000], ms, ss;
+    printf("{\"strategy\":");
+    json_string(r->strategy);
+    printf(",\"bench\":\"%s\",\"tasks\":%u,\"seeds\":%u,\"seed\":%llu,"
+           "\"tune\":%g",
+           bench_names[c->bench], c->T, c->seeds,
+           (unsigned long long)c->o.seed, c->tune);
+    for (int k = 0; k < TU_N; k++) {
+      double m, sd;
+      mean_std(r->tu + k, c->seeds, TU_N, &m, &sd);
+      printf(",\"%s_mean\":%.4f,\"%s_std\":%.4f", tu_names[k], m,
+             tu_names[k], sd);
+    }
+    for (uint32_t k = 0; k < c->seeds; k++)
+      tune_score(r, k, &sc[k]);
+    mean_std(sc, c->seeds, 1, &ms, &ss);
+    printf(",\"score_mean\":%.4f,\"score_std\":%.4f,\"score_per_seed\":[",
+           ms, ss);
+    for (uint32_t k = 0; k < c->seeds; k++)
+      printf("%s%.4f", k ? "," : "", sc[k]);
+    printf("],\"seconds_per_seed\":%.2f}\n", r->secs / c->seeds);
+  }
+}
+
 static void json_string(const char *s) {
   putchar('"');
   for (; *s; s++) {
@@ -510,11 +659,12 @@ static void print_json(const cl *c) {
     json_string(c->o.data);
     printf(",\"tasks\":%u,\"epochs_per_task\":%u,\"seeds\":%u,\"seed\":%llu,"
            "\"batch\":%u,\"lr\":%g,\"consolidate\":%s,\"validation\":%g,"
+           "\"tune\":%g,"
            "\"acc_mean\":%.4f,\"acc_std\":%.4f,\"bwt_mean\":%.4f,"
            "\"bwt_std\":%.4f,\"forgetting_mean\":%.4f,\"forgetting_std\":%.4f,"
            "\"acc_per_seed\":[",
            T, c->E, c->seeds, (unsigned long long)c->o.seed, c->o.batch,
-           c->o.lr, c->consolidate ? "true" : "false", c->validation, m[0],
+           c->o.lr, c->consolidate ? "true" : "false", c->validation, c->tune, m[0],
            sd[0], m[1], sd[1], m[2], sd[2]);
     for (uint32_t k = 0; k < c->seeds; k++)
       printf("%s%.4f", k ? "," : "", r->m[3 * k]);
@@ -607,7 +757,8 @@ static int run(cl *c) {
     r->strategy = c->strat[s];
     r->R = calloc((size_t)c->seeds * T * T, sizeof *r->R);
     r->m = calloc((size_t)c->seeds * 3, sizeof *r->m);
-    if (!r->R || !r->m) {
+    r->tu = calloc((size_t)c->seeds * TU_N, sizeof *r->tu);
+    if (!r->R || !r->m || !r->tu) {
       fprintf(stderr, "heed continual: out of memory\n");
       return 1;
     }
@@ -617,7 +768,42 @@ static int run(cl *c) {
     for (uint32_t s = 0; s < c->nstrat; s++) {
       result *r = &c->res[s];
       double *R = r->R + (size_t)k * T * T, secs;
-      if (run_one(c, r->strategy, c->o.seed + k, R, &secs))
+      if (c->tune > 0 && c->bench != PERMUTED) {
+        /* retention: 1..T; plasticity: 2..T,1 (V1 learned last) */
+        uint32_t ord[MAX_TASKS];
+        double *tu = r->tu + (size_t)k * TU_N, secs2;
+        double *L = malloc((size_t)T * T * sizeof *L);
+        double *R2 = malloc((size_t)T * T * sizeof *R2);
+        double *L2 = malloc((size_t)T * T * sizeof *L2);
+        for (uint32_t p = 0; p < T; p++)
+          ord[p] = (p + 1) % T;
+        int bad = !L || !R2 || !L2 ||
+                  run_one(c, r->strategy, c->o.seed + k, NULL, R, L, &secs) ||
+                  run_one(c, r->strategy, c->o.seed + k, ord, R2, L2, &secs2);
+        if (!bad) {
+          size_t end = (size_t)(T - 1) * T;
+          tu[TU_ACC1] = R[0];
+          tu[TU_RET] = R[end];
+          tu[TU_PLA] = R2[end];
+          tu[TU_L1] = L[0];
+          tu[TU_LRET] = L[end];
+          tu[TU_LPLA] = L2[end];
+          r->secs += secs + secs2;
+          if (!c->o.quiet)
+            fprintf(stderr, "heed continual: %s seed %llu: V1 after task 1 "
+                            "%.2f%%, retain %.2f%%, plastic %.2f%% (%.1f s)\n",
+                    r->strategy, (unsigned long long)(c->o.seed + k),
+                    100 * tu[TU_ACC1], 100 * tu[TU_RET], 100 * tu[TU_PLA],
+                    secs + secs2);
+        }
+        free(L);
+        free(R2);
+        free(L2);
+        if (bad)
+          return 1;
+        continue;
+      }
+      if (run_one(c, r->strategy, c->o.seed + k, NULL, R, NULL, &secs))
         return 1;
       r->secs += secs;
       heed_cl_metrics(R, T, &r->m[3 * k], &r->m[3 * k + 1],
@@ -629,7 +815,12 @@ static int run(cl *c) {
                 100 * r->m[3 * k], 100 * r->m[3 * k + 1],
                 100 * r->m[3 * k + 2], secs);
     }
-  if (c->o.json)
+  if (c->tune > 0 && c->bench != PERMUTED) {
+    if (c->o.json)
+      print_tune_json(c);
+    else
+      print_tune(c);
+  } else if (c->o.json)
     print_json(c);
   else
     print_text(c);
@@ -655,6 +846,8 @@ int heed_cmd_continual(int argc, char **argv) {
     rc = run(c);
   heed_dataset_destroy(&c->train);
   heed_dataset_destroy(&c->test);
+  heed_dataset_destroy(&c->tune_tr);
+  heed_dataset_destroy(&c->tune_va);
   for (uint32_t t = 0; t < MAX_TASKS; t++) {
     heed_dataset_destroy(&c->split_train[t]);
     heed_dataset_destroy(&c->split_test[t]);
@@ -663,6 +856,7 @@ int heed_cmd_continual(int argc, char **argv) {
   for (uint32_t s = 0; s < MAX_STRATS; s++) {
     free(c->res[s].R);
     free(c->res[s].m);
+    free(c->res[s].tu);
   }
   free(c);
   return rc;

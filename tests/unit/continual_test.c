@@ -113,6 +113,34 @@ static void permutation_fixed_bijective_identity(void **state) {
   free(b);
 }
 
+/* heed continual --tune draws its permutations from seed ^ 0x54554e4531
+ * (TUNE_SALT in src/cli/continual.c): task 1 stays the identity, and no
+ * tuning permutation is one of the evaluation permutations of seeds 1..50. */
+static void tuning_permutations_are_not_evaluation_ones(void **state) {
+  (void)state;
+  enum { D = 784 };
+  const uint64_t salt = 0x54554e4531ULL;
+  uint32_t *a = malloc(D * sizeof *a), *b = malloc(D * sizeof *b);
+  assert_non_null(a);
+  assert_non_null(b);
+  for (uint64_t seed = 1; seed <= 5; seed++) {
+    assert_int_equal(heed_task_permutation(D, seed ^ salt, 1, a), 0);
+    for (uint32_t i = 0; i < D; i++)
+      assert_int_equal(a[i], i);
+    for (uint32_t t = 2; t <= 5; t++) {
+      assert_int_equal(heed_task_permutation(D, seed ^ salt, t, a), 0);
+      assert_true(is_permutation(a, D));
+      for (uint64_t s = 1; s <= 50; s++)
+        for (uint32_t u = 2; u <= 5; u++) {
+          heed_task_permutation(D, s, u, b);
+          assert_memory_not_equal(a, b, D * sizeof *a);
+        }
+    }
+  }
+  free(a);
+  free(b);
+}
+
 static void permute_dataset(void **state) {
   (void)state;
   heed_dataset ds = {0}, out = {0};
@@ -220,6 +248,7 @@ int main(void) {
       cmocka_unit_test(metrics_forgetting_uses_best_not_diagonal),
       cmocka_unit_test(metrics_no_forgetting_and_one_task),
       cmocka_unit_test(permutation_fixed_bijective_identity),
+      cmocka_unit_test(tuning_permutations_are_not_evaluation_ones),
       cmocka_unit_test(permute_dataset),
       cmocka_unit_test(split_tasks_hold_their_digits),
       cmocka_unit_test(batch_order_depends_on_seed_task_epoch_only),
