@@ -4,7 +4,8 @@
  *
  * The baseline calls the very kernels the neurons call, layer by layer,
  * with no actors, messages or hubs, so the ratio is the cost of the actor
- * machinery itself. Medians of 5 runs (--runs); the machine is shared and noisy.
+ * machinery itself. Medians of 5 runs (--runs); the machine is shared and
+ * noisy.
  */
 #include <stdio.h>
 #include <stdlib.h>

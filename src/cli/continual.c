@@ -274,7 +274,8 @@ static int parse(cl *c, int argc, char **argv) {
 /* Loads the data and builds the tasks (permutations are per seed). */
 static int setup(cl *c) {
   char err[512];
-  if (heed_data_load_split(c->o.data, c->o.data_dir, c->o.split_seed, &c->train, &c->test, err,
+  if (heed_data_load_split(c->o.data, c->o.data_dir, c->o.split_seed,
+                           &c->train, &c->test, err,
                      sizeof err) != 0) {
     fprintf(stderr, "heed continual: %s\n", err);
     return -1;

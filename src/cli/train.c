@@ -266,7 +266,8 @@ static int train(run *r) {
   uint8_t *yb = NULL;
   int rc = 1;
 
-  if (heed_data_load_split(r->o.data, r->o.data_dir, r->o.split_seed, &r->train, &r->test, err,
+  if (heed_data_load_split(r->o.data, r->o.data_dir, r->o.split_seed,
+                           &r->train, &r->test, err,
                      sizeof err) != 0) {
     fprintf(stderr, "heed train: %s\n", err);
     return 1;

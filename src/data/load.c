@@ -73,8 +73,10 @@ static int load_digits(const char *dir, uint64_t split_seed,
   rc = heed_dataset_load_digits_csv(&all, path, err, errlen);
   if (rc < 0)
     return rc;
-  rc = heed_dataset_split(&all, split_seed ? split_seed : HEED_DIGITS_SPLIT_SEED,
-                          HEED_DIGITS_TEST_FRACTION, train, test);
+  if (split_seed == 0)
+    split_seed = HEED_DIGITS_SPLIT_SEED;
+  rc = heed_dataset_split(&all, split_seed, HEED_DIGITS_TEST_FRACTION, train,
+                          test);
   if (rc < 0)
     heed__data_fail(err, errlen, rc, "%s: cannot split %zu samples: %s", path,
                     all.n, heed_strerror(rc));
