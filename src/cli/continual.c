@@ -275,8 +275,7 @@ static int parse(cl *c, int argc, char **argv) {
 static int setup(cl *c) {
   char err[512];
   if (heed_data_load_split(c->o.data, c->o.data_dir, c->o.split_seed,
-                           &c->train, &c->test, err,
-                     sizeof err) != 0) {
+                           &c->train, &c->test, err, sizeof err) != 0) {
     fprintf(stderr, "heed continual: %s\n", err);
     return -1;
   }

@@ -267,8 +267,7 @@ static int train(run *r) {
   int rc = 1;
 
   if (heed_data_load_split(r->o.data, r->o.data_dir, r->o.split_seed,
-                           &r->train, &r->test, err,
-                     sizeof err) != 0) {
+                           &r->train, &r->test, err, sizeof err) != 0) {
     fprintf(stderr, "heed train: %s\n", err);
     return 1;
   }
