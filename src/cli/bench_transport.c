@@ -2,7 +2,9 @@
  * bench_transport.c - `heed bench transport`: messages/s and MB/s between
  * two processes over ipc:// and tcp://127.0.0.1 through the heed transport
  * (frames, coalescing, nng PUSH/PULL), and MNIST 784-256-256-10 training
- * samples/s with --workers 2 beside one process with --threads 2.
+ * samples/s with --workers 2 beside one process with --threads 2 (medians of
+ * 3, taking turns), and the round-trip time of one small message, which
+ * bounds how fast a bp batch can cross processes.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -14,6 +16,7 @@
 
 #include "cli/commands.h"
 #include "cli/distributed.h"
+#include "cli/progress.h"
 #include "transport/link.h"
 
 typedef struct bcase {
@@ -47,30 +50,113 @@ static int receiver(const char *me, const char *peer, uint64_t count) {
   return got == count ? 0 : 1;
 }
 
-static int one(const char *scheme, const bcase *c, double *msgs_s,
-               double *mb_s, uint64_t *frames) {
-  char a[128], b[128];
+/* The echoing process: answers every PING with a PONG of the same word
+ * until it has answered `count` or the sender falls silent. */
+static int echo(const char *me, const char *peer, uint64_t count) {
+  heed_link *l;
+  char err[256];
+  if (heed_link_open(&l, me, 0, "heed bench", err, sizeof err) ||
+      heed_link_add_peer(l, 0, peer, 0, err, sizeof err))
+    return 1;
+  heed_link_set_run(l, 1, 1);
+  heed_frame f = {0};
+  uint64_t done = 0;
+  double last = heed__dist_now();
+  while (done < count && heed__dist_now() - last < 10) {
+    if (heed_link_recv(l, &f, NULL, 100) != 0)
+      continue;
+    last = heed__dist_now();
+    for (size_t i = 0; i < f.nmsgs; i++)
+      if (f.msgs[i].m.kind == HEED_SESS_PING) {
+        heed_link_send_sess(l, 0, HEED_SESS_PONG, f.msgs[i].m.word, NULL, 0);
+        done++;
+      }
+  }
+  heed_link_flush(l, -1, 2000);
+  usleep(100000);
+  heed_frame_free(&f);
+  heed_link_close(l);
+  return done == count ? 0 : 1;
+}
+
+static void urls(const char *scheme, char *a, char *b, size_t n) {
   static int seq;
   seq++;
   if (!strcmp(scheme, "ipc")) {
-    snprintf(a, sizeof a, "ipc:///tmp/heed-bench-%d-%d-a", (int)getpid(), seq);
-    snprintf(b, sizeof b, "ipc:///tmp/heed-bench-%d-%d-b", (int)getpid(), seq);
+    snprintf(a, n, "ipc:///tmp/heed-bench-%d-%d-a", (int)getpid(), seq);
+    snprintf(b, n, "ipc:///tmp/heed-bench-%d-%d-b", (int)getpid(), seq);
   } else {
     int port = 20000 + (int)((getpid() * 7 + seq * 2) % 20000);
-    snprintf(a, sizeof a, "tcp://127.0.0.1:%d", port);
-    snprintf(b, sizeof b, "tcp://127.0.0.1:%d", port + 1);
+    snprintf(a, n, "tcp://127.0.0.1:%d", port);
+    snprintf(b, n, "tcp://127.0.0.1:%d", port + 1);
   }
+}
+
+/* Starts this program again as the other process (nng does not survive
+ * fork): `heed bench transport --receiver|--echo ME PEER COUNT`. */
+static pid_t spawn_peer(const char *mode, const char *me, const char *peer,
+                        uint64_t count) {
   pid_t pid = fork();
-  if (pid < 0)
-    return -1;
-  if (pid == 0) { /* nng does not survive fork: a fresh process */
+  if (pid == 0) {
     char n[32];
-    snprintf(n, sizeof n, "%llu", (unsigned long long)c->count);
+    snprintf(n, sizeof n, "%llu", (unsigned long long)count);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    execl("/proc/self/exe", "heed", "bench", "transport", "--receiver", b, a,
-          n, (char *)NULL);
+    execl("/proc/self/exe", "heed", "bench", "transport", mode, me, peer, n,
+          (char *)NULL);
     _exit(127);
   }
+  return pid;
+}
+
+/* Median round trip of one PING/PONG, in microseconds (-1: failed). */
+static double rtt(const char *scheme, uint64_t count) {
+  char a[128], b[128];
+  urls(scheme, a, b, sizeof a);
+  pid_t pid = spawn_peer("--echo", b, a, count + 1);
+  if (pid < 0)
+    return -1;
+  heed_link *l = NULL;
+  char err[256];
+  double med = -1;
+  double *t = calloc(count, sizeof *t);
+  heed_frame f = {0};
+  if (!t || heed_link_open(&l, a, 0, "heed bench", err, sizeof err) ||
+      heed_link_add_peer(l, 1, b, 0, err, sizeof err))
+    goto out;
+  heed_link_set_run(l, 1, 0);
+  for (uint64_t i = 0; i <= count; i++) { /* round 0 sets up the pipes */
+    double t0 = heed__dist_now();
+    if (heed_link_send_sess(l, 1, HEED_SESS_PING, i, NULL, 0))
+      goto out;
+    int got = 0;
+    while (!got && heed__dist_now() - t0 < 10)
+      if (heed_link_recv(l, &f, NULL, 100) == 0)
+        for (size_t k = 0; k < f.nmsgs; k++)
+          got |= f.msgs[k].m.kind == HEED_SESS_PONG && f.msgs[k].m.word == i;
+    if (!got)
+      goto out;
+    if (i > 0)
+      t[i - 1] = (heed__dist_now() - t0) * 1e6;
+  }
+  med = heed__median(t, (int)count);
+out:
+  if (!l)
+    fprintf(stderr, "heed bench transport: %s\n", err);
+  heed_frame_free(&f);
+  heed_link_close(l);
+  free(t);
+  int st;
+  waitpid(pid, &st, 0);
+  return med;
+}
+
+static int one(const char *scheme, const bcase *c, double *msgs_s,
+               double *mb_s, uint64_t *frames) {
+  char a[128], b[128];
+  urls(scheme, a, b, sizeof a);
+  pid_t pid = spawn_peer("--receiver", b, a, c->count);
+  if (pid < 0)
+    return -1;
   heed_link *l = NULL;
   char err[256];
   int rc = -1;
@@ -143,6 +229,8 @@ int heed_cmd_bench_transport(int argc, char **argv) {
   const char *data_dir = NULL;
   if (argc == 5 && !strcmp(argv[1], "--receiver"))
     return receiver(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+  if (argc == 5 && !strcmp(argv[1], "--echo"))
+    return echo(argv[2], argv[3], strtoull(argv[4], NULL, 10));
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json"))
       json = 1;
@@ -156,7 +244,8 @@ int heed_cmd_bench_transport(int argc, char **argv) {
              "Messages/s and MB/s between two processes over ipc:// and "
              "tcp://127.0.0.1,\nthen MNIST 784-256-256-10 (batch 32) training "
              "samples/s with --workers 2\nand with --threads 2 in one "
-             "process.\n");
+             "process (medians of 3), and the median round trip\nof one "
+             "small message.\n");
       return 0;
     } else {
       fprintf(stderr, "heed bench transport: unknown option '%s' (see "
@@ -195,14 +284,36 @@ int heed_cmd_bench_transport(int argc, char **argv) {
                schemes[s], cases[i].name, ms, mb, per);
       fflush(stdout);
     }
-  unsigned steps = quick ? 200 : 1000;
-  double one_proc = train_rate("--threads 2", data_dir, steps);
-  double two = train_rate("--workers 2", data_dir, steps);
-  if (one_proc <= 0 || two <= 0) {
-    fprintf(stderr, "heed bench transport: MNIST training failed (run "
-                    "tools/fetch-data, or pass --data-dir)\n");
-    return 1;
+  for (size_t s = 0; s < 2; s++) {
+    uint64_t n = quick ? 200 : 2000;
+    double us = rtt(schemes[s], n);
+    if (us < 0) {
+      fprintf(stderr, "heed bench transport: %s round trip failed\n",
+              schemes[s]);
+      return 1;
+    }
+    if (json)
+      printf("{\"case\":\"%s round trip\",\"round_trips\":%llu,"
+             "\"median_us\":%.1f}\n",
+             schemes[s], (unsigned long long)n, us);
+    else
+      printf("  %-4s round trip %8.1f us (median of %llu PING/PONG)\n",
+             schemes[s], us, (unsigned long long)n);
+    fflush(stdout);
   }
+  unsigned steps = quick ? 200 : 1000;
+  int runs = quick ? 1 : 3;
+  double r1[3], r2[3];
+  for (int r = 0; r < runs; r++) { /* taking turns, as bench net does */
+    r1[r] = train_rate("--threads 2", data_dir, steps);
+    r2[r] = train_rate("--workers 2", data_dir, steps);
+    if (r1[r] <= 0 || r2[r] <= 0) {
+      fprintf(stderr, "heed bench transport: MNIST training failed (run "
+                      "tools/fetch-data, or pass --data-dir)\n");
+      return 1;
+    }
+  }
+  double one_proc = heed__median(r1, runs), two = heed__median(r2, runs);
   if (json)
     printf("{\"case\":\"mnist 784-256-256-10 batch 32\",\"steps\":%u,"
            "\"threads2_samples_per_s\":%.0f,\"workers2_samples_per_s\":%.0f,"
