@@ -25,8 +25,12 @@ typedef struct bcase {
   uint64_t count;
 } bcase;
 
-/* The receiving process: counts messages, then answers PONG. */
-static int receiver(const char *me, const char *peer, uint64_t count) {
+/* The other process. As a receiver (echo 0) it counts `count` messages,
+ * then answers one PONG with the count; as an echo (echo 1) it answers
+ * every PING with a PONG of the same word until it has answered `count`.
+ * Either way it gives up when the sender falls silent for 10 s. */
+static int peer_main(int echo, const char *me, const char *peer,
+                     uint64_t count) {
   heed_link *l;
   char err[256];
   if (heed_link_open(&l, me, 0, "heed bench", err, sizeof err) ||
@@ -37,46 +41,26 @@ static int receiver(const char *me, const char *peer, uint64_t count) {
   uint64_t got = 0;
   double last = heed__dist_now();
   while (got < count && heed__dist_now() - last < 10) {
-    if (heed_link_recv(l, &f, NULL, 100) == 0) {
+    if (heed_link_recv(l, &f, NULL, 100) != 0)
+      continue;
+    last = heed__dist_now();
+    if (!echo) {
       got += f.nmsgs;
-      last = heed__dist_now();
+      continue;
     }
+    for (size_t i = 0; i < f.nmsgs; i++)
+      if (f.msgs[i].m.kind == HEED_SESS_PING) {
+        heed_link_send_sess(l, 0, HEED_SESS_PONG, f.msgs[i].m.word, NULL, 0);
+        got++;
+      }
   }
-  heed_link_send_sess(l, 0, HEED_SESS_PONG, got, NULL, 0);
+  if (!echo)
+    heed_link_send_sess(l, 0, HEED_SESS_PONG, got, NULL, 0);
   heed_link_flush(l, -1, 2000);
   usleep(100000);
   heed_frame_free(&f);
   heed_link_close(l);
   return got == count ? 0 : 1;
-}
-
-/* The echoing process: answers every PING with a PONG of the same word
- * until it has answered `count` or the sender falls silent. */
-static int echo(const char *me, const char *peer, uint64_t count) {
-  heed_link *l;
-  char err[256];
-  if (heed_link_open(&l, me, 0, "heed bench", err, sizeof err) ||
-      heed_link_add_peer(l, 0, peer, 0, err, sizeof err))
-    return 1;
-  heed_link_set_run(l, 1, 1);
-  heed_frame f = {0};
-  uint64_t done = 0;
-  double last = heed__dist_now();
-  while (done < count && heed__dist_now() - last < 10) {
-    if (heed_link_recv(l, &f, NULL, 100) != 0)
-      continue;
-    last = heed__dist_now();
-    for (size_t i = 0; i < f.nmsgs; i++)
-      if (f.msgs[i].m.kind == HEED_SESS_PING) {
-        heed_link_send_sess(l, 0, HEED_SESS_PONG, f.msgs[i].m.word, NULL, 0);
-        done++;
-      }
-  }
-  heed_link_flush(l, -1, 2000);
-  usleep(100000);
-  heed_frame_free(&f);
-  heed_link_close(l);
-  return done == count ? 0 : 1;
 }
 
 static void urls(const char *scheme, char *a, char *b, size_t n) {
@@ -227,10 +211,10 @@ static double train_rate(const char *extra, const char *data_dir,
 int heed_cmd_bench_transport(int argc, char **argv) {
   int json = 0, quick = 0;
   const char *data_dir = NULL;
-  if (argc == 5 && !strcmp(argv[1], "--receiver"))
-    return receiver(argv[2], argv[3], strtoull(argv[4], NULL, 10));
-  if (argc == 5 && !strcmp(argv[1], "--echo"))
-    return echo(argv[2], argv[3], strtoull(argv[4], NULL, 10));
+  if (argc == 5 &&
+      (!strcmp(argv[1], "--receiver") || !strcmp(argv[1], "--echo")))
+    return peer_main(!strcmp(argv[1], "--echo"), argv[2], argv[3],
+                     strtoull(argv[4], NULL, 10));
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json"))
       json = 1;
