@@ -26,6 +26,7 @@
 
 #include <msgpack.h>
 
+#include "common/mpk.h"
 #include "common/alloc.h"
 #include "heed/checkpoint.h"
 
@@ -579,23 +580,6 @@ static int need_uint(rd *r, const msgpack_object *map, const char *key,
   return 0;
 }
 
-static int num(const msgpack_object *o, double *out) {
-  switch (o->type) {
-  case MSGPACK_OBJECT_FLOAT32:
-  case MSGPACK_OBJECT_FLOAT64:
-    *out = o->via.f64;
-    return 0;
-  case MSGPACK_OBJECT_POSITIVE_INTEGER:
-    *out = (double)o->via.u64;
-    return 0;
-  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-    *out = (double)o->via.i64;
-    return 0;
-  default:
-    return -1;
-  }
-}
-
 /* Copies a string object into dst (cap bytes with the NUL); rejects
  * embedded NULs and, when bad_chars is given, those characters. */
 static int str_copy(rd *r, const msgpack_object *o, const char *what,
@@ -696,7 +680,8 @@ static int read_plays(rd *r, heed_checkpoint *ck, const msgpack_object *top,
       if (!p->pname[k][0])
         return BAD(r, HEED_EFORMAT, "strategy %s: empty parameter name",
                    p->name);
-      if (num(&kv->val, &p->pval[k]) != 0 || !isfinite(p->pval[k]))
+      if (heed__mpk_num(&kv->val, &p->pval[k]) != 0 ||
+          !isfinite(p->pval[k]))
         return BAD(r, HEED_EFORMAT, "strategy %s: %s is not a finite number",
                    p->name, p->pname[k]);
     }
@@ -742,8 +727,8 @@ static int read_meta(rd *r, heed_checkpoint *ck, const msgpack_object *top) {
       const msgpack_object *pt = &o->via.array.ptr[i];
       if (pt->type != MSGPACK_OBJECT_ARRAY || pt->via.array.size != 3 ||
           pt->via.array.ptr[0].type != MSGPACK_OBJECT_POSITIVE_INTEGER ||
-          num(&pt->via.array.ptr[1], &ck->curve[i].loss) != 0 ||
-          num(&pt->via.array.ptr[2], &ck->curve[i].acc) != 0)
+          heed__mpk_num(&pt->via.array.ptr[1], &ck->curve[i].loss) != 0 ||
+          heed__mpk_num(&pt->via.array.ptr[2], &ck->curve[i].acc) != 0)
         return BAD(r, HEED_EFORMAT, "curve point %zu is not [step, loss, acc]",
                    i);
       ck->curve[i].step = pt->via.array.ptr[0].via.u64;
@@ -816,7 +801,7 @@ static int read_tree(rd *r, heed_checkpoint *ck, const msgpack_object *top) {
   if ((o = get(top, "lr")) == NULL)
     return BAD(r, HEED_EFORMAT, "not a heed checkpoint: no 'lr'");
   double lr;
-  if (num(o, &lr) != 0 || !isfinite(lr))
+  if (heed__mpk_num(o, &lr) != 0 || !isfinite(lr))
     return BAD(r, HEED_EFORMAT, "'lr' is not a finite number");
   ck->lr = (float)lr;
 

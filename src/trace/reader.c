@@ -10,6 +10,7 @@
 
 #include <msgpack.h>
 
+#include "common/mpk.h"
 #include "common/alloc.h"
 #include "heed/trace.h"
 #include "trace/internal.h"
@@ -104,23 +105,6 @@ static int get_u32(const msgpack_object *o, uint32_t *v) {
   return 0;
 }
 
-static int get_num(const msgpack_object *o, double *v) {
-  switch (o->type) {
-  case MSGPACK_OBJECT_FLOAT32:
-  case MSGPACK_OBJECT_FLOAT64:
-    *v = o->via.f64;
-    return 0;
-  case MSGPACK_OBJECT_POSITIVE_INTEGER:
-    *v = (double)o->via.u64;
-    return 0;
-  case MSGPACK_OBJECT_NEGATIVE_INTEGER:
-    *v = (double)o->via.i64;
-    return 0;
-  default:
-    return -1;
-  }
-}
-
 static int get_who(const msgpack_object *o, heed_trace_who *w) {
   uint32_t role;
   if (o->type != MSGPACK_OBJECT_ARRAY || o->via.array.size != 3 ||
@@ -184,15 +168,16 @@ static int decode(heed_trace_reader *r, const msgpack_object *o,
     } else if (key_is(kv, "start_unix_ns")) {
       bad = get_u64(v, &rec->start_unix_ns);
     } else if (key_is(kv, "sample")) {
-      bad = get_num(v, &rec->sample);
+      bad = heed__mpk_num(v, &rec->sample);
     } else if (key_is(kv, "kinds")) {
       bad = get_u32(v, &rec->kinds);
     } else if (key_is(kv, "sum")) {
       const msgpack_object *a = v->via.array.ptr;
       bad = v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size != 5 ||
-            get_u32(&a[0], &rec->count) || get_num(&a[1], &rec->mean) ||
-            get_num(&a[2], &rec->mean_abs) || get_num(&a[3], &rec->min) ||
-            get_num(&a[4], &rec->max);
+            get_u32(&a[0], &rec->count) ||
+            heed__mpk_num(&a[1], &rec->mean) ||
+            heed__mpk_num(&a[2], &rec->mean_abs) ||
+            heed__mpk_num(&a[3], &rec->min) || heed__mpk_num(&a[4], &rec->max);
     } else if (key_is(kv, "values")) {
       if (header)
         continue; /* the header's "values" flag */
@@ -203,7 +188,7 @@ static int decode(heed_trace_reader *r, const msgpack_object *o,
         return HEED_EFORMAT;
       for (uint32_t k = 0; k < v->via.array.size && !bad; k++) {
         double x = 0;
-        bad = get_num(&v->via.array.ptr[k], &x);
+        bad = heed__mpk_num(&v->via.array.ptr[k], &x);
         r->vals[k] = (float)x;
       }
       rec->nvalues = v->via.array.size;
