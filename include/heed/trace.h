@@ -134,6 +134,11 @@ typedef struct heed_trace_rec {
 
 typedef struct heed_trace_reader heed_trace_reader;
 
+/* The longest record a reader accepts, in bytes (a record with 1024 stored
+ * values takes about 5.3 KB). Longer is not a trace: the reader refuses
+ * it before buffering or decoding it. */
+#define HEED_TRACE_MAX_RECORD 65536
+
 /* A reader fed by the caller (heed_trace_reader_feed), e.g. with the
  * messages of a live stream. */
 HEED_API int heed_trace_reader_new(heed_trace_reader **rp);
@@ -145,8 +150,11 @@ HEED_API int heed_trace_reader_feed(heed_trace_reader *r, const void *data,
 /* The next record: 1 when *rec holds one, 0 at the end (of the file, or of
  * the bytes fed so far), HEED_ETRUNC when a file ends inside a record (the
  * records before it were whole), HEED_EFORMAT on bytes that are not a trace
- * record, HEED_EIO on a read error. After an error, the reader stays in
- * error. */
+ * record (a record longer than HEED_TRACE_MAX_RECORD, or an array or map
+ * declaring more elements than its bytes could hold, included),
+ * HEED_EVERSION on a header of another version, HEED_EIO on a read error.
+ * Memory use stays within a small multiple of HEED_TRACE_MAX_RECORD
+ * whatever the input. After an error, the reader stays in error. */
 HEED_API int heed_trace_reader_next(heed_trace_reader *r,
                                     heed_trace_rec *rec);
 /* Byte offset in the input of the end of the last whole record. */

@@ -1,8 +1,12 @@
 /*
  * reader.c - decoding trace records (docs/trace-format.md) from a file or
- * from bytes the caller feeds, with msgpack's streaming unpacker: "needs
- * more bytes" at the end of a file means the file was cut inside a record
- * (a run killed mid-write), a parse error means the bytes are not a trace.
+ * from bytes the caller feeds. The bytes are buffered here and each record
+ * is first walked raw (heed__mpk_skim): a record must end within
+ * HEED_TRACE_MAX_RECORD bytes and no array or map may declare more elements
+ * than its bytes could hold, so a few hostile bytes cannot make msgpack-c
+ * allocate gigabytes. "Needs more bytes" at the end of a file means the
+ * file was cut inside a record (a run killed mid-write); anything else
+ * that fails the walk is not a trace.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,8 +19,12 @@
 #include "heed/trace.h"
 #include "trace/internal.h"
 
+#define READ_CHUNK (1 << 16)
+#define MAX_DEPTH 16 /* records nest 2 deep; later versions may add some */
+
 struct heed_trace_reader {
-  msgpack_unpacker u;
+  unsigned char *buf; /* bytes [start, end) not yet decoded */
+  size_t start, end, cap;
   msgpack_unpacked res;
   FILE *f;
   int own_f, eof, err;
@@ -32,8 +40,7 @@ int heed_trace_reader_new(heed_trace_reader **rp) {
   if (!r)
     return HEED_ENOMEM;
   r->vals = heed__malloc(HEED_TRACE_MAX_VALUES * sizeof(float));
-  if (!r->vals || !msgpack_unpacker_init(&r->u, 1 << 16)) {
-    heed__free(r->vals);
+  if (!r->vals) {
     heed__free(r);
     return HEED_ENOMEM;
   }
@@ -71,14 +78,40 @@ int heed_trace_reader_open(heed_trace_reader **rp, const char *path,
   return 0;
 }
 
+/* Room for want more bytes after end, the undecoded bytes moved to the
+ * front first. */
+static int reserve(heed_trace_reader *r, size_t want) {
+  if (r->start) {
+    memmove(r->buf, r->buf + r->start, r->end - r->start);
+    r->end -= r->start;
+    r->start = 0;
+  }
+  if (want > SIZE_MAX - r->end)
+    return HEED_ENOMEM;
+  if (r->end + want <= r->cap)
+    return 0;
+  size_t cap = r->cap ? r->cap : READ_CHUNK;
+  while (cap < r->end + want)
+    cap = cap > SIZE_MAX / 2 ? r->end + want : 2 * cap;
+  unsigned char *b = heed__realloc(r->buf, cap);
+  if (!b)
+    return HEED_ENOMEM;
+  r->buf = b;
+  r->cap = cap;
+  return 0;
+}
+
 int heed_trace_reader_feed(heed_trace_reader *r, const void *data,
                            size_t len) {
   if (!r || (len && !data))
     return HEED_EINVAL;
-  if (!msgpack_unpacker_reserve_buffer(&r->u, len))
-    return HEED_ENOMEM;
-  memcpy(msgpack_unpacker_buffer(&r->u), data, len);
-  msgpack_unpacker_buffer_consumed(&r->u, len);
+  if (!len)
+    return 0;
+  int rv = reserve(r, len);
+  if (rv)
+    return rv;
+  memcpy(r->buf + r->end, data, len);
+  r->end += len;
   return 0;
 }
 
@@ -172,9 +205,9 @@ static int decode(heed_trace_reader *r, const msgpack_object *o,
     } else if (key_is(kv, "kinds")) {
       bad = get_u32(v, &rec->kinds);
     } else if (key_is(kv, "sum")) {
-      const msgpack_object *a = v->via.array.ptr;
-      bad = v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size != 5 ||
-            get_u32(&a[0], &rec->count) ||
+      const msgpack_object *a =
+          v->type == MSGPACK_OBJECT_ARRAY ? v->via.array.ptr : NULL;
+      bad = !a || v->via.array.size != 5 || get_u32(&a[0], &rec->count) ||
             heed__mpk_num(&a[1], &rec->mean) ||
             heed__mpk_num(&a[2], &rec->mean_abs) ||
             heed__mpk_num(&a[3], &rec->min) || heed__mpk_num(&a[4], &rec->max);
@@ -207,40 +240,60 @@ static int decode(heed_trace_reader *r, const msgpack_object *o,
   return have_kind ? 0 : HEED_EFORMAT;
 }
 
+/* Reads more of the file: 0, or HEED_EIO / HEED_ENOMEM. */
+static int fill(heed_trace_reader *r) {
+  int rv = reserve(r, READ_CHUNK);
+  if (rv)
+    return rv;
+  size_t n = fread(r->buf + r->end, 1, r->cap - r->end, r->f);
+  if (n == 0) {
+    if (ferror(r->f))
+      return HEED_EIO;
+    r->eof = 1;
+  }
+  r->end += n;
+  return 0;
+}
+
+/* Unpacks and decodes the whole record of len bytes at the front. */
+static int take(heed_trace_reader *r, size_t len, heed_trace_rec *rec) {
+  size_t pos = 0;
+  msgpack_unpack_return ur = msgpack_unpack_next(
+      &r->res, (const char *)r->buf + r->start, len, &pos);
+  if (ur == MSGPACK_UNPACK_NOMEM_ERROR)
+    return HEED_ENOMEM;
+  if (ur != MSGPACK_UNPACK_SUCCESS || pos != len)
+    return HEED_EFORMAT;
+  int rv = decode(r, &r->res.data, rec);
+  if (rv)
+    return rv;
+  r->start += len;
+  r->offset += len;
+  return 1;
+}
+
 int heed_trace_reader_next(heed_trace_reader *r, heed_trace_rec *rec) {
   if (!r || !rec)
     return HEED_EINVAL;
   if (r->err)
     return r->err;
   for (;;) {
-    size_t used = 0;
-    msgpack_unpack_return ur =
-        msgpack_unpacker_next_with_size(&r->u, &r->res, &used);
-    if (ur == MSGPACK_UNPACK_SUCCESS) {
-      int rv = decode(r, &r->res.data, rec);
-      if (rv)
-        return r->err = rv;
-      r->offset += used;
-      return 1;
+    size_t len = 0, avail = r->end - r->start;
+    int rv = avail ? heed__mpk_skim(r->buf + r->start, avail,
+                                    HEED_TRACE_MAX_RECORD, &len, MAX_DEPTH)
+                   : HEED_ETRUNC;
+    if (rv == 0) {
+      rv = take(r, len, rec);
+      return rv == 1 ? 1 : (r->err = rv);
     }
-    if (ur != MSGPACK_UNPACK_CONTINUE)
-      return r->err = ur == MSGPACK_UNPACK_NOMEM_ERROR ? HEED_ENOMEM
-                                                       : HEED_EFORMAT;
+    if (rv != HEED_ETRUNC)
+      return r->err = rv;
     if (!r->f)
       return 0; /* wait for more bytes */
     if (r->eof)
-      return msgpack_unpacker_message_size(&r->u) > 0 ? (r->err = HEED_ETRUNC)
-                                                      : 0;
-    if (!msgpack_unpacker_reserve_buffer(&r->u, 1 << 16))
-      return r->err = HEED_ENOMEM;
-    size_t n = fread(msgpack_unpacker_buffer(&r->u), 1,
-                     msgpack_unpacker_buffer_capacity(&r->u), r->f);
-    if (n == 0) {
-      if (ferror(r->f))
-        return r->err = HEED_EIO;
-      r->eof = 1;
-    }
-    msgpack_unpacker_buffer_consumed(&r->u, n);
+      return avail ? (r->err = HEED_ETRUNC) : 0;
+    if ((rv = fill(r)) != 0)
+      return r->err = rv;
   }
 }
 
@@ -252,9 +305,9 @@ void heed_trace_reader_free(heed_trace_reader *r) {
   if (!r)
     return;
   msgpack_unpacked_destroy(&r->res);
-  msgpack_unpacker_destroy(&r->u);
   if (r->own_f && r->f)
     fclose(r->f);
+  heed__free(r->buf);
   heed__free(r->vals);
   heed__free(r);
 }

@@ -353,6 +353,81 @@ static void test_truncated(void **state) {
   assert_true(strlen(err) > 0);
 }
 
+/* ---- hostile sizes: declared counts and lengths are checked against the
+ * bytes a record may take before anything is allocated for them ---- */
+
+static int feed_status(const unsigned char *b, size_t n) {
+  heed_trace_reader *r;
+  assert_int_equal(heed_trace_reader_new(&r), 0);
+  assert_int_equal(heed_trace_reader_feed(r, b, n), 0);
+  heed_trace_rec rec;
+  int rv = heed_trace_reader_next(r, &rec);
+  heed_trace_reader_free(r);
+  return rv;
+}
+
+static void test_hostile_sizes(void **state) {
+  (void)state;
+  /* 5 bytes asking for 2^32 - 1 array elements (msgpack-c would allocate
+   * 96 GB for them), a map of 2^28 pairs, an array of 65536 elements as a
+   * record's values, a string longer than a record may be. */
+  const unsigned char arr[] = {0xdd, 0xff, 0xff, 0xff, 0xff};
+  const unsigned char map[] = {0xdf, 0x10, 0x00, 0x00, 0x00};
+  const unsigned char vals[] = {0x82, 0xa4, 'k', 'i', 'n', 'd', 0xa3, 'b',
+                                'i', 'd', 0xa6, 'v', 'a', 'l', 'u', 'e',
+                                's', 0xdd, 0x00, 0x01, 0x00, 0x00, 0x00};
+  const unsigned char str[] = {0x81, 0xdb, 0x00, 0x01, 0x11, 0x70, 'x'};
+  assert_int_equal(feed_status(arr, sizeof arr), HEED_EFORMAT);
+  assert_int_equal(feed_status(map, sizeof map), HEED_EFORMAT);
+  assert_int_equal(feed_status(vals, sizeof vals), HEED_EFORMAT);
+  assert_int_equal(feed_status(str, sizeof str), HEED_EFORMAT);
+  /* Nesting deeper than a record ever does. */
+  unsigned char deep[64];
+  memset(deep, 0x91, sizeof deep);
+  deep[sizeof deep - 1] = 0x00;
+  assert_int_equal(feed_status(deep, sizeof deep), HEED_EFORMAT);
+  /* A plausible count whose elements are still to come: wait for them. */
+  assert_int_equal(feed_status(vals, 18), 0);
+
+  /* The same after a valid header in a file: refused, not "truncated". */
+  char path[512];
+  path_in(path, sizeof path, "hostile.trace");
+  heed_trace_free(open_trace(path, 1, 0, 0, 16));
+  FILE *f = fopen(path, "ab");
+  assert_non_null(f);
+  assert_int_equal(fwrite(arr, 1, sizeof arr, f), sizeof arr);
+  fclose(f);
+  int status;
+  assert_int_equal(read_all(path, &status, NULL, NULL), 2); /* header, drops */
+  assert_int_equal(status, HEED_EFORMAT);
+
+  /* A valid record fed one byte at a time: nothing until its last byte. */
+  heed_trace *t = open_trace(path, 1, 0, 1, 16);
+  float v[5] = {1, 2, 3, 4, 5};
+  heed_trace_event ev = make_event(3, v, 5);
+  assert_int_equal(heed_trace_record(t, &ev), 0);
+  heed_trace_free(t);
+  f = fopen(path, "rb");
+  static unsigned char data[4096];
+  size_t len = fread(data, 1, sizeof data, f);
+  fclose(f);
+  heed_trace_reader *r;
+  assert_int_equal(heed_trace_reader_new(&r), 0);
+  heed_trace_rec rec;
+  int got = 0;
+  for (size_t i = 0; i < len; i++) {
+    assert_int_equal(heed_trace_reader_feed(r, data + i, 1), 0);
+    int rv;
+    while ((rv = heed_trace_reader_next(r, &rec)) == 1) {
+      got++;
+      assert_int_equal(heed_trace_reader_offset(r), i + 1);
+    }
+    assert_int_equal(rv, 0);
+  }
+  assert_int_equal(got, 3); /* header, event, drops */
+  heed_trace_reader_free(r);
+}
+
 /* ---- drops ---- */
 
 static void count_drops(const heed_trace_rec *r, size_t i, void *ctx) {
@@ -606,7 +681,7 @@ int main(void) {
       cmocka_unit_test(test_filters),    cmocka_unit_test(test_truncated),
       cmocka_unit_test(test_drops),      cmocka_unit_test(test_sampling),
       cmocka_unit_test(test_producers),  cmocka_unit_test(test_net),
-      cmocka_unit_test(test_live),
+      cmocka_unit_test(test_live),       cmocka_unit_test(test_hostile_sizes),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
