@@ -198,9 +198,23 @@ typedef struct heed_net_remote {
 HEED_API int heed_net_new_remote(heed_net **np, heed_runtime *rt,
                                  const heed_net_opts *opts,
                                  const heed_net_remote *remote);
-/* Hands the net a message that arrived from another process (any thread). */
+/* Hands the net a message that arrived from process `from` (any thread).
+ * Nothing a peer sends is trusted: a block must have the shape of the
+ * layer it claims (rows, ldc, samples, stride, floats), come from the
+ * process hosting its sending layer and belong to a batch in flight; a
+ * bid must answer a forward this process sent, once; DONE, ACK and PARAMS
+ * must match the sender's share of the net and what was asked of it.
+ * A message that breaks a rule is refused before any actor sees it: the
+ * call returns HEED_EPROTO and the net fails as with heed_net_abort
+ * (waiting driver calls return HEED_EPEER), since a peer that broke the
+ * protocol once cannot be trusted with the rest of the run. */
 HEED_API int heed_net_deliver(heed_net *net, unsigned from,
                               const heed_wire_msg *m);
+/* heed_net_deliver that also writes a one-line reason for a refusal into
+ * why (whylen bytes; "" when the message was accepted). */
+HEED_API int heed_net_deliver_why(heed_net *net, unsigned from,
+                                  const heed_wire_msg *m, char *why,
+                                  size_t whylen);
 /* Coordinator: fetches every remote layer's weights, biases and states
  * into this process's copy (before params_get, checkpoints, exports). */
 HEED_API int heed_net_pull(heed_net *net);

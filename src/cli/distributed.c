@@ -320,11 +320,14 @@ static void *rx_main(void *arg) {
         break;
       default:
         if (net) {
-          int r2 = heed_net_deliver(net, from, &fm->m);
+          char reason[160];
+          int r2 = heed_net_deliver_why(net, from, &fm->m, reason,
+                                        sizeof reason);
           if (r2) {
-            char why[160];
+            char why[240];
             snprintf(why, sizeof why, "sent a bad %s message: %s",
-                     heed_wire_kind_name(fm->m.kind), heed_strerror(r2));
+                     heed_wire_kind_name(fm->m.kind),
+                     reason[0] ? reason : heed_strerror(r2));
             worker_died(d, from, why);
           }
         }

@@ -211,12 +211,14 @@ static void handle(worker *w, const heed_frame *f) {
               (unsigned long long)w->cfg.run_id);
       break;
     default: {
-      int rv = heed_net_deliver(w->net, f->h.from, &fm->m);
+      char reason[160];
+      int rv = heed_net_deliver_why(w->net, f->h.from, &fm->m, reason,
+                                    sizeof reason);
       if (rv) {
-        char why[160];
+        char why[240];
         snprintf(why, sizeof why, "a bad %s message from process %u: %s",
                  heed_wire_kind_name(fm->m.kind), f->h.from,
-                 heed_strerror(rv));
+                 reason[0] ? reason : heed_strerror(rv));
         fprintf(stderr, "heed worker: rejected %s\n", why);
         heed_link_send_sess(w->link, 0, HEED_SESS_ERROR, 0, why, strlen(why));
       }

@@ -37,6 +37,14 @@ static void judge(heed_runtime *rt, heed_critic *c, int i) {
   heed_buf *bid = NULL;
   float *beta = NULL;
 
+  /* The labels block holds B labels and a mask of the net's outputs; the
+   * logits must match it, whoever sent them. */
+  if (C != net->sizes[net->nlayers] || B == 0 || B > S ||
+      B != heed__block_hdr(lb)->count || h->ldc != 0) {
+    heed__net_fail(net);
+    goto out;
+  }
+
   if (h->mode == HEED_MODE_TRAIN) {
     if (heed__block_alloc(rt, h->batch, h->mode, B, S, C, 0, &bid) != 0) {
       heed__net_fail(net);
@@ -102,6 +110,13 @@ void heed__critic_behaviour(heed_runtime *rt, heed_actor self, void *state,
   uint64_t t0 = heed__trace_begin(c->net, batch, kind);
   int i = slot_for(c, batch);
   if (i < 0) {
+    heed__net_fail(c->net);
+    heed_msg_free(msg);
+    return;
+  }
+  heed_buf **have = type == HEED_NET_LABELS ? &c->pending[i].labels
+                                           : &c->pending[i].logits;
+  if (*have) { /* a second block for one batch */
     heed__net_fail(c->net);
     heed_msg_free(msg);
     return;

@@ -230,11 +230,21 @@ struct heed_net {
 
 /* A proxy actor: forwards whole blocks for a remote layer (l = L+1 for
  * the critic) to the process that hosts it. */
+#define HEED_PROXY_AWAIT 8 /* training batches awaiting bids, at most */
 typedef struct heed_proxy {
   heed_net *net;
   uint32_t layer;
   unsigned proc;
   heed_actor self;
+  /* Training batches this proxy sent forward whose bids have not come
+   * back: a BID from a peer must answer one of them, once, with the same
+   * samples (net/remote.c). Guarded by net->mu. */
+  struct {
+    uint64_t batch;
+    uint32_t count;
+    int used;
+  } awaiting[HEED_PROXY_AWAIT];
+  int pulling; /* coordinator: a PARAMS answer is due; under net->mu */
 } heed_proxy;
 
 static inline int heed__net_distributed(const heed_net *net) {

@@ -110,7 +110,12 @@ static void forward(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
   heed_msg *m = NULL;
   uint64_t t0 = heed__trace_begin(net, h->batch, HEED_TRACE_FORWARD);
 
-  if (h->rows != L->fan_in || h->stride > net->max_stride) {
+  /* Blocks from a peer were checked on delivery; this guards the buffers
+   * below against any block whose header does not fit this layer. */
+  if (h->rows != L->fan_in || h->stride > net->max_stride || h->ldc ||
+      h->count == 0 || h->count > h->stride ||
+      (h->mode == HEED_MODE_TRAIN &&
+       (find_slot(na, h->batch) || !free_slot(na)))) {
     heed__net_fail(net);
     return;
   }
@@ -174,6 +179,13 @@ static void on_forward(heed_runtime *rt, heed_neuron_actor *na,
   }
   forward(rt, na, msg);
   heed_msg_free(msg);
+}
+
+/* Whether attention() stays inside a bid block: a critic block (ldc 0)
+ * needs a row for this neuron; a hub block needs a coefficient column
+ * per neuron of this layer (cohort neighbours read theirs too). */
+static int bid_fits(const heed_neuron_actor *na, const heed_block *h) {
+  return h->ldc == 0 ? na->index < h->rows : h->ldc == na->layer->n;
 }
 
 /* beta: the total attention bid for this neuron's output, summed over the
@@ -255,7 +267,8 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
   heed_buf *out = NULL;
   heed_msg *m = NULL;
 
-  if (!s || h->stride != s->stride) {
+  if (!s || h->stride != s->stride || h->count != s->count ||
+      !bid_fits(na, h)) {
     heed_msg_free(msg);
     heed__net_fail(net);
     return;

@@ -9,13 +9,47 @@
  * came from. Completion counts (DONE, ACK) and parameters (PARAMS, PULL)
  * travel the same way.
  */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common/alloc.h"
 #include "net/internal.h"
+#include "transport/wire.h"
 
 static size_t block_floats(const heed_block *h) {
   return (size_t)h->rows * h->stride + (size_t)h->rows * h->ldc;
+}
+
+/* Notes that bids for a training batch sent forward are due. Fails only
+ * if more batches are in flight than a layer can hold (a bug). */
+static int await_bid(heed_proxy *p, uint64_t batch, uint32_t count) {
+  int rv = HEED_ERANGE;
+  pthread_mutex_lock(&p->net->mu);
+  for (int i = 0; i < HEED_PROXY_AWAIT && rv; i++)
+    if (!p->awaiting[i].used) {
+      p->awaiting[i].batch = batch;
+      p->awaiting[i].count = count;
+      p->awaiting[i].used = 1;
+      rv = 0;
+    }
+  pthread_mutex_unlock(&p->net->mu);
+  return rv;
+}
+
+/* Takes the note for batch: 0, HEED_ENOENT (none) or HEED_ERANGE (its
+ * forward had another number of samples). */
+static int answer_bid(heed_proxy *p, uint64_t batch, uint32_t count) {
+  int rv = HEED_ENOENT;
+  pthread_mutex_lock(&p->net->mu);
+  for (int i = 0; i < HEED_PROXY_AWAIT && rv == HEED_ENOENT; i++)
+    if (p->awaiting[i].used && p->awaiting[i].batch == batch) {
+      rv = p->awaiting[i].count == count ? 0 : HEED_ERANGE;
+      p->awaiting[i].used = 0;
+    }
+  pthread_mutex_unlock(&p->net->mu);
+  return rv;
 }
 
 void heed__proxy_behaviour(heed_runtime *rt, heed_actor self, void *state,
@@ -44,6 +78,10 @@ void heed__proxy_behaviour(heed_runtime *rt, heed_actor self, void *state,
     m.ldc = h->ldc;
     m.data = heed__block_data(b);
     m.nfloats = block_floats(h);
+    /* layer 1 answers nobody: the input takes no bids */
+    if (m.kind == HEED_WIRE_FORWARD && m.mode == HEED_MODE_TRAIN &&
+        p->layer > 1 && await_bid(p, m.batch, m.count) != 0)
+      goto bad;
     break;
   }
   case HEED_NET_CONTROL:
@@ -100,9 +138,8 @@ static int send_params(heed_net *net, unsigned to, heed_layer *L) {
   return rv;
 }
 
-static int take_params(heed_layer *L, const heed_wire_msg *m) {
-  if (!m->data || m->nfloats != params_floats(L))
-    return HEED_EPROTO;
+/* m has been checked: params_floats(L) floats. */
+static void take_params(heed_layer *L, const heed_wire_msg *m) {
   size_t off = (size_t)L->n * L->fan_in;
   memcpy(L->w, m->data, off * sizeof *L->w);
   memcpy(L->b, m->data + off, L->n * sizeof *L->b);
@@ -113,37 +150,152 @@ static int take_params(heed_layer *L, const heed_wire_msg *m) {
              L->neurons[j].nstate * sizeof(float));
     off += L->neurons[j].nstate;
   }
+}
+
+/* ---- checking what a peer sends ---------------------------------------
+ *
+ * A peer is trusted with nothing: every block is checked against the layer
+ * it claims (shape, sender, batch) before any actor sees it, so a bad or
+ * hostile peer cannot make an actor read past a buffer or corrupt a batch.
+ * A refusal ends the run: the net fails as if the peer had died, and the
+ * caller gets a one-line reason to log and pass on.
+ */
+
+typedef struct heed_why {
+  char *buf;
+  size_t len;
+} heed_why;
+
+static int refuse(heed_net *net, heed_why *why, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int refuse(heed_net *net, heed_why *why, const char *fmt, ...) {
+  if (why->buf && why->len) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why->buf, why->len, fmt, ap);
+    va_end(ap);
+  }
+  heed_net_abort(net);
+  return HEED_EPROTO;
+}
+
+/* The process hosting layer l (1..L); the input and critic are on 0. */
+static unsigned host_of(const heed_net *net, size_t l) {
+  return l >= 1 && l <= net->nlayers ? net->layer_proc[l - 1] : 0;
+}
+
+/* Neurons process p hosts. */
+static uint32_t hosted(const heed_net *net, unsigned p) {
+  uint32_t n = 0;
+  for (size_t l = 0; l < net->nlayers; l++)
+    if (net->layer_proc[l] == p)
+      n += net->layers[l].n;
+  return n;
+}
+
+/* What a block for m's layer must look like, and who may send it. */
+typedef struct heed_shape {
+  uint32_t rows, ldc;
+  unsigned from;
+  heed_proxy *answers; /* BID: the proxy whose forward it answers */
+} heed_shape;
+
+static int block_shape(heed_net *net, const heed_wire_msg *m, heed_shape *s,
+                       heed_why *why) {
+  size_t L = net->nlayers, l = m->layer;
+  const char *k = heed_wire_kind_name(m->kind);
+  if (m->kind == HEED_WIRE_FORWARD && l == L + 1) {
+    if (net->remote.self != 0)
+      return refuse(net, why, "FORWARD for the critic, which lives on "
+                              "process 0");
+    *s = (heed_shape){net->sizes[L], 0, host_of(net, L), NULL};
+    return 0;
+  }
+  if (l < 1 || l > L)
+    return refuse(net, why, "%s for layer %zu of a net of %zu layers", k, l,
+                  L);
+  if (!net->layers[l - 1].local)
+    return refuse(net, why, "%s for layer %zu, which process %u hosts", k, l,
+                  host_of(net, l));
+  if (m->kind == HEED_WIRE_FORWARD) {
+    *s = (heed_shape){net->sizes[l - 1], 0, host_of(net, l - 1), NULL};
+    return 0;
+  }
+  if (l == L) /* bids from the critic, one row per output */
+    *s = (heed_shape){net->sizes[L], 0, 0, &net->proxies[L]};
+  else /* bids from hub l+1: g rows and coefficient rows over layer l */
+    *s = (heed_shape){net->sizes[l + 1], net->sizes[l], host_of(net, l + 1),
+                      &net->proxies[l]};
+  return 0;
+}
+
+static int check_block(heed_net *net, unsigned from, const heed_wire_msg *m,
+                       heed_shape *s, heed_why *why) {
+  int rv = block_shape(net, m, s, why);
+  if (rv)
+    return rv;
+  const char *k = heed_wire_kind_name(m->kind);
+  uint32_t l = m->layer;
+  if (from != s->from)
+    return refuse(net, why, "%s for layer %u from process %u; only process "
+                  "%u sends those", k, l, from, s->from);
+  if (m->mode != HEED_MODE_TRAIN &&
+      (m->mode != HEED_MODE_EVAL || m->kind == HEED_WIRE_BID))
+    return refuse(net, why, "%s for layer %u with mode %u", k, l, m->mode);
+  if (m->count == 0 || m->count > net->max_batch ||
+      m->stride != heed__stride(m->count))
+    return refuse(net, why, "%s for layer %u: %u samples in rows of %u "
+                  "(the batch limit is %u)", k, l, m->count, m->stride,
+                  net->max_batch);
+  if (m->rows != s->rows || m->ldc != s->ldc)
+    return refuse(net, why, "%s for layer %u: %u rows, ldc %u; the layer "
+                  "takes %u rows, ldc %u", k, l, m->rows, m->ldc, s->rows,
+                  s->ldc);
+  if (m->nfloats != (size_t)m->rows * (m->stride + (size_t)m->ldc) ||
+      (m->nfloats && !m->data))
+    return refuse(net, why, "%s for layer %u: %zu floats for a block of %zu",
+                  k, l, m->nfloats, (size_t)m->rows * (m->stride + m->ldc));
+  if (net->remote.self == 0) { /* the driver knows what is in flight */
+    pthread_mutex_lock(&net->mu);
+    int known = net->done[m->batch % HEED_HUB_GATHERS].batch == m->batch;
+    pthread_mutex_unlock(&net->mu);
+    if (!known)
+      return refuse(net, why, "%s for layer %u of batch %llu, which is not "
+                    "in flight", k, l, (unsigned long long)m->batch);
+  }
+  int a = s->answers ? answer_bid(s->answers, m->batch, m->count) : 0;
+  if (a == HEED_ENOENT)
+    return refuse(net, why, "BID for layer %u of batch %llu, which was not "
+                  "sent forward or was answered already", l,
+                  (unsigned long long)m->batch);
+  if (a)
+    return refuse(net, why, "BID for layer %u of batch %llu with %u "
+                  "samples, not those its forward had", l,
+                  (unsigned long long)m->batch, m->count);
   return 0;
 }
 
 /* Rebuilds a block from the wire and broadcasts it to local actors. */
-static int deliver_block(heed_net *net, const heed_wire_msg *m) {
+static int deliver_block(heed_net *net, unsigned from, const heed_wire_msg *m,
+                         heed_why *why) {
+  heed_shape s = {0};
+  int rv = check_block(net, from, m, &s, why);
+  if (rv)
+    return rv;
   uint32_t type = m->kind == HEED_WIRE_FORWARD ? HEED_NET_FORWARD
                                                : HEED_NET_BID;
   int to_critic = m->kind == HEED_WIRE_FORWARD && m->layer == net->nlayers + 1;
-  heed_layer *L = to_critic ? NULL : local_layer(net, m->layer);
-  if (!to_critic && !L)
-    return HEED_EPROTO;
-  if (to_critic && net->remote.self != 0)
-    return HEED_EPROTO;
-  if (m->stride == 0 || m->stride % HEED_LANES || m->stride > net->max_stride ||
-      m->count > m->stride || m->rows == 0 || m->rows > (1u << 24) ||
-      m->ldc > (1u << 24) ||
-      m->nfloats != (size_t)m->rows * m->stride + (size_t)m->rows * m->ldc ||
-      (m->nfloats && !m->data) ||
-      (m->mode != HEED_MODE_TRAIN && m->mode != HEED_MODE_EVAL))
-    return HEED_EPROTO;
-  heed_buf *b;
-  int fwd = m->kind == HEED_WIRE_FORWARD && m->ldc == 0;
+  int fwd = m->kind == HEED_WIRE_FORWARD;
   size_t extra = fwd ? (size_t)m->count * m->rows : (size_t)m->rows * m->ldc;
-  int rv = heed__block_alloc(net->rt, m->batch, m->mode, m->count, m->stride,
-                             m->rows, extra, &b);
-  if (rv)
+  heed_buf *b;
+  if ((rv = heed__block_alloc(net->rt, m->batch, m->mode, m->count, m->stride,
+                              m->rows, extra, &b)) != 0)
     return rv;
   heed__block_hdr(b)->ldc = m->ldc;
   memcpy(heed__block_data(b), m->data, m->nfloats * sizeof(float));
   if (fwd && m->mode == HEED_MODE_TRAIN) /* rebuilt here, not sent */
     heed__block_fill_xt(b);
+  heed_layer *L = to_critic ? NULL : &net->layers[m->layer - 1];
   if (to_critic)
     rv = heed_actor_broadcast(net->rt, &net->critic.self, 1, type, m->batch,
                               0, b);
@@ -153,77 +305,144 @@ static int deliver_block(heed_net *net, const heed_wire_msg *m) {
   return rv;
 }
 
-int heed_net_deliver(heed_net *net, unsigned from, const heed_wire_msg *m) {
-  if (!net || !m || !heed__net_distributed(net) || from >= net->remote.nprocs)
-    return HEED_EINVAL;
+static int deliver_done(heed_net *net, unsigned from, const heed_wire_msg *m,
+                        heed_why *why) {
+  uint32_t share = from ? hosted(net, from) : 0;
+  if (net->remote.self != 0 || share == 0 || m->word != share)
+    return refuse(net, why, "DONE for %llu neurons from process %u, which "
+                  "hosts %u (only workers report to process 0)",
+                  (unsigned long long)m->word, from, share);
+  heed_batch_done *d = &net->done[m->batch % HEED_HUB_GATHERS];
+  pthread_mutex_lock(&net->mu);
+  int ok = d->batch == m->batch &&
+           atomic_load(&d->updated) + share <= net->total_neurons;
+  uint32_t now = ok ? atomic_fetch_add(&d->updated, share) + share : 0;
+  if (now == net->total_neurons)
+    pthread_cond_broadcast(&net->cv);
+  pthread_mutex_unlock(&net->mu);
+  if (!ok)
+    return refuse(net, why, "DONE of batch %llu, which is not in flight or "
+                  "was reported already", (unsigned long long)m->batch);
+  return 0;
+}
+
+static int deliver_ack(heed_net *net, unsigned from, const heed_wire_msg *m,
+                       heed_why *why) {
+  uint32_t share = from ? hosted(net, from) : 0;
+  if (net->remote.self != 0 || m->word == 0 || m->word > share)
+    return refuse(net, why, "ACK for %llu neurons from process %u, which "
+                  "hosts %u", (unsigned long long)m->word, from, share);
+  pthread_mutex_lock(&net->mu);
+  int ok = net->control_acks + m->word <= net->total_neurons;
+  if (ok)
+    net->control_acks += (uint32_t)m->word;
+  pthread_cond_broadcast(&net->cv);
+  pthread_mutex_unlock(&net->mu);
+  if (!ok)
+    return refuse(net, why, "more ACKs than the net has neurons");
+  return 0;
+}
+
+static int deliver_params(heed_net *net, unsigned from, const heed_wire_msg *m,
+                          heed_why *why) {
+  if (m->layer < 1 || m->layer > net->nlayers)
+    return refuse(net, why, "PARAMS for layer %u of a net of %zu layers",
+                  m->layer, net->nlayers);
+  heed_layer *L = &net->layers[m->layer - 1];
   int coord = net->remote.self == 0;
+  unsigned want = coord ? host_of(net, L->l) : 0;
+  if (coord && L->local)
+    return refuse(net, why, "PARAMS for layer %u, which process 0 hosts "
+                  "itself", L->l);
+  if (!coord && !L->local)
+    return refuse(net, why, "PARAMS for layer %u, which this worker does "
+                  "not host", L->l);
+  if (from != want)
+    return refuse(net, why, "PARAMS for layer %u from process %u; only "
+                  "process %u sends those", L->l, from, want);
+  if (!m->data || m->nfloats != params_floats(L))
+    return refuse(net, why, "PARAMS for layer %u: %zu floats, the layer has "
+                  "%zu", L->l, m->nfloats, params_floats(L));
+  if (!coord) { /* a push from the coordinator */
+    take_params(L, m);
+    heed_wire_msg ack = {.kind = HEED_WIRE_ACK, .layer = L->l, .word = L->n};
+    return net->remote.send(net->remote.arg, 0, &ack);
+  }
+  /* The answer to a pull: once per layer, and only when asked. */
+  heed_proxy *p = &net->proxies[m->layer - 1];
+  pthread_mutex_lock(&net->mu);
+  int asked = p->pulling;
+  p->pulling = 0;
+  pthread_mutex_unlock(&net->mu);
+  if (!asked)
+    return refuse(net, why, "PARAMS for layer %u that nobody asked for",
+                  L->l);
+  take_params(L, m);
+  pthread_mutex_lock(&net->mu);
+  if (net->pull_pending)
+    net->pull_pending--;
+  pthread_cond_broadcast(&net->cv);
+  pthread_mutex_unlock(&net->mu);
+  return 0;
+}
+
+static int deliver_control(heed_net *net, unsigned from,
+                           const heed_wire_msg *m, heed_why *why) {
+  if (from != 0 || m->word > INT_MAX)
+    return refuse(net, why, "CONTROL event %llu from process %u",
+                  (unsigned long long)m->word, from);
+  heed_layer *L = local_layer(net, m->layer);
+  if (!L)
+    return refuse(net, why, "CONTROL for layer %u, not hosted here",
+                  m->layer);
+  return heed_actor_broadcast(net->rt, L->handles, L->n, HEED_NET_CONTROL, 0,
+                              m->word, NULL);
+}
+
+static int deliver_pull(heed_net *net, unsigned from, heed_why *why) {
+  if (net->remote.self == 0 || from != 0)
+    return refuse(net, why, "PULL from process %u", from);
+  for (size_t l = 0; l < net->nlayers; l++)
+    if (net->layers[l].local) {
+      int rv = send_params(net, 0, &net->layers[l]);
+      if (rv)
+        return rv;
+    }
+  return 0;
+}
+
+int heed_net_deliver_why(heed_net *net, unsigned from, const heed_wire_msg *m,
+                         char *whybuf, size_t whylen) {
+  heed_why why = {whybuf, whylen};
+  if (whybuf && whylen)
+    whybuf[0] = '\0';
+  if (!net || !m || !heed__net_distributed(net))
+    return HEED_EINVAL;
+  if (from >= net->remote.nprocs || from == net->remote.self)
+    return refuse(net, &why, "a message from process %u in a run of %u "
+                  "processes (this is %u)", from, net->remote.nprocs,
+                  net->remote.self);
   switch (m->kind) {
   case HEED_WIRE_FORWARD:
   case HEED_WIRE_BID:
-    return deliver_block(net, m);
-  case HEED_WIRE_CONTROL: {
-    heed_layer *L = local_layer(net, m->layer);
-    if (!L)
-      return HEED_EPROTO;
-    return heed_actor_broadcast(net->rt, L->handles, L->n, HEED_NET_CONTROL,
-                                0, m->word, NULL);
-  }
-  case HEED_WIRE_DONE: {
-    if (!coord || m->word == 0 || m->word > net->total_neurons)
-      return HEED_EPROTO;
-    heed_batch_done *d = &net->done[m->batch % HEED_HUB_GATHERS];
-    if (atomic_fetch_add(&d->updated, (uint32_t)m->word) + m->word ==
-        net->total_neurons) {
-      pthread_mutex_lock(&net->mu);
-      pthread_cond_broadcast(&net->cv);
-      pthread_mutex_unlock(&net->mu);
-    }
-    return 0;
-  }
+    return deliver_block(net, from, m, &why);
+  case HEED_WIRE_CONTROL:
+    return deliver_control(net, from, m, &why);
+  case HEED_WIRE_DONE:
+    return deliver_done(net, from, m, &why);
   case HEED_WIRE_ACK:
-    if (!coord || m->word > net->total_neurons)
-      return HEED_EPROTO;
-    pthread_mutex_lock(&net->mu);
-    net->control_acks += (uint32_t)m->word;
-    pthread_cond_broadcast(&net->cv);
-    pthread_mutex_unlock(&net->mu);
-    return 0;
-  case HEED_WIRE_PARAMS: {
-    if (m->layer < 1 || m->layer > net->nlayers)
-      return HEED_EPROTO;
-    heed_layer *L = &net->layers[m->layer - 1];
-    if (coord) { /* the answer to a pull */
-      if (L->local)
-        return HEED_EPROTO;
-      int rv = take_params(L, m);
-      pthread_mutex_lock(&net->mu);
-      if (net->pull_pending)
-        net->pull_pending--;
-      pthread_cond_broadcast(&net->cv);
-      pthread_mutex_unlock(&net->mu);
-      return rv;
-    }
-    if (!L->local) /* a push from the coordinator */
-      return HEED_EPROTO;
-    int rv = take_params(L, m);
-    heed_wire_msg ack = {.kind = HEED_WIRE_ACK, .layer = L->l, .word = L->n};
-    if (rv == 0)
-      rv = net->remote.send(net->remote.arg, 0, &ack);
-    return rv;
-  }
+    return deliver_ack(net, from, m, &why);
+  case HEED_WIRE_PARAMS:
+    return deliver_params(net, from, m, &why);
   case HEED_WIRE_PULL:
-    if (coord)
-      return HEED_EPROTO;
-    for (size_t l = 0; l < net->nlayers; l++)
-      if (net->layers[l].local) {
-        int rv = send_params(net, 0, &net->layers[l]);
-        if (rv)
-          return rv;
-      }
-    return 0;
+    return deliver_pull(net, from, &why);
   default:
-    return HEED_EPROTO;
+    return refuse(net, &why, "a message of unknown kind %u", m->kind);
   }
+}
+
+int heed_net_deliver(heed_net *net, unsigned from, const heed_wire_msg *m) {
+  return heed_net_deliver_why(net, from, m, NULL, 0);
 }
 
 /* What pull and push both start with: only the coordinator of a
@@ -259,6 +478,8 @@ int heed_net_pull(heed_net *net) {
     want += !net->layers[l].local;
   pthread_mutex_lock(&net->mu);
   net->pull_pending = want;
+  for (size_t l = 0; l < net->nlayers; l++)
+    net->proxies[l].pulling = !net->layers[l].local;
   pthread_mutex_unlock(&net->mu);
   for (unsigned p = 1; p < net->remote.nprocs; p++) {
     int hosts = 0;

@@ -164,7 +164,8 @@ static void test_deliver_rejects_bad_messages(void **state) {
   };
   for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
     assert_int_equal(heed_net_deliver(net, 0, &bad[i]), HEED_EPROTO);
-  assert_int_equal(heed_net_deliver(net, 7, &bad[0]), HEED_EINVAL);
+  assert_int_equal(heed_net_deliver(net, 7, &bad[0]), HEED_EPROTO);
+  assert_int_equal(heed_net_deliver(NULL, 0, &bad[0]), HEED_EINVAL);
   heed_net_free(net);
   heed_runtime_free(rt);
 }
