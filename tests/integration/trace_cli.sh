@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # heed train --trace and heed-trace end to end: record a run, print it with
-# filters, summarize it, export valid Chrome trace-event JSON, plot
-# attention, read a truncated file with a warning, refuse garbage with one
-# line. Usage: trace_cli.sh HEED HEED_TRACE DATA_DIR
+# filters, summarize it, export valid Chrome trace-event JSON (a diverging
+# run's too), plot attention, read a truncated file with a warning, refuse
+# garbage, hostile neuron indices, bad addresses and a full standard output
+# with one line and a non-zero exit, quickly.
+# Usage: trace_cli.sh HEED HEED_TRACE DATA_DIR
 set -euo pipefail
 heed=$1 ht=$2 data=$3
 tmp=$(mktemp -d)
@@ -70,16 +72,20 @@ grep -q "truncated" "$tmp/cut.err"
 [ "$(wc -l <"$tmp/cut.err")" -eq 1 ]
 [ "$(wc -l <"$tmp/cut.txt")" -eq "$(($(wc -l <"$tmp/all.txt") - 1))" ]
 
-# Bad input: one line on stderr, non-zero exit, no crash.
-check_error() {
+# Bad input: one line on stderr, non-zero exit, no crash, within seconds
+# (timeout's 124 fails the check). check_error_to OUT writes stdout to OUT.
+check_error_to() {
+  local out=$1
+  shift
   set +e
-  "$ht" "$@" >/dev/null 2>"$tmp/err"
+  timeout -k 2 20 "$ht" "$@" >"$out" 2>"$tmp/err"
   local rc=$?
   set -e
   if [ "$rc" -eq 0 ] || [ "$rc" -gt 2 ] || [ "$(wc -l <"$tmp/err")" -ne 1 ]; then
     echo "heed-trace $*: exit $rc, stderr:" >&2; cat "$tmp/err" >&2; exit 1
   fi
 }
+check_error() { check_error_to /dev/null "$@"; }
 head -c 3000 /dev/urandom >"$tmp/garbage"
 printf '\xc1' >"$tmp/c1"
 : >"$tmp/empty"
@@ -91,6 +97,68 @@ check_error export --chrome "$tmp/x.json" "$tmp/c1"
 check_error attention --plot "$tmp/x.svg" "$tmp/garbage"
 check_error cat --layer x "$tmp/run.trace"
 check_error frobnicate
+
+# Neuron indices heed never writes (2^27: 2.1 GB of tables; 2^31: the
+# table doubling overflowed and looped forever): refused, naming the file
+# and the record. A trace is msgpack; this packs the few types it needs.
+mktrace() {
+  python3 - "$1" "$2" <<'PY'
+import struct, sys
+def pk(o):
+    if isinstance(o, int):
+        return bytes([o]) if 0 <= o < 128 else b"\xce" + struct.pack(">I", o)
+    if isinstance(o, float):
+        return b"\xcb" + struct.pack(">d", o)
+    if isinstance(o, str):
+        return bytes([0xa0 | len(o)]) + o.encode()
+    if isinstance(o, list):
+        return bytes([0x90 | len(o)]) + b"".join(map(pk, o))
+    return bytes([0x80 | len(o)]) + b"".join(pk(k) + pk(v) for k, v in o.items())
+hdr = {"format": "heed-trace", "version": 1, "run": 1, "start_unix_ns": 0,
+       "sample": 1.0, "kinds": 63}
+bid = {"t": 1, "run": 1, "batch": 1, "kind": "bid", "from": [4, 2, 0],
+       "to": [2, 1, int(sys.argv[2])], "fanout": 1, "loop": 0, "dur": 1,
+       "sum": [1, 0.5, 0.5, 0.5, 0.5]}
+open(sys.argv[1], "wb").write(pk(hdr) + pk(bid))
+PY
+}
+for idx in 134217728 2147483648; do
+  mktrace "$tmp/idx$idx.trace" "$idx"
+  check_error stats "$tmp/idx$idx.trace"
+  grep -q "idx$idx.trace: record 2: receiver neuron index $idx" "$tmp/err"
+  check_error attention --plot "$tmp/x.svg" "$tmp/idx$idx.trace"
+  check_error export --chrome "$tmp/x.json" "$tmp/idx$idx.trace"
+done
+mktrace "$tmp/max.trace" 16777215 # the largest layer heed builds: fine
+"$ht" stats "$tmp/max.trace" >"$tmp/max.txt"
+grep -q "most attended:  #16777215 0.5" "$tmp/max.txt"
+
+# Addresses nng can never reach are refused at once, not waited on.
+for url in tcp://256.0.0.1:1 tcp://127.0.0.1:99999 tcp://127.0.0.1 bogus://x; do
+  check_error cat "$url"
+  grep -q "cannot connect to $url" "$tmp/err"
+  check_error tail "$url" --count 1
+done
+
+# Standard output that fails (a full disk) is an error, not exit 0.
+check_error_to /dev/full cat "$tmp/run.trace"
+grep -q "standard output: No space left on device" "$tmp/err"
+check_error_to /dev/full stats "$tmp/run.trace"
+check_error_to /dev/full --help
+check_error_to /dev/full cat --help
+check_error export --chrome /dev/full "$tmp/run.trace"
+
+# A diverging run (identity activation, lr 100) carries NaN and infinite
+# values; its Chrome export is still valid JSON.
+"$heed" train --data digits --data-dir "$data" --hidden 32 --epochs 1 \
+  --max-steps 20 --activation identity --lr 100 --quiet \
+  --trace "$tmp/div.trace" >/dev/null 2>&1
+"$ht" cat "$tmp/div.trace" >"$tmp/div.txt"
+grep -qE " (nan|inf) " "$tmp/div.txt"
+"$ht" export --chrome "$tmp/div.json" "$tmp/div.trace" 2>/dev/null
+python3 -m json.tool "$tmp/div.json" >/dev/null
+grep -q '"mean_abs":"nan"' "$tmp/div.json"
+
 set +e
 "$heed" train --data digits --data-dir "$data" --trace-kinds nope \
   >/dev/null 2>"$tmp/err"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # heed-trace tail sees the records of a running heed train published on an
-# nng PUB socket. Usage: trace_live.sh HEED HEED_TRACE DATA_DIR
+# nng PUB socket, and reports a standard output it cannot write. Usage: trace_live.sh HEED HEED_TRACE DATA_DIR
 set -euo pipefail
 heed=$1 ht=$2 data=$3
 tmp=$(mktemp -d)
@@ -24,5 +24,13 @@ grep -qE ' (forward|bid|batch|labels) ' "$tmp/out"
 # with a filter
 timeout -k 5 40 "$ht" tail "$url" --kind bid --count 5 >"$tmp/bid"
 [ "$(grep -c ' bid ' "$tmp/bid")" -eq 5 ]
+# standard output that fails is an error (one line, exit 1), not exit 0
+set +e
+timeout -k 5 40 "$ht" tail "$url" --count 5 >/dev/full 2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] &&
+  grep -q "standard output" "$tmp/err" ||
+  { echo "tail >/dev/full: exit $rc" >&2; cat "$tmp/err" >&2; exit 1; }
 kill -0 "$pid" || { echo "the trainer stopped early" >&2; exit 1; }
 echo "trace_live: ok"

@@ -1,0 +1,131 @@
+/*
+ * analysis.h - what heed-trace (and a future live observer) compute from
+ * the records of a trace (internal): messages by kind and receiving layer,
+ * wall time per batch, attention received per neuron and how concentrated
+ * it is, and a Chrome trace-event export.
+ *
+ * The records may come from any bytes (a file is outside input): every
+ * record is checked before it touches a table (heed__ta_check), so memory
+ * grows with the number of distinct actors and batches in the records,
+ * never with an index a record claims, and nothing here exits or prints.
+ */
+#ifndef HEED_TRACE_ANALYSIS_H
+#define HEED_TRACE_ANALYSIS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "heed/trace.h"
+
+/* Neuron layers are 1..HEED__TA_MAX_LAYER (a checkpoint's limit), so a
+ * record's layer is at most HEED__TA_MAX_LAYER + 1 (the critic). */
+#define HEED__TA_MAX_LAYER 64
+/* heed_net_new builds layers of at most 2^24 neurons: a larger index
+ * (other than HEED_TRACE_ALL_NEURONS) is not from heed. */
+#define HEED__TA_MAX_INDEX ((1u << 24) - 1)
+#define HEED__TA_MAX_ROLE HEED_ROLE_CRITIC
+
+/* Checks the ends of record number nrec (1 is the header): roles, layers
+ * and indices heed can write. 0, or HEED_ERANGE with a one-line reason
+ * ("record 12: ...") in err. */
+int heed__ta_check(const heed_trace_rec *r, uint64_t nrec, char *err,
+                   size_t errlen);
+
+/* "neuron L1#5", "neurons L2" (a whole layer), "hub L1", "critic", ... */
+const char *heed__ta_who_str(const heed_trace_who *w, char *buf,
+                             size_t len);
+
+/* Open addressing from a pair of u64 to a u64 (internal to analysis.c). */
+typedef struct heed__ta_map {
+  uint64_t *k1, *k2, *val;
+  unsigned char *used;
+  size_t cap, n;
+} heed__ta_map;
+
+typedef struct heed__ta_batch {
+  uint64_t batch, first, last; /* ns: first record's start, last's end */
+  int train;                   /* has bids */
+  uint32_t rank;               /* among training batches, by id */
+} heed__ta_batch;
+
+/* Attention received by the neurons of one layer, one slot per neuron
+ * seen (in the order first seen). */
+typedef struct heed__ta_att {
+  heed__ta_map slot; /* neuron index -> slot */
+  uint32_t *index;   /* [cap]: the neuron of each slot */
+  double *sum;       /* [5][cap]: per quarter of the training batches, */
+  uint64_t *cnt;     /* then over all of them */
+  uint32_t n, cap;
+} heed__ta_att;
+
+/* Statistics of a trace, from two passes over its records: the first
+ * counts and finds the training batches, the second (after
+ * heed__ta_stats_pass2) sums attention per quarter of those batches. */
+typedef struct heed__ta_stats {
+  int pass;
+  uint64_t nrec; /* records seen in this pass, header included */
+  uint64_t kind_layer[7][HEED__TA_MAX_LAYER + 2]; /* [1 + kind bit][layer] */
+  uint32_t max_layer;
+  heed__ta_map batches; /* batch id -> index in binfo */
+  heed__ta_batch *binfo;
+  size_t nbatch, capbatch;
+  uint32_t ntrain;
+  heed__ta_att layer[HEED__TA_MAX_LAYER + 1];
+  uint64_t dropped, recorded, records; /* records: events in pass 1 */
+  double sample;
+  uint64_t run;
+} heed__ta_stats;
+
+void heed__ta_stats_init(heed__ta_stats *s);
+void heed__ta_stats_free(heed__ta_stats *s);
+/* Adds one record (in file order, header first) to the current pass.
+ * 0, HEED_ERANGE (heed__ta_check) or HEED_ENOMEM, with a reason in err. */
+int heed__ta_stats_add(heed__ta_stats *s, const heed_trace_rec *r,
+                       char *err, size_t errlen);
+/* Ends the first pass: ranks the training batches. 0 or HEED_ENOMEM. */
+int heed__ta_stats_pass2(heed__ta_stats *s);
+
+/* Wall time (ms) of every training batch, ascending, in a new array the
+ * caller frees with heed__free (NULL when there are none); *neval gets the
+ * count of forward-only batches. 0 or HEED_ENOMEM. */
+int heed__ta_batch_times(const heed__ta_stats *s, double **ms, size_t *n,
+                         size_t *neval);
+
+/* Neurons of layer l (1..HEED__TA_MAX_LAYER) that received attention. */
+uint32_t heed__ta_neurons(const heed__ta_stats *s, uint32_t l);
+
+/* Mean attention per neuron of layer l over quarter q of the training
+ * batches (0..3, or 4 for all of them), most attended first (neurons
+ * without attention in q left out; non-finite means last), and its Gini
+ * coefficient (0: all equal, towards 1: all on one; NAN with none). */
+typedef struct heed__ta_view {
+  uint32_t n;
+  uint32_t *index;
+  double *mean;
+  double gini;
+} heed__ta_view;
+int heed__ta_attention(const heed__ta_stats *s, uint32_t l, int q,
+                       heed__ta_view *v);
+void heed__ta_view_free(heed__ta_view *v);
+
+/* Chrome trace-event JSON: collect the events (heed__ta_chrome_add, any
+ * order), then write them sorted by time, one track per receiving actor
+ * with flow arrows from sender to receiver. Values that are not finite
+ * (a diverging run) are written as the strings "nan", "inf", "-inf". */
+typedef struct heed__ta_chrome heed__ta_chrome;
+int heed__ta_chrome_new(heed__ta_chrome **cp);
+void heed__ta_chrome_free(heed__ta_chrome *c);
+/* 0, HEED_ERANGE (heed__ta_check) or HEED_ENOMEM, reason in err. */
+int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
+                        char *err, size_t errlen);
+typedef struct heed__ta_chrome_info {
+  size_t events;
+  uint64_t tracks, flows;
+} heed__ta_chrome_info;
+/* Writes the JSON to f (which the caller flushes and closes). 0,
+ * HEED_ENOMEM, or HEED_EIO when f reports a write error. */
+int heed__ta_chrome_write(heed__ta_chrome *c, FILE *f,
+                          heed__ta_chrome_info *info);
+
+#endif

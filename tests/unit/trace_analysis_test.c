@@ -1,0 +1,203 @@
+/*
+ * trace_analysis_test.c - the trace analysis (src/trace/analysis.c) on
+ * records built by hand: attention means, ranks and Gini coefficients
+ * against values worked out on paper; records with indices, layers or
+ * roles heed never writes are refused with the record's number, and a
+ * huge index costs one table slot; the Chrome export writes non-finite
+ * values as strings, so the JSON stays valid.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "common/alloc.h"
+#include "heed/trace.h"
+#include "trace/analysis.h"
+
+static heed_trace_rec header(void) {
+  heed_trace_rec r;
+  memset(&r, 0, sizeof r);
+  r.version = 1;
+  r.run = 7;
+  r.sample = 1;
+  return r;
+}
+
+/* A bid of mean |beta| v delivered to neuron j of layer l in batch b. */
+static heed_trace_rec bid(uint64_t b, uint32_t l, uint32_t j, double v) {
+  heed_trace_rec r;
+  memset(&r, 0, sizeof r);
+  r.kind = HEED_TRACE_BID;
+  r.batch = b;
+  r.t_ns = 1000 * b;
+  r.dur_ns = 10;
+  r.sender = (heed_trace_who){HEED_ROLE_CRITIC, l + 1, 0};
+  r.receiver = (heed_trace_who){HEED_ROLE_NEURON, l, j};
+  r.fanout = 1;
+  r.count = 4;
+  r.mean_abs = v;
+  return r;
+}
+
+/* Both passes over recs; returns the first error. */
+static int run_stats(heed__ta_stats *s, const heed_trace_rec *recs, size_t n,
+                     char *err, size_t errlen) {
+  heed__ta_stats_init(s);
+  for (int pass = 1; pass <= 2; pass++) {
+    for (size_t i = 0; i < n; i++) {
+      int rv = heed__ta_stats_add(s, &recs[i], err, errlen);
+      if (rv)
+        return rv;
+    }
+    if (pass == 1)
+      assert_int_equal(heed__ta_stats_pass2(s), 0);
+  }
+  return 0;
+}
+
+static void test_attention(void **state) {
+  (void)state;
+  /* Layer 1: neuron 0 gets 1 and 3 (mean 2), neuron 5 gets 6 (batches 1
+   * and 2 of 4 training batches, quarters 1 and 2); batches 3 and 4 give
+   * neuron 0 nothing and neuron 5 gets 2. */
+  heed_trace_rec recs[] = {
+      header(),       bid(1, 1, 0, 1), bid(1, 1, 5, 6), bid(2, 1, 0, 3),
+      bid(2, 1, 5, 6), bid(3, 1, 5, 2), bid(4, 1, 5, 2),
+  };
+  heed__ta_stats s;
+  char err[256];
+  assert_int_equal(run_stats(&s, recs, 7, err, sizeof err), 0);
+  assert_int_equal(s.ntrain, 4);
+  assert_int_equal(s.records, 6);
+  assert_int_equal(s.kind_layer[2][1], 6); /* bids into layer 1 */
+  assert_int_equal(heed__ta_neurons(&s, 1), 2);
+  assert_int_equal(heed__ta_neurons(&s, 2), 0);
+
+  heed__ta_view v;
+  assert_int_equal(heed__ta_attention(&s, 1, 4, &v), 0);
+  assert_int_equal(v.n, 2);
+  /* neuron 5: (6+6+2+2)/4 = 4; neuron 0: (1+3)/2 = 2. Gini of {2, 4}:
+   * 2 * (1*2 + 2*4) / (2 * 6) - 3/2 = 1/6. */
+  assert_int_equal(v.index[0], 5);
+  assert_true(v.mean[0] == 4);
+  assert_int_equal(v.index[1], 0);
+  assert_true(v.mean[1] == 2);
+  assert_true(fabs(v.gini - 1.0 / 6) < 1e-12);
+  heed__ta_view_free(&v);
+  /* Quarter 1 is batch 1: {1, 6}, gini 2*(1+12)/(2*7) - 3/2 = 5/14. */
+  assert_int_equal(heed__ta_attention(&s, 1, 0, &v), 0);
+  assert_int_equal(v.n, 2);
+  assert_true(fabs(v.gini - 5.0 / 14) < 1e-12);
+  heed__ta_view_free(&v);
+  /* Quarter 4 is batch 4: neuron 5 only, gini 0. */
+  assert_int_equal(heed__ta_attention(&s, 1, 3, &v), 0);
+  assert_int_equal(v.n, 1);
+  assert_true(v.gini == 0);
+  heed__ta_view_free(&v);
+
+  double *ms;
+  size_t nw, neval;
+  assert_int_equal(heed__ta_batch_times(&s, &ms, &nw, &neval), 0);
+  assert_int_equal(nw, 4);
+  assert_int_equal(neval, 0);
+  heed__free(ms);
+  heed__ta_stats_free(&s);
+}
+
+static void test_refused(void **state) {
+  (void)state;
+  heed_trace_rec recs[3] = {header(), bid(1, 1, 0, 1), bid(1, 1, 0, 1)};
+  heed__ta_stats s;
+  char err[256];
+  /* 2^31: the old tool's table doubling overflowed and looped forever. */
+  recs[2].receiver.index = 1u << 31;
+  assert_int_equal(run_stats(&s, recs, 3, err, sizeof err), HEED_ERANGE);
+  assert_non_null(strstr(err, "record 3"));
+  assert_non_null(strstr(err, "2147483648"));
+  assert_null(strchr(err, '\n'));
+  heed__ta_stats_free(&s);
+
+  recs[2] = bid(1, 1, 0, 1);
+  recs[2].sender.layer = HEED__TA_MAX_LAYER + 2;
+  assert_int_equal(run_stats(&s, recs, 3, err, sizeof err), HEED_ERANGE);
+  assert_non_null(strstr(err, "sender layer"));
+  heed__ta_stats_free(&s);
+
+  recs[2] = bid(1, 1, 0, 1);
+  recs[2].receiver.role = 9;
+  assert_int_equal(run_stats(&s, recs, 3, err, sizeof err), HEED_ERANGE);
+  heed__ta_stats_free(&s);
+
+  /* The largest index heed builds is accepted, in one slot, not 2^24. */
+  recs[2] = bid(1, 1, HEED__TA_MAX_INDEX, 1);
+  assert_int_equal(run_stats(&s, recs, 3, err, sizeof err), 0);
+  assert_int_equal(heed__ta_neurons(&s, 1), 2);
+  assert_true(s.layer[1].cap <= 64);
+  heed__ta_stats_free(&s);
+
+  /* A whole-layer sender is fine; the export refuses what stats refuse. */
+  recs[2] = bid(1, 1, 0, 1);
+  recs[2].sender.index = HEED_TRACE_ALL_NEURONS;
+  assert_int_equal(run_stats(&s, recs, 3, err, sizeof err), 0);
+  heed__ta_stats_free(&s);
+  heed__ta_chrome *c;
+  assert_int_equal(heed__ta_chrome_new(&c), 0);
+  recs[2].receiver.index = 1u << 27;
+  assert_int_equal(heed__ta_chrome_add(c, &recs[0], err, sizeof err), 0);
+  assert_int_equal(heed__ta_chrome_add(c, &recs[1], err, sizeof err), 0);
+  assert_int_equal(heed__ta_chrome_add(c, &recs[2], err, sizeof err),
+                   HEED_ERANGE);
+  assert_non_null(strstr(err, "record 3"));
+  heed__ta_chrome_free(c);
+}
+
+static void test_chrome_nonfinite(void **state) {
+  (void)state;
+  heed_trace_rec recs[] = {header(), bid(1, 1, 0, NAN), bid(1, 1, 1, INFINITY),
+                           bid(2, 1, 0, -INFINITY), bid(2, 1, 1, 0.25)};
+  heed__ta_chrome *c;
+  char err[256];
+  assert_int_equal(heed__ta_chrome_new(&c), 0);
+  for (size_t i = 0; i < 5; i++)
+    assert_int_equal(heed__ta_chrome_add(c, &recs[i], err, sizeof err), 0);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  assert_non_null(f);
+  heed__ta_chrome_info info;
+  assert_int_equal(heed__ta_chrome_write(c, f, &info), 0);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(info.events, 4);
+  assert_non_null(strstr(buf, "\"mean_abs\":\"nan\""));
+  assert_non_null(strstr(buf, "\"mean_abs\":\"inf\""));
+  assert_non_null(strstr(buf, "\"mean_abs\":\"-inf\""));
+  assert_non_null(strstr(buf, "\"mean_abs\":0.25"));
+  /* No bare non-finite number anywhere. */
+  assert_null(strstr(buf, ":nan"));
+  assert_null(strstr(buf, ":inf"));
+  assert_null(strstr(buf, ":-inf"));
+  free(buf);
+  /* A stream that fails is reported. */
+  f = fopen("/dev/full", "w");
+  assert_non_null(f);
+  setvbuf(f, NULL, _IONBF, 0);
+  assert_int_equal(heed__ta_chrome_write(c, f, &info), HEED_EIO);
+  fclose(f);
+  heed__ta_chrome_free(c);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_attention),
+      cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_chrome_nonfinite),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
