@@ -37,13 +37,15 @@ extern "C" {
   X(EPROTO, -14, "protocol error")                                            \
   X(EPEER, -15, "peer failed or disconnected")                                \
   X(ESYMBOL, -16, "missing symbol in plugin")                                 \
-  X(EEXIST, -17, "object already exists")
+  X(EEXIST, -17, "object already exists")                                     \
+  X(EREFUSED, -18, "refused by a peer")                                       \
+  X(EAUTH, -19, "authentication failed")
 
 enum heed_errno {
 #define HEED__ERR_ENUM(name, val, desc) HEED_##name = (val),
   HEED_ERRNO_MAP(HEED__ERR_ENUM)
 #undef HEED__ERR_ENUM
-  HEED_ERRNO_MIN = -17
+  HEED_ERRNO_MIN = -19
 };
 
 /* One-line description of err; never NULL, "unknown error" if unknown. */

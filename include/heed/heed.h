@@ -18,5 +18,6 @@
 #include "heed/data.h"
 #include "heed/checkpoint.h"
 #include "heed/trace.h"
+#include "heed/cluster.h"
 
 #endif

@@ -1,7 +1,7 @@
 /*
- * distributed.h - the coordinator side of a run spread over processes
- * (`heed train --workers N` / `--cluster FILE`). Internal; see
- * docs/distributed.md.
+ * distributed.h - the flags of a run spread over processes (`heed train
+ * --workers N`, `--cluster FILE`, `--launcher mpi|slurm`) and the lines
+ * it prints; the work is heed/cluster.h. Internal; docs/distributed.md.
  */
 #ifndef HEED_CLI_DISTRIBUTED_H
 #define HEED_CLI_DISTRIBUTED_H
@@ -9,11 +9,16 @@
 #include <stdio.h>
 
 #include "cli/experiment.h"
+#include "heed/cluster.h"
 
 typedef struct heed_dist_opts {
-  unsigned workers;         /* local worker processes (0: none) */
-  const char *cluster;      /* file of worker URLs */
-  size_t max_frame;         /* bytes; 0: default */
+  unsigned workers;          /* local worker processes (0: none) */
+  const char *cluster;       /* file of worker URLs */
+  const char *launcher;      /* "mpi" or "slurm" */
+  const char *join;          /* launchers: the coordinator's URL */
+  const char *secret_file;   /* else $HEED_SECRET */
+  int insecure;
+  size_t max_frame;          /* bytes; 0: default */
   uint64_t checkpoint_every; /* steps; 0: never */
   int argc;
   char **argv;
@@ -27,25 +32,32 @@ int heed__dist_parse(const char *cmd, heed_dist_opts *d, int argc,
                      char **argv, int *i);
 int heed__dist_enabled(const heed_dist_opts *d);
 
-/* Starts (or reaches) the workers, sends them the run and builds this
- * process's part of the network. Prints one line and returns nonzero on
- * failure (workers already stopped). */
+/* Launchers: on a rank other than 0 this process serves as a worker and
+ * the return value is the exit status; -1 on rank 0 (go on as the
+ * coordinator) or without --launcher. */
+int heed__dist_launch(const char *cmd, const heed_dist_opts *d);
+
+/* heed_cluster_start + a runtime + heed_cluster_net_new. Prints one line
+ * and returns nonzero on failure (workers already stopped). */
 int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *d,
                      const heed_exp_opts *o, uint32_t in, uint32_t classes,
                      heed_runtime **rt, heed_net **net);
-/* heed_net_pull / heed_net_push with a one-line error; 0 when d is NULL. */
+/* heed_cluster_pull / _push with a one-line error; 0 when d is NULL. */
 int heed__dist_pull(heed_dist *d);
 int heed__dist_push(heed_dist *d);
-/* Nonzero once a worker has died. */
+/* Nonzero once the run has failed (a worker died, a signal, ...). */
 int heed__dist_failed(const heed_dist *d);
-/* Stops the workers (STOP; local ones are terminated and reaped) and this
- * process's transport threads. Call before heed_net_free. NULL ignored. */
+/* heed_cluster_stop: before heed_net_free. NULL ignored. */
 void heed__dist_stop(heed_dist *d);
-/* Frees what is left. Call after heed_runtime_free. NULL ignored. */
+/* heed_cluster_free: after heed_runtime_free. NULL ignored. */
 void heed__dist_free(heed_dist *d);
 
-/* Shared with `heed worker` and `heed bench transport`. */
-uint64_t heed__dist_random64(void);
+/* Monotonic seconds (heed bench transport). */
 double heed__dist_now(void);
+
+/* The secret of --secret-file FILE or $HEED_SECRET: its length, 0 when
+ * none is given, -1 after printing why it cannot be read. */
+int heed__dist_secret(const char *cmd, const char *file, uint8_t *out,
+                      size_t cap);
 
 #endif

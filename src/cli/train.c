@@ -416,6 +416,8 @@ int heed_cmd_train(int argc, char **argv) {
   int rc = parse(&r, argc, argv);
   if (rc >= 0)
     return rc;
+  if ((rc = heed__dist_launch("train", &r.dopts)) >= 0)
+    return rc; /* a launched worker's run is over */
   rc = train(&r);
   trace_stop(&r);
   heed__dist_stop(r.dist);

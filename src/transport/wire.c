@@ -386,6 +386,9 @@ const char *heed_wire_kind_name(uint32_t kind) {
   case HEED_SESS_PING: return "PING";
   case HEED_SESS_PONG: return "PONG";
   case HEED_SESS_ERROR: return "ERROR";
+  case HEED_SESS_HELLO: return "HELLO";
+  case HEED_SESS_REFUSE: return "REFUSE";
+  case HEED_SESS_JOIN: return "JOIN";
   default: return "?";
   }
 }
@@ -434,7 +437,7 @@ static int decode_msg(rd *r, heed_frame *f, heed_frame_msg *fm, size_t *used,
     *used += nf;
     m->data = nf ? dst : NULL;
     m->nfloats = nf;
-  } else if (kind >= HEED_SESS_BUILD && kind <= HEED_SESS_ERROR) {
+  } else if (kind >= HEED_SESS_BUILD && kind <= HEED_SESS_LAST) {
     if (n != 3)
       return fail(r, HEED_EFORMAT, "%s (%s) has %u fields, not 3", what,
                   heed_wire_kind_name(fm->m.kind), n);

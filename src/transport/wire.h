@@ -8,7 +8,7 @@
  * A net message (FORWARD, BID, CONTROL, DONE, ACK, PARAMS, PULL) is
  *   [kind, layer, batch, word, mode, count, stride, rows, ldc, bin floats]
  * with the floats little-endian float32; a session message (BUILD, READY,
- * STOP, PING, PONG, ERROR) is [kind, word, bin bytes].
+ * STOP, PING, PONG, ERROR, HELLO, REFUSE, JOIN) is [kind, word, bin bytes].
  *
  * The decoder trusts nothing: every length is checked against the bytes
  * that remain before it is used, the frame against a size limit, and the
@@ -40,6 +40,12 @@ enum heed_sess_kind {
   HEED_SESS_PING = 35,  /* word: a nonce */
   HEED_SESS_PONG = 36,  /* word: the nonce of the PING */
   HEED_SESS_ERROR = 37, /* bytes: a one-line reason (e.g. BUILD failed) */
+  HEED_SESS_HELLO = 38, /* session setup (src/cluster): word flags, bytes a
+                           nonce and, from process 0, its URL and version */
+  HEED_SESS_REFUSE = 39, /* worker -> 0: bytes the reason it will not join */
+  HEED_SESS_JOIN = 40,  /* worker -> 0 (launchers): word its rank, bytes the
+                           URL it listens at */
+  HEED_SESS_LAST = HEED_SESS_JOIN,
 };
 
 typedef struct heed_frame_hdr {

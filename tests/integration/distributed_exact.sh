@@ -16,8 +16,11 @@ cleanup() {
 trap cleanup EXIT
 common=(--data digits --data-dir "$data" --hidden 32,24 --batch 16 --lr 0.1
         --seed 5 --epochs 2 --quiet)
+coords=() # our coordinators: other runs may share this machine
 for w in 0 2 3; do
-  "$heed" train "${common[@]}" --workers "$w" --checkpoint "$tmp/w$w.ckpt" >/dev/null
+  "$heed" train "${common[@]}" --workers "$w" --checkpoint "$tmp/w$w.ckpt" >/dev/null &
+  coords+=($!)
+  wait $!
   "$heed" export "$tmp/w$w.ckpt" --npy "$tmp/w$w"
 done
 
@@ -44,9 +47,11 @@ for f in "$tmp"/w0/*.npy; do
   n=$((n + 1))
 done
 [ "$n" -eq 6 ] || { echo "expected 6 .npy files, got $n" >&2; exit 1; }
-if pgrep -f "heed worker --listen ipc:///tmp/heed-" >/dev/null; then
-  echo "local workers left behind:" >&2
-  pgrep -af "heed worker --listen ipc:///tmp/heed-" >&2
-  exit 1
-fi
+for c in "${coords[@]}"; do
+  if pgrep -f "heed worker --listen ipc://.*/heed-$c-" >/dev/null; then
+    echo "local workers left behind:" >&2
+    pgrep -af "heed worker --listen ipc://.*/heed-$c-" >&2
+    exit 1
+  fi
+done
 echo "--workers 0/2/3 and --cluster: bitwise-identical weights"

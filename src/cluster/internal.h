@@ -1,0 +1,114 @@
+/*
+ * cluster/internal.h - what the files of src/cluster share (internal).
+ *
+ * coord.c is the coordinator (heed_cluster), worker.c the worker loop
+ * (heed_worker_serve), run.c turns a run configuration into a network (the
+ * one place that does), session.c the handshake before BUILD, local.c the
+ * local workers and their socket folder, file.c the cluster file and the
+ * secret file, launch.c launcher environments, mac.c SHA-256 and HMAC.
+ */
+#ifndef HEED_CLUSTER_INTERNAL_H
+#define HEED_CLUSTER_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "heed/cluster.h"
+#include "transport/link.h"
+#include "transport/wire.h"
+
+/* ---- mac.c -------------------------------------------------------------- */
+#define HEED_SHA256_LEN 32
+typedef struct heed_sha256 {
+  uint32_t h[8];
+  uint64_t n;
+  uint8_t buf[64];
+  size_t used;
+} heed_sha256;
+typedef struct heed_hmac {
+  heed_sha256 inner, outer;
+} heed_hmac;
+void heed__sha256_init(heed_sha256 *s);
+void heed__sha256_update(heed_sha256 *s, const void *data, size_t len);
+void heed__sha256_final(heed_sha256 *s, uint8_t out[HEED_SHA256_LEN]);
+void heed__hmac_init(heed_hmac *m, const void *key, size_t keylen);
+void heed__hmac_update(heed_hmac *m, const void *data, size_t len);
+void heed__hmac_final(heed_hmac *m, uint8_t out[HEED_SHA256_LEN]);
+/* 1 when a[0..n) == b[0..n), in time independent of where they differ. */
+int heed__mac_equal(const uint8_t *a, const uint8_t *b, size_t n);
+
+/* ---- session.c: the handshake (docs/protocol.md, "A session") ----------- */
+#define HEED_NONCE_LEN 16
+#define HEED_HELLO_AUTH 1u /* HELLO word: the sender holds the secret */
+
+/* The coordinator's HELLO payload: nonce, heed version, its URL. */
+typedef struct heed_hello {
+  uint8_t nonce[HEED_NONCE_LEN];
+  char version[32];
+  char url[HEED_WIRE_URL_MAX];
+} heed_hello;
+int heed__hello_encode(const heed_hello *h, uint8_t *out, size_t cap,
+                       size_t *len);
+int heed__hello_decode(heed_hello *h, const uint8_t *p, size_t n, char *why,
+                       size_t whylen);
+/* The proofs: role "coordinator" covers the run configuration bytes too,
+ * role "worker" none; both cover the run id, the worker's index and both
+ * nonces, so neither proof can be replayed in another session or role. */
+void heed__session_mac(const void *key, size_t keylen, const char *role,
+                       uint64_t run_id, unsigned worker,
+                       const uint8_t *nonce_c, const uint8_t *nonce_w,
+                       const void *extra, size_t extralen,
+                       uint8_t out[HEED_SHA256_LEN]);
+void heed__random(void *out, size_t n);
+uint64_t heed__random64(void); /* never 0 */
+double heed__now_s(void);      /* monotonic seconds */
+void heed__cpy(char *dst, size_t cap, const char *s);
+/* 1 for ipc:// and tcp:// URLs on 127.0.0.0/8, localhost, [::1] or with
+ * no host (tcp://:PORT binds to 127.0.0.1). */
+int heed__url_is_loopback(const char *url);
+/* Sends one session message to url from a socket of its own, for a
+ * coordinator this process has no link to (a worker busy with another
+ * run answers a HELLO). Best effort; waits at most timeout_ms. */
+int heed__send_once(const char *url, uint64_t run_id, unsigned from,
+                    unsigned to, uint32_t kind, uint64_t word,
+                    const void *bytes, size_t n, int timeout_ms);
+
+/* ---- run.c -------------------------------------------------------------- */
+typedef int (*heed__send_fn)(void *arg, unsigned to, const heed_wire_msg *m);
+/* This process's part of the network c describes (c->self), on rt. */
+int heed__run_net(const heed_run_config *c, heed_runtime *rt,
+                  heed__send_fn send, void *arg, heed_net **np, char *why,
+                  size_t whylen);
+/* Whole-layer placement (HEED_PLACE_LAYERS) of nl layers on nw workers. */
+void heed__place_layers(const uint32_t *sizes, unsigned nl, unsigned nw,
+                        uint32_t *layer_proc);
+
+/* ---- local.c ------------------------------------------------------------ */
+/* Removes the socket folders of coordinators that are gone, then creates
+ * a fresh heed-PID-XXXXXX in $TMPDIR or /tmp (mode 0700). */
+int heed__local_dir(char *dir, size_t len, char *err, size_t errlen);
+/* Removes heed-PID-* folders under tmp whose process is dead (tests). */
+unsigned heed__local_sweep(const char *tmp);
+void heed__local_remove(const char *dir);
+/* Starts one local worker listening at url: exec of program, or (NULL) a
+ * fork that runs heed_worker_serve. Returns its pid or -1 (errno). */
+pid_t heed__local_spawn(const char *program, const char *url,
+                        size_t max_frame);
+
+/* ---- launch.c ----------------------------------------------------------- */
+/* Writes url into path atomically (temp file, rename). */
+int heed__rendezvous_write(const char *path, const char *url, char *err,
+                           size_t errlen);
+/* Waits up to timeout_ms for path and reads the URL in it. */
+int heed__rendezvous_read(const char *path, char *url, size_t len,
+                          int timeout_ms, char *err, size_t errlen);
+/* tcp://ADDR:0 with ADDR the local address that routes to url's host
+ * (127.0.0.1 when that host is loopback). */
+int heed__listen_toward(const char *url, char *out, size_t len, char *err,
+                        size_t errlen);
+/* tcp://ADDR:0 with ADDR this host's first non-loopback IPv4 address (or
+ * 127.0.0.1). */
+void heed__listen_here(char *out, size_t len);
+
+#endif
