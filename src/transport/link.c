@@ -16,6 +16,7 @@
 #include <nng/protocol/pipeline0/pull.h>
 #include <nng/protocol/pipeline0/push.h>
 
+#include "common/alloc.h"
 #include "heed/error.h"
 
 typedef struct peer peer;
@@ -71,14 +72,14 @@ static void listen_url(const char *url, char *out, size_t len) {
 
 int heed_link_open(heed_link **lp, const char *url, size_t max_frame,
                    const char *who, char *err, size_t errlen) {
-  heed_link *l = calloc(1, sizeof *l);
+  heed_link *l = heed__calloc(1, sizeof *l);
   int rv;
   *lp = NULL;
   if (!l)
     return HEED_ENOMEM;
   if (strncmp(url, "ipc://", 6) && strncmp(url, "tcp://", 6)) {
     setf(err, errlen, "%s: not an ipc:// or tcp:// URL%s", url, "");
-    free(l);
+    heed__free(l);
     return HEED_EINVAL;
   }
   l->max_frame = max_frame ? max_frame : HEED_WIRE_MAX_FRAME_DEFAULT;
@@ -88,7 +89,7 @@ int heed_link_open(heed_link **lp, const char *url, size_t max_frame,
   listen_url(url, l->url, sizeof l->url);
   if ((rv = nng_pull0_open(&l->pull)) != 0) {
     setf(err, errlen, "cannot open a socket: %s%s", nng_strerror(rv), "");
-    free(l);
+    heed__free(l);
     return HEED_EIO;
   }
   /* Frames up to twice the limit are read and rejected with a logged
@@ -99,7 +100,7 @@ int heed_link_open(heed_link **lp, const char *url, size_t max_frame,
   if ((rv = nng_listen(l->pull, l->url, &l->listener, 0)) != 0) {
     setf(err, errlen, "cannot listen at %s: %s", l->url, nng_strerror(rv));
     nng_close(l->pull);
-    free(l);
+    heed__free(l);
     return rv == NNG_EADDRINUSE ? HEED_EEXIST : HEED_EIO;
   }
   if (!strncmp(l->url, "tcp://", 6)) {
@@ -212,7 +213,7 @@ int heed_link_add_peer(heed_link *l, unsigned id, const char *url,
     peer_free(l->peers[id]);
     l->peers[id] = NULL;
   }
-  peer *p = calloc(1, sizeof *p);
+  peer *p = heed__calloc(1, sizeof *p);
   if (!p)
     return HEED_ENOMEM;
   p->l = l;
@@ -221,7 +222,7 @@ int heed_link_add_peer(heed_link *l, unsigned id, const char *url,
   int rv = nng_push0_open(&p->sock);
   if (rv) {
     setf(err, errlen, "cannot open a socket: %s%s", nng_strerror(rv), "");
-    free(p);
+    heed__free(p);
     return HEED_EIO;
   }
   p->open = 1;
@@ -233,7 +234,7 @@ int heed_link_add_peer(heed_link *l, unsigned id, const char *url,
   if ((rv = nng_dial(p->sock, u, NULL, NNG_FLAG_NONBLOCK)) != 0) {
     setf(err, errlen, "cannot dial %s: %s", u, nng_strerror(rv));
     nng_close(p->sock);
-    free(p);
+    heed__free(p);
     return HEED_EIO;
   }
   pthread_mutex_init(&p->mu, NULL);
@@ -241,7 +242,7 @@ int heed_link_add_peer(heed_link *l, unsigned id, const char *url,
   pthread_cond_init(&p->space, NULL);
   if (pthread_create(&p->th, NULL, sender, p)) {
     nng_close(p->sock);
-    free(p);
+    heed__free(p);
     return HEED_ENOMEM;
   }
   l->peers[id] = p;
@@ -307,8 +308,8 @@ static void peer_free(peer *p) {
   pthread_cond_destroy(&p->space);
   heed_wbuf_free(&p->pend);
   heed_wbuf_free(&p->spare);
-  free(p->ends);
-  free(p);
+  heed__free(p->ends);
+  heed__free(p);
 }
 
 void heed_link_drop_peers(heed_link *l) {
@@ -357,7 +358,7 @@ static int send_now(heed_link *l, peer *p, const heed_wire_msg *m,
     /* Queue it ahead of whatever arrived meanwhile. */
     size_t need = p->pend.len + b.len;
     if (need > p->pend.cap) {
-      uint8_t *q = realloc(p->pend.p, need);
+      uint8_t *q = heed__realloc(p->pend.p, need);
       if (!q)
         rv = HEED_ENOMEM;
       else {
@@ -367,7 +368,7 @@ static int send_now(heed_link *l, peer *p, const heed_wire_msg *m,
     }
     if (!rv && p->nends == p->ecap) {
       size_t cap = p->ecap ? 2 * p->ecap : 64;
-      size_t *e = realloc(p->ends, cap * sizeof *e);
+      size_t *e = heed__realloc(p->ends, cap * sizeof *e);
       if (!e)
         rv = HEED_ENOMEM;
       else {
@@ -417,7 +418,7 @@ static int enqueue(heed_link *l, unsigned to, const heed_wire_msg *m,
     rv = p->err ? p->err : HEED_ECLOSED;
   if (!rv && p->nends == p->ecap) {
     size_t cap = p->ecap ? 2 * p->ecap : 64;
-    size_t *e = realloc(p->ends, cap * sizeof *e);
+    size_t *e = heed__realloc(p->ends, cap * sizeof *e);
     if (!e)
       rv = HEED_ENOMEM;
     else {
@@ -520,5 +521,5 @@ void heed_link_close(heed_link *l) {
     nng_msg_free(l->last);
   pthread_mutex_destroy(&l->mu);
   pthread_mutex_destroy(&l->stmu);
-  free(l);
+  heed__free(l);
 }

@@ -9,12 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/alloc.h"
 #include "heed/error.h"
 
 /* ---- encoding ----------------------------------------------------------- */
 
 void heed_wbuf_free(heed_wbuf *b) {
-  free(b->p);
+  heed__free(b->p);
   b->p = NULL;
   b->len = b->cap = 0;
 }
@@ -27,7 +28,7 @@ static int reserve(heed_wbuf *b, size_t more) {
   size_t cap = b->cap ? b->cap : 256;
   while (cap < b->len + more)
     cap *= 2;
-  uint8_t *p = realloc(b->p, cap);
+  uint8_t *p = heed__realloc(b->p, cap);
   if (!p)
     return HEED_ENOMEM;
   b->p = p;
@@ -366,8 +367,8 @@ static void get_floats(float *dst, const uint8_t *src, size_t n) {
 }
 
 void heed_frame_free(heed_frame *f) {
-  free(f->msgs);
-  free(f->arena);
+  heed__free(f->msgs);
+  heed__free(f->arena);
   memset(f, 0, sizeof *f);
 }
 
@@ -508,7 +509,7 @@ int heed_wire_decode(heed_frame *f, const uint8_t *p, size_t n,
     return fail(&r, HEED_ETRUNC, "truncated: %u messages announced, %zu "
                 "bytes left", nm, left(&r));
   if (nm > f->mcap) {
-    heed_frame_msg *m = realloc(f->msgs, (size_t)nm * sizeof *m);
+    heed_frame_msg *m = heed__realloc(f->msgs, (size_t)nm * sizeof *m);
     if (!m)
       return fail(&r, HEED_ENOMEM, "out of memory");
     f->msgs = m;
@@ -516,8 +517,8 @@ int heed_wire_decode(heed_frame *f, const uint8_t *p, size_t n,
   }
   size_t nfl = left(&r) / 4 + 1;
   if (nfl > f->acap) {
-    free(f->arena);
-    f->arena = malloc(nfl * sizeof *f->arena);
+    heed__free(f->arena);
+    f->arena = heed__malloc(nfl * sizeof *f->arena);
     f->acap = f->arena ? nfl : 0;
     if (!f->arena)
       return fail(&r, HEED_ENOMEM, "out of memory");
