@@ -33,7 +33,7 @@ static const heed_strategy_ops signbid = {
     .name = "signbid",
     .description = "example plugin: bids sign(w)*mean|w|, steps lr*scale",
     .nparams = 1,
-    .params = {{"scale", 1.0, "multiplies the learning rate"}},
+    .params = {{"scale", 1.0, "multiplies the learning rate", 0, 100}},
     .respond = signbid_respond,
 };
 

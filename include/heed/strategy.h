@@ -28,8 +28,9 @@
 extern "C" {
 #endif
 
-/* Bumped whenever heed_strategy_ops or heed_neuron changes shape. */
-#define HEED_STRATEGY_ABI 1
+/* Bumped whenever heed_strategy_ops or heed_neuron changes shape (2: every
+ * parameter declares its range). */
+#define HEED_STRATEGY_ABI 2
 #define HEED_STRATEGY_MAX_PARAMS 8
 
 /* Control events a neuron's strategy may react to. */
@@ -73,10 +74,16 @@ typedef struct heed_neuron {
                        fan_in values), or NULL; the helpers below use it */
 } heed_neuron;
 
+/* One parameter. Values outside the closed range [min, max] are refused
+ * wherever a strategy is made (command-line specs, checkpoints, plugins'
+ * defaults), so respond() may rely on them: declare the range in which the
+ * strategy's arithmetic stays finite. min and max must be finite with
+ * min <= value <= max; a parameter left at {0, 0} accepts only 0. */
 typedef struct heed_strategy_param {
   const char *name;
   double value; /* default */
   const char *help;
+  double min, max;
 } heed_strategy_param;
 
 typedef struct heed_strategy_ops {
@@ -105,21 +112,34 @@ typedef const heed_strategy_ops *(*heed_strategy_plugin_fn)(void);
 #define HEED_STRATEGY_PLUGIN_SYMBOL "heed_strategy_plugin_v1"
 
 /* Registers ops under ops->name (the ops must outlive heed). Returns
- * HEED_EEXIST for a taken name, HEED_EVERSION for a wrong abi. */
+ * HEED_EEXIST for a taken name, HEED_EVERSION for a wrong abi, HEED_EINVAL
+ * for a missing name or respond, too many parameters, or a parameter whose
+ * range is not finite or does not hold its default. */
 HEED_API int heed_strategy_register(const heed_strategy_ops *ops);
 /* Number of registered strategies, and the i-th one (built-ins first). */
 HEED_API size_t heed_strategy_count(void);
 HEED_API const heed_strategy_ops *heed_strategy_at(size_t i);
 HEED_API const heed_strategy_ops *heed_strategy_find(const char *name);
 
-/* Parses "NAME" or "NAME:k=v,k=v" into a new strategy. On error returns a
- * negative code and writes a one-line reason to err. */
+/* Parses "NAME" or "NAME:k=v,k=v" into a new strategy. Every value must be
+ * a finite number within its parameter's declared range; a strategy made
+ * here is the only kind heed_net_set_strategy accepts, so no neuron ever
+ * plays an out-of-range parameter. On error returns a negative code
+ * (HEED_ENOENT: unknown name, HEED_ERANGE: a value out of its range,
+ * HEED_EINVAL: anything else) and writes a one-line reason to err, with
+ * the spec's text escaped (no control characters, bounded length). */
 HEED_API int heed_strategy_new(heed_strategy **sp, const char *spec, char *err,
                                size_t errlen);
 HEED_API void heed_strategy_free(heed_strategy *s);
 HEED_API const heed_strategy_ops *heed_strategy_ops_of(const heed_strategy *s);
 HEED_API const double *heed_strategy_params(const heed_strategy *s);
-/* Canonical spec, e.g. "sparse:q=0.25", into buf. */
+/* Checks value v for parameter i of ops against its declared range:
+ * 0, HEED_ERANGE (out of range or not finite) or HEED_EINVAL (no such
+ * parameter), with "strategy S: k=v is out of range [min, max]" in err. */
+HEED_API int heed_strategy_param_check(const heed_strategy_ops *ops, size_t i,
+                                       double v, char *err, size_t errlen);
+/* Canonical spec, e.g. "sparse:q=0.25", into buf; every value printed so
+ * that parsing the spec gives back exactly the same double. */
 HEED_API int heed_strategy_spec(const heed_strategy *s, char *buf, size_t len);
 
 /* Loads a strategy plugin (dlopen + HEED_STRATEGY_PLUGIN_SYMBOL) and

@@ -1,4 +1,5 @@
-/* strategies.c - `heed strategies`: one line per strategy, name first. */
+/* strategies.c - `heed strategies`: each strategy, then its parameters
+ * with their defaults and ranges. */
 #include <stdio.h>
 #include <string.h>
 
@@ -9,8 +10,10 @@ int heed_cmd_strategies(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       printf("usage: heed strategies [--strategy-plugin PATH.so]...\n\n"
-             "Lists the strategies a neuron can play, one per line: name, "
-             "parameters\nwith their defaults, and a description.\n");
+             "Lists the strategies a neuron can play: a line with the name and "
+             "a description,\nthen one line per parameter: its default, the "
+             "range of values it accepts\n(on the command line and in "
+             "checkpoints) and what it does.\n");
       return 0;
     }
     if (!strcmp(argv[i], "--strategy-plugin") && i + 1 < argc) {
@@ -27,13 +30,14 @@ int heed_cmd_strategies(int argc, char **argv) {
   }
   for (size_t i = 0; i < heed_strategy_count(); i++) {
     const heed_strategy_ops *s = heed_strategy_at(i);
-    char params[256] = "";
-    size_t off = 0;
-    for (size_t p = 0; p < s->nparams && off < sizeof params; p++)
-      off += (size_t)snprintf(params + off, sizeof params - off, "%s%s=%g",
-                              p ? "," : "", s->params[p].name,
-                              s->params[p].value);
-    printf("%-8s %-32s %s\n", s->name, off ? params : "-", s->description);
+    printf("%-8s %s\n", s->name, s->description);
+    for (size_t p = 0; p < s->nparams; p++) {
+      const heed_strategy_param *q = &s->params[p];
+      char arg[64];
+      snprintf(arg, sizeof arg, "%s=%g in [%g, %g]", q->name, q->value,
+               q->min, q->max);
+      printf("  %-30s %s\n", arg, q->help ? q->help : "");
+    }
   }
   return 0;
 }

@@ -14,4 +14,9 @@ extern const heed_strategy_ops heed__strategy_async;
  * w += lr * <g, x>. Shared by bp and async. */
 void heed__strategy_bp_respond(heed_neuron *n);
 
+/* Checks what registering ops needs (name, respond, parameter count and
+ * ranges): 0, or HEED_EINVAL with a one-line reason in err. */
+int heed__strategy_ops_check(const heed_strategy_ops *ops, char *err,
+                             size_t errlen);
+
 #endif

@@ -142,19 +142,23 @@ const heed_strategy_ops heed__strategy_guard = {
     .description = "per-synapse accounting of earned attention; anchors "
                    "important synapses at consolidation points",
     .nparams = 8,
-    .params = {{"c", 1.0, "strength of the pull back to the anchor"},
-               {"xi", 1e-3, "damping of the importance denominator"},
+    /* Ranges: xi > 0 keeps the importance denominator off zero; keep in
+     * [0, 1] and the caps on pow and sharp keep importances finite. */
+    .params = {{"c", 1.0, "strength of the pull back to the anchor", 0, 1e6},
+               {"xi", 1e-3, "damping of the importance denominator", 1e-9,
+                1e6},
                {"auto", 0.0, "self-detect boundaries when mean|beta| jumps "
-                             "by this factor (0: only on CONSOLIDATE)"},
+                             "by this factor (0: only on CONSOLIDATE)", 0, 1e6},
                {"warm", 50.0, "batches after a boundary before detecting "
-                              "another"},
+                              "another", 0, 1e9},
                {"keep", 1.0, "old importance kept at a consolidation "
-                             "(1: accumulate, 0: replace)"},
+                             "(1: accumulate, 0: replace)", 0, 1},
                {"pow", 1.0, "new importance scaled by the neuron's mean "
-                            "new importance^(pow-1)"},
-               {"grow", 0.0, "strength c*(1+grow*(consolidations-1))"},
+                            "new importance^(pow-1)", 0, 8},
+               {"grow", 0.0, "strength c*(1+grow*(consolidations-1))", 0,
+                1e3},
                {"sharp", 1.0, "new importances within the neuron as "
-                              "e^sharp, same sum"}},
+                              "e^sharp, same sum", 0, 8}},
     .state_floats = guard_state,
     .respond = guard_respond,
     .control = guard_control,

@@ -9,7 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "heed/strategy.h"
+#include "strategy/builtin.h"
 
 int heed_strategy_plugin_load(const char *path, char *err, size_t errlen) {
   if (!path) {
@@ -48,6 +48,12 @@ int heed_strategy_plugin_load(const char *path, char *err, size_t errlen) {
              path, ops->abi, HEED_STRATEGY_ABI);
     dlclose(h);
     return HEED_EVERSION;
+  }
+  char why[384];
+  if (heed__strategy_ops_check(ops, why, sizeof why) != 0) {
+    snprintf(err, errlen, "strategy plugin %s: %s", path, why);
+    dlclose(h);
+    return HEED_EINVAL;
   }
   int rv = heed_strategy_register(ops);
   if (rv != 0) {

@@ -34,7 +34,8 @@ const heed_strategy_ops heed__strategy_retain = {
     .description = "incumbency: step lr/(1+lambda*Omega), Omega = attention "
                    "earned so far",
     .nparams = 1,
-    .params = {{"lambda", 100.0, "how fast earned attention slows a neuron"}},
+    .params = {{"lambda", 100.0, "how fast earned attention slows a neuron", 0,
+                1e6}},
     .state_floats = retain_state,
     .respond = retain_respond,
 };

@@ -291,6 +291,81 @@ static void test_strategy_specs(void **state) {
                    HEED_EEXIST);
 }
 
+static void noop_respond(heed_neuron *n) { (void)n; }
+
+/* Every parameter has a declared range, enforced wherever a strategy is
+ * made: out-of-range values are HEED_ERANGE with the parameter and its
+ * range named, on one printable line. */
+static void test_strategy_param_ranges(void **state) {
+  (void)state;
+  static const struct {
+    const char *spec, *want;
+  } bad[] = {
+      {"sparse:q=5", "sparse: q=5 is out of range [0, 1]"},
+      {"sparse:q=-1", "sparse: q=-1 is out of range [0, 1]"},
+      {"retain:lambda=-5", "retain: lambda=-5 is out of range [0, 1e+06]"},
+      {"retain:lambda=1e308", "lambda=1e+308 is out of range [0, 1e+06]"},
+      {"guard:xi=0", "guard: xi=0 is out of range [1e-09, 1e+06]"},
+      {"guard:keep=1.5", "keep=1.5 is out of range [0, 1]"},
+  };
+  heed_strategy *s = NULL;
+  char err[256];
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    assert_int_equal(heed_strategy_new(&s, bad[i].spec, err, sizeof err),
+                     HEED_ERANGE);
+    if (!strstr(err, bad[i].want))
+      fail_msg("%s: '%s' lacks '%s'", bad[i].spec, err, bad[i].want);
+  }
+  /* Overflow to infinity is not a number; control characters and long
+   * input are escaped and bounded in the message. */
+  assert_int_equal(heed_strategy_new(&s, "retain:lambda=1e999", err,
+                                     sizeof err), HEED_EINVAL);
+  assert_int_equal(heed_strategy_new(&s, "no\npe\x1b[2J", err, sizeof err),
+                   HEED_ENOENT);
+  assert_non_null(strstr(err, "'no\\x0ape\\x1b[2J'"));
+  char longname[300];
+  memset(longname, 'a', sizeof longname - 1);
+  longname[sizeof longname - 1] = 0;
+  assert_int_equal(heed_strategy_new(&s, longname, err, sizeof err),
+                   HEED_EINVAL);
+  assert_true(strlen(err) < 120);
+  assert_non_null(strstr(err, "..."));
+  /* The bounds themselves are in, and a spec prints back exactly. */
+  assert_int_equal(heed_strategy_new(&s, "sparse:q=1", err, sizeof err), 0);
+  heed_strategy_free(s);
+  assert_int_equal(heed_strategy_new(&s, "retain:lambda=0.1", err, sizeof err),
+                   0);
+  char spec[128];
+  assert_int_equal(heed_strategy_spec(s, spec, sizeof spec), 0);
+  assert_string_equal(spec, "retain:lambda=0.1");
+  heed_strategy_free(s);
+  assert_int_equal(heed_strategy_new(&s, "retain:lambda=0.30000000000000004",
+                                     err, sizeof err), 0);
+  assert_int_equal(heed_strategy_spec(s, spec, sizeof spec), 0);
+  assert_string_equal(spec, "retain:lambda=0.30000000000000004");
+  heed_strategy_free(s);
+  /* Every built-in declares a finite range holding its default. */
+  for (size_t i = 0; i < heed_strategy_count(); i++) {
+    const heed_strategy_ops *ops = heed_strategy_at(i);
+    for (size_t p = 0; p < ops->nparams; p++)
+      assert_int_equal(heed_strategy_param_check(ops, p, ops->params[p].value,
+                                                 NULL, 0), 0);
+  }
+  /* Registering a strategy whose range is missing or wrong is refused. */
+  static heed_strategy_ops norange = {
+      .abi = HEED_STRATEGY_ABI, .name = "norange", .description = "x",
+      .nparams = 1, .params = {{"k", 0.5, "no range given"}},
+      .respond = noop_respond};
+  assert_int_equal(heed_strategy_register(&norange), HEED_EINVAL);
+  norange.params[0].min = 0;
+  norange.params[0].max = 1.0 / 0.0;
+  assert_int_equal(heed_strategy_register(&norange), HEED_EINVAL);
+  norange.params[0].max = 1;
+  assert_int_equal(heed_strategy_register(&norange), 0);
+  assert_int_equal(heed_strategy_new(&s, "norange:k=2", err, sizeof err),
+                   HEED_ERANGE);
+}
+
 static void test_plugins(void **state) {
   (void)state;
   const char *dir = getenv("HEED_PLUGIN_DIR");
@@ -325,6 +400,7 @@ int main(void) {
       cmocka_unit_test(test_async_overlaps_batches),
       cmocka_unit_test(test_mixed_society),
       cmocka_unit_test(test_strategy_specs),
+      cmocka_unit_test(test_strategy_param_ranges),
       cmocka_unit_test(test_plugins),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
