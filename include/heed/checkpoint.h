@@ -54,21 +54,60 @@ typedef struct heed_checkpoint_meta {
   const heed_checkpoint_point *curve;
 } heed_checkpoint_meta;
 
+/* The run options a checkpoint records and the command line takes, with
+ * the one range both enforce: the loader refuses a checkpoint whose field
+ * is out of the range the flag would be refused for, and the saver refuses
+ * to write one. A checkpoint's epoch (epochs done) may also be 0, and its
+ * batch 0 (not recorded: saved without meta). */
+typedef enum heed_run_field {
+  HEED_RUN_BATCH,  /* mini-batch size, integer in [1, 4096] (--batch) */
+  HEED_RUN_LR,     /* learning rate, in [1e-9, 100] (--lr) */
+  HEED_RUN_EPOCHS, /* epochs, integer in [1, 100000] (--epochs) */
+  HEED_RUN_NFIELDS
+} heed_run_field;
+
+typedef struct heed_run_limit {
+  const char *name; /* the checkpoint's key: "batch", "lr", "epoch" */
+  const char *flag; /* the command line's flag: "--batch", ... */
+  double min, max;  /* closed range */
+  int integer;      /* nonzero: whole numbers only */
+} heed_run_limit;
+
+/* The limit of f; NULL for an unknown field. */
+HEED_API const heed_run_limit *heed_run_limit_of(heed_run_field f);
+/* 0 when v is finite, within f's range (and whole when it must be), else
+ * HEED_ERANGE with "'NAME' = V is out of range [MIN, MAX]" in err. */
+HEED_API int heed_run_check(heed_run_field f, double v, char *err,
+                            size_t errlen);
+
 typedef struct heed_checkpoint heed_checkpoint;
 
 /* Writes net (and meta, which may be NULL) to path atomically. Blocks until
- * the network is idle. On error returns a negative code (HEED_EIO,
- * HEED_ENOMEM, HEED_ERANGE, ...) with a one-line reason in err. */
+ * the network is idle. path must be a regular file or a new name (a
+ * device, FIFO, socket or directory is HEED_EINVAL, never replaced); its
+ * batch, epoch and the net's lr must be within heed_run_limit_of's ranges
+ * (HEED_ERANGE). On error returns a negative code (HEED_EIO, HEED_ENOMEM,
+ * HEED_ERANGE, ...) with a one-line reason in err. Leftover PATH.tmp.PID
+ * files of processes that no longer run (killed while saving) are removed
+ * first. */
 HEED_API int heed_checkpoint_save(const heed_net *net,
                                   const heed_checkpoint_meta *meta,
                                   const char *path, char *err, size_t errlen);
 
-/* Reads and validates path. Errors: HEED_EIO (cannot read), HEED_EFORMAT
+/* Reads and validates path, including the run options against
+ * heed_run_limit_of and the strategies' parameters against their declared
+ * ranges (for strategies registered by then). Errors: HEED_EIO (cannot read), HEED_EFORMAT
  * (not a heed checkpoint, wrong types or lengths), HEED_ETRUNC (cut short),
  * HEED_EVERSION (another format version), HEED_ERANGE (over a limit),
  * HEED_ENOMEM. */
 HEED_API int heed_checkpoint_load(heed_checkpoint **ck, const char *path,
                                   char *err, size_t errlen);
+/* The same checks on len bytes of buf already in memory (a checkpoint
+ * received over a socket, or a fuzzer's input); name stands for the path in
+ * messages (NULL: "checkpoint"). The checkpoint copies what it keeps. */
+HEED_API int heed_checkpoint_load_mem(heed_checkpoint **ck, const void *buf,
+                                      size_t len, const char *name, char *err,
+                                      size_t errlen);
 /* NULL is ignored. */
 HEED_API void heed_checkpoint_free(heed_checkpoint *ck);
 

@@ -1,6 +1,8 @@
 /* args.c - strict number and list parsing for the CLI. */
 #include "cli/args.h"
 
+#include "heed/checkpoint.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -70,4 +72,20 @@ const char *heed__arg_value(const char *cmd, int argc, char **argv, int *i) {
     return NULL;
   }
   return argv[++*i];
+}
+
+int heed__arg_run(const char *cmd, heed_run_field f, const char *s,
+                  double *out) {
+  const heed_run_limit *l = heed_run_limit_of(f);
+  char *end;
+  errno = 0;
+  double v = s && *s ? strtod(s, &end) : NAN;
+  if (!s || !*s || *end || heed_run_check(f, v, NULL, 0) != 0) {
+    fprintf(stderr, "heed %s: %s wants %s in [%g, %g], got '%s'\n", cmd,
+            l->flag, l->integer ? "an integer" : "a number", l->min, l->max,
+            s ? s : "");
+    return -1;
+  }
+  *out = v;
+  return 0;
 }

@@ -5,11 +5,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "heed/checkpoint.h"
+
 /* Each returns 0, or prints "heed CMD: ..." to stderr and returns -1. */
 int heed__arg_u64(const char *cmd, const char *flag, const char *s,
                   uint64_t min, uint64_t max, uint64_t *out);
 int heed__arg_float(const char *cmd, const char *flag, const char *s,
                     double min, double max, double *out);
+/* A run option (--batch, --lr, --epochs) checked against the one range a
+ * checkpoint's copy of it is checked against (heed_run_limit_of). */
+int heed__arg_run(const char *cmd, heed_run_field f, const char *s,
+                  double *out);
 /* "256,128" -> sizes; "" or "none" -> no hidden layers. */
 int heed__arg_sizes(const char *cmd, const char *flag, const char *s,
                     uint32_t *sizes, size_t max, size_t *n);

@@ -109,14 +109,14 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
     }
   } else if (!strcmp(a, "--epochs")) {
     VALUE();
-    if (heed__arg_u64(cmd, a, v, 1, 100000, &u))
+    if (heed__arg_run(cmd, HEED_RUN_EPOCHS, v, &d))
       return -1;
-    o->epochs = (uint32_t)u;
+    o->epochs = (uint32_t)d;
   } else if (!strcmp(a, "--batch")) {
     VALUE();
-    if (heed__arg_u64(cmd, a, v, 1, 4096, &u))
+    if (heed__arg_run(cmd, HEED_RUN_BATCH, v, &d))
       return -1;
-    o->batch = (uint32_t)u;
+    o->batch = (uint32_t)d;
   } else if (!strcmp(a, "--spin-us")) {
     VALUE();
     if (heed__arg_u64(cmd, a, v, 0, 1000000, &u))
@@ -129,7 +129,7 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
     o->threads = (uint32_t)u;
   } else if (!strcmp(a, "--lr")) {
     VALUE();
-    if (heed__arg_float(cmd, a, v, 0, 100, &d))
+    if (heed__arg_run(cmd, HEED_RUN_LR, v, &d))
       return -1;
     o->lr = d;
   } else if (!strcmp(a, "--seed")) {

@@ -11,8 +11,10 @@
  * with msgpack_unpack_next and copies every field out with type and length
  * checks. The layout is documented in docs/checkpoint-format.md.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -26,14 +28,18 @@
 
 #include <msgpack.h>
 
-#include "common/mpk.h"
 #include "common/alloc.h"
+#include "common/escape.h"
+#include "common/mpk.h"
 #include "heed/checkpoint.h"
 
 #define NAME_MAX_LEN 63   /* strategy and parameter names */
 #define TEXT_MAX_LEN 65536 /* dataset and args strings */
 #define STATE_MAX_FLOATS (1u << 28)
 #define SKIM_MAX_DEPTH 16
+
+/* Text from the file, escaped for a one-line message (common/escape.h). */
+#define ESC(s, buf) heed__escape((s), SIZE_MAX, (buf), sizeof(buf))
 
 typedef struct ck_play {
   char name[NAME_MAX_LEN + 1];
@@ -76,6 +82,47 @@ static int say(char *err, size_t len, int code, const char *fmt, ...) {
     va_end(ap);
   }
   return code;
+}
+
+/* ---- run limits (shared with the command line) ------------------------ */
+
+static const heed_run_limit run_limits[HEED_RUN_NFIELDS] = {
+    [HEED_RUN_BATCH] = {"batch", "--batch", 1, 4096, 1},
+    [HEED_RUN_LR] = {"lr", "--lr", 1e-9, 100, 0},
+    [HEED_RUN_EPOCHS] = {"epoch", "--epochs", 1, 100000, 1},
+};
+
+const heed_run_limit *heed_run_limit_of(heed_run_field f) {
+  return (unsigned)f < HEED_RUN_NFIELDS ? &run_limits[f] : NULL;
+}
+
+int heed_run_check(heed_run_field f, double v, char *err, size_t errlen) {
+  const heed_run_limit *l = heed_run_limit_of(f);
+  if (!l)
+    return say(err, errlen, HEED_EINVAL, "unknown run option");
+  if (isfinite(v) && v >= l->min && v <= l->max && (!l->integer || v == floor(v)))
+    return 0;
+  return say(err, errlen, HEED_ERANGE, "'%s' = %.9g is out of range [%g, %g]",
+             l->name, v, l->min, l->max);
+}
+
+/* lr is kept as a float: the float nearest the lower bound is in. */
+static int check_lr(double lr, char *err, size_t errlen) {
+  if ((float)lr == (float)run_limits[HEED_RUN_LR].min)
+    return 0;
+  return heed_run_check(HEED_RUN_LR, lr, err, errlen);
+}
+
+/* The meta fields as the loader will check them: batch 0 and epoch 0 mean
+ * "not recorded" and "none done yet". */
+static int check_meta(const heed_checkpoint_meta *m, char *err,
+                      size_t errlen) {
+  int rv = 0;
+  if (m->batch)
+    rv = heed_run_check(HEED_RUN_BATCH, m->batch, err, errlen);
+  if (!rv && m->epoch)
+    rv = heed_run_check(HEED_RUN_EPOCHS, m->epoch, err, errlen);
+  return rv;
 }
 
 /* ---- little-endian float32 --------------------------------------------- */
@@ -163,20 +210,27 @@ static int find_play(save_play **plays, size_t *n, size_t *cap,
   return 0;
 }
 
-static int fsync_dir(const char *path) {
+/* The directory part of path into dir ("." or "/" when it has none). */
+static int dir_of(const char *path, char *dir, size_t cap) {
   const char *slash = strrchr(path, '/');
-  char dir[PATH_MAX];
   if (!slash)
-    snprintf(dir, sizeof dir, ".");
+    snprintf(dir, cap, ".");
   else if (slash == path)
-    snprintf(dir, sizeof dir, "/");
+    snprintf(dir, cap, "/");
   else {
     size_t n = (size_t)(slash - path);
-    if (n >= sizeof dir)
+    if (n >= cap)
       return -1;
     memcpy(dir, path, n);
     dir[n] = 0;
   }
+  return 0;
+}
+
+static int fsync_dir(const char *path) {
+  char dir[PATH_MAX];
+  if (dir_of(path, dir, sizeof dir) != 0)
+    return -1;
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return -1;
@@ -187,6 +241,40 @@ static int fsync_dir(const char *path) {
     rv = 0;
   close(fd);
   return rv;
+}
+
+/* Removes BASE.tmp.PID files next to path whose PID no longer runs: what
+ * a save killed between create and rename (kill -9, power loss) leaves.
+ * A live PID's file is left alone, whoever it is: it may be a concurrent
+ * save. Best effort: failures here never fail the save. */
+static void remove_stale_tmp(const char *path) {
+  char dir[PATH_MAX];
+  const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+  size_t bl = strlen(base);
+  if (!bl || dir_of(path, dir, sizeof dir) != 0)
+    return;
+  DIR *d = opendir(dir);
+  if (!d)
+    return;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    const char *n = e->d_name;
+    if (strncmp(n, base, bl) || strncmp(n + bl, ".tmp.", 5))
+      continue;
+    char *end;
+    errno = 0;
+    long pid = strtol(n + bl + 5, &end, 10);
+    if (errno || *end || end == n + bl + 5 || n[bl + 5] == '-' ||
+        n[bl + 5] == '+' || pid <= 0 || pid > INT_MAX ||
+        pid == (long)getpid())
+      continue;
+    if (kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue; /* alive, or not ours to judge (EPERM: alive) */
+    char full[PATH_MAX];
+    if (snprintf(full, sizeof full, "%s/%s", dir, n) < (int)sizeof full)
+      unlink(full);
+  }
+  closedir(d);
 }
 
 int heed_checkpoint_save(const heed_net *cnet, const heed_checkpoint_meta *meta,
@@ -205,6 +293,10 @@ int heed_checkpoint_save(const heed_net *cnet, const heed_checkpoint_meta *meta,
   if (rv)
     return say(err, errlen, rv, "%s: network busy: %s", path,
                heed_strerror(rv));
+  char why[256];
+  if ((rv = check_meta(meta, why, sizeof why)) != 0 ||
+      (rv = check_lr(heed_net_lr(net), why, sizeof why)) != 0)
+    return say(err, errlen, rv, "%s: not saved: %s", path, why);
   size_t nl = heed_net_nlayers(net);
   if (nl < 1 || nl > HEED_CHECKPOINT_MAX_LAYERS)
     return say(err, errlen, HEED_ERANGE, "%s: %zu layers (at most %d)", path,
@@ -256,6 +348,13 @@ int heed_checkpoint_save(const heed_net *cnet, const heed_checkpoint_meta *meta,
     }
   }
 
+  struct stat tst;
+  if (stat(path, &tst) == 0 && !S_ISREG(tst.st_mode)) {
+    rv = say(err, errlen, HEED_EINVAL,
+             "%s: not a regular file; a checkpoint never replaces one", path);
+    goto out;
+  }
+  remove_stale_tmp(path);
   size_t tlen = strlen(path) + 32;
   if (!(tmp = heed__malloc(tlen))) {
     rv = say(err, errlen, HEED_ENOMEM, "%s: out of memory", path);
@@ -643,9 +742,48 @@ static int layer_array(rd *r, const msgpack_object *top, const char *key,
   return 0;
 }
 
+/* Checks a play's parameters against its strategy's declared names and
+ * ranges when the strategy is registered (a plugin's may not be loaded
+ * yet: heed_checkpoint_apply checks those when it builds them). */
+static int check_play(rd *r, const ck_play *p, size_t i) {
+  const heed_strategy_ops *ops = heed_strategy_find(p->name);
+  char e1[HEED_ESCAPE_BUF], e2[HEED_ESCAPE_BUF], why[256];
+  if (!ops)
+    return 0;
+  for (size_t k = 0; k < p->nparams; k++) {
+    size_t q = 0;
+    while (q < ops->nparams && strcmp(ops->params[q].name, p->pname[k]))
+      q++;
+    if (q == ops->nparams)
+      return BAD(r, HEED_EFORMAT, "play %zu: strategy %s has no parameter "
+                 "'%s'", i, ESC(p->name, e1), ESC(p->pname[k], e2));
+    if (heed_strategy_param_check(ops, q, p->pval[k], why, sizeof why) != 0)
+      return BAD(r, HEED_ERANGE, "play %zu: %s", i, why);
+  }
+  return 0;
+}
+
+/* Strategy and parameter names: printable ASCII without the spec's
+ * separators, so they print as they are and parse back as a spec. */
+static int name_copy(rd *r, const msgpack_object *o, const char *what,
+                     char *dst, size_t cap) {
+  int rv = str_copy(r, o, what, dst, cap, ":,= ");
+  if (rv)
+    return rv;
+  char e[HEED_ESCAPE_BUF];
+  if (!dst[0])
+    return BAD(r, HEED_EFORMAT, "%s is empty", what);
+  for (const char *c = dst; *c; c++)
+    if (*c < 0x21 || *c > 0x7e)
+      return BAD(r, HEED_EFORMAT, "%s '%s' has a bad character", what,
+                 ESC(dst, e));
+  return 0;
+}
+
 static int read_plays(rd *r, heed_checkpoint *ck, const msgpack_object *top,
                       uint64_t neurons) {
   const msgpack_object *a;
+  char e1[HEED_ESCAPE_BUF], e2[HEED_ESCAPE_BUF];
   int rv = need(r, top, "plays", MSGPACK_OBJECT_ARRAY, &a);
   if (rv)
     return rv;
@@ -663,28 +801,29 @@ static int read_plays(rd *r, heed_checkpoint *ck, const msgpack_object *top,
     if ((rv = need(r, po, "name", MSGPACK_OBJECT_STR, &name)) != 0 ||
         (rv = need(r, po, "params", MSGPACK_OBJECT_MAP, &params)) != 0)
       return rv;
-    if ((rv = str_copy(r, name, "strategy name", p->name, sizeof p->name,
-                       ":,= ")) != 0)
+    if ((rv = name_copy(r, name, "strategy name", p->name, sizeof p->name)))
       return rv;
-    if (!p->name[0])
-      return BAD(r, HEED_EFORMAT, "play %zu has an empty name", i);
     if (params->via.map.size > HEED_STRATEGY_MAX_PARAMS)
       return BAD(r, HEED_EFORMAT, "strategy %s has %u parameters (at most %d)",
-                 p->name, params->via.map.size, HEED_STRATEGY_MAX_PARAMS);
+                 ESC(p->name, e1), params->via.map.size,
+                 HEED_STRATEGY_MAX_PARAMS);
     p->nparams = params->via.map.size;
     for (size_t k = 0; k < p->nparams; k++) {
       const msgpack_object_kv *kv = &params->via.map.ptr[k];
-      if ((rv = str_copy(r, &kv->key, "parameter name", p->pname[k],
-                         sizeof p->pname[k], ":,= ")) != 0)
+      if ((rv = name_copy(r, &kv->key, "parameter name", p->pname[k],
+                          sizeof p->pname[k])) != 0)
         return rv;
-      if (!p->pname[k][0])
-        return BAD(r, HEED_EFORMAT, "strategy %s: empty parameter name",
-                   p->name);
+      for (size_t q = 0; q < k; q++)
+        if (!strcmp(p->pname[q], p->pname[k]))
+          return BAD(r, HEED_EFORMAT, "strategy %s: parameter %s twice",
+                     ESC(p->name, e1), ESC(p->pname[k], e2));
       if (heed__mpk_num(&kv->val, &p->pval[k]) != 0 ||
           !isfinite(p->pval[k]))
         return BAD(r, HEED_EFORMAT, "strategy %s: %s is not a finite number",
-                   p->name, p->pname[k]);
+                   ESC(p->name, e1), ESC(p->pname[k], e2));
     }
+    if ((rv = check_play(r, p, i)) != 0)
+      return rv;
   }
   return 0;
 }
@@ -736,6 +875,9 @@ static int read_meta(rd *r, heed_checkpoint *ck, const msgpack_object *top) {
   }
   ck->meta.ncurve = n;
   ck->meta.curve = ck->curve;
+  char why[256];
+  if ((rv = check_meta(&ck->meta, why, sizeof why)) != 0)
+    return BAD(r, rv, "%s", why);
   return 0;
 }
 
@@ -786,12 +928,12 @@ static int read_tree(rd *r, heed_checkpoint *ck, const msgpack_object *top) {
   if ((rv = layer_array(r, top, "activations", nl, &o)) != 0)
     return rv;
   for (size_t l = 0; l < nl; l++) {
-    char name[32];
+    char name[32], e[HEED_ESCAPE_BUF];
     if ((rv = str_copy(r, &o->via.array.ptr[l], "activation", name,
                        sizeof name, NULL)) != 0)
       return rv;
     if (heed_activation_parse(name, &ck->layers[l].act) != 0)
-      return BAD(r, HEED_EFORMAT, "unknown activation '%s'", name);
+      return BAD(r, HEED_EFORMAT, "unknown activation '%s'", ESC(name, e));
   }
 
   uint64_t v;
@@ -803,6 +945,9 @@ static int read_tree(rd *r, heed_checkpoint *ck, const msgpack_object *top) {
   double lr;
   if (heed__mpk_num(o, &lr) != 0 || !isfinite(lr))
     return BAD(r, HEED_EFORMAT, "'lr' is not a finite number");
+  char why[256];
+  if ((rv = check_lr(lr, why, sizeof why)) != 0)
+    return BAD(r, rv, "%s", why);
   ck->lr = (float)lr;
 
   if ((rv = read_plays(r, ck, top, neurons)) != 0)
@@ -909,6 +1054,58 @@ out:
   return rv;
 }
 
+/* Parses n bytes of buf as a checkpoint named name (for messages). */
+static int load_buf(rd *r, const uint8_t *buf, size_t n,
+                    heed_checkpoint **ckp) {
+  heed_checkpoint *ck = NULL;
+  msgpack_unpacked up;
+  msgpack_unpacked_init(&up);
+  size_t off = 0;
+  int rv;
+  if (n == 0) {
+    rv = BAD(r, HEED_ETRUNC, "empty file, not a checkpoint");
+    goto out;
+  }
+  if ((rv = skim(buf, n, &off, 0)) != 0) {
+    rv = rv == HEED_ETRUNC
+             ? BAD(r, rv, "truncated checkpoint (cut short at %zu bytes)", n)
+             : BAD(r, rv, "not a heed checkpoint (malformed MessagePack)");
+    goto out;
+  }
+  if (off != n) {
+    rv = BAD(r, HEED_EFORMAT, "not a heed checkpoint (%zu stray bytes)",
+             n - off);
+    goto out;
+  }
+  off = 0;
+  msgpack_unpack_return ur = msgpack_unpack_next(&up, (const char *)buf, n, &off);
+  if (ur == MSGPACK_UNPACK_CONTINUE) {
+    rv = BAD(r, HEED_ETRUNC, "truncated checkpoint");
+    goto out;
+  }
+  if (ur == MSGPACK_UNPACK_NOMEM_ERROR) {
+    rv = BAD(r, HEED_ENOMEM, "out of memory unpacking");
+    goto out;
+  }
+  if (ur != MSGPACK_UNPACK_SUCCESS || off != n) {
+    rv = BAD(r, HEED_EFORMAT, "not a heed checkpoint (malformed MessagePack)");
+    goto out;
+  }
+  if (!(ck = heed__calloc(1, sizeof *ck)) ||
+      !(ck->path = heed__strdup(r->path))) {
+    rv = BAD(r, HEED_ENOMEM, "out of memory");
+    goto out;
+  }
+  if ((rv = read_tree(r, ck, &up.data)) != 0)
+    goto out;
+  *ckp = ck;
+  ck = NULL;
+out:
+  heed_checkpoint_free(ck);
+  msgpack_unpacked_destroy(&up);
+  return rv;
+}
+
 int heed_checkpoint_load(heed_checkpoint **ckp, const char *path, char *err,
                          size_t errlen) {
   if (!ckp || !path)
@@ -920,48 +1117,22 @@ int heed_checkpoint_load(heed_checkpoint **ckp, const char *path, char *err,
   int rv = slurp(&r, &buf, &n);
   if (rv)
     return rv;
-  heed_checkpoint *ck = NULL;
-  msgpack_unpacked up;
-  msgpack_unpacked_init(&up);
-  size_t off = 0;
-  if ((rv = skim(buf, n, &off, 0)) != 0) {
-    rv = rv == HEED_ETRUNC
-             ? BAD(&r, rv, "truncated checkpoint (cut short at %zu bytes)", n)
-             : BAD(&r, rv, "not a heed checkpoint (malformed MessagePack)");
-    goto out;
-  }
-  if (off != n) {
-    rv = BAD(&r, HEED_EFORMAT, "not a heed checkpoint (%zu stray bytes)",
-             n - off);
-    goto out;
-  }
-  off = 0;
-  msgpack_unpack_return ur = msgpack_unpack_next(&up, (const char *)buf, n, &off);
-  if (ur == MSGPACK_UNPACK_CONTINUE) {
-    rv = BAD(&r, HEED_ETRUNC, "truncated checkpoint");
-    goto out;
-  }
-  if (ur == MSGPACK_UNPACK_NOMEM_ERROR) {
-    rv = BAD(&r, HEED_ENOMEM, "out of memory unpacking");
-    goto out;
-  }
-  if (ur != MSGPACK_UNPACK_SUCCESS || off != n) {
-    rv = BAD(&r, HEED_EFORMAT, "not a heed checkpoint (malformed MessagePack)");
-    goto out;
-  }
-  if (!(ck = heed__calloc(1, sizeof *ck)) || !(ck->path = heed__strdup(path))) {
-    rv = BAD(&r, HEED_ENOMEM, "out of memory");
-    goto out;
-  }
-  if ((rv = read_tree(&r, ck, &up.data)) != 0)
-    goto out;
-  *ckp = ck;
-  ck = NULL;
-out:
-  heed_checkpoint_free(ck);
-  msgpack_unpacked_destroy(&up);
+  rv = load_buf(&r, buf, n, ckp);
   heed__free(buf);
   return rv;
+}
+
+int heed_checkpoint_load_mem(heed_checkpoint **ckp, const void *buf,
+                             size_t len, const char *name, char *err,
+                             size_t errlen) {
+  if (!ckp || (!buf && len))
+    return say(err, errlen, HEED_EINVAL, "checkpoint: no buffer");
+  *ckp = NULL;
+  if (len > HEED_CHECKPOINT_MAX_BYTES)
+    return say(err, errlen, HEED_ERANGE, "%s: too large for a checkpoint",
+               name ? name : "checkpoint");
+  rd r = {name ? name : "checkpoint", err, errlen};
+  return load_buf(&r, buf, len, ckp);
 }
 
 void heed_checkpoint_free(heed_checkpoint *ck) {
@@ -1058,7 +1229,7 @@ int heed_checkpoint_apply(const heed_checkpoint *ck, heed_net *net, char *err,
   if (!strats)
     return BAD(&r, HEED_ENOMEM, "out of memory");
   int rv = 0;
-  char spec[1024], why[512];
+  char spec[1024], why[512], e[HEED_ESCAPE_BUF];
   for (size_t i = 0; i < ck->nplays; i++) {
     bool used = false;
     for (size_t l = 0; l < nl && !used; l++)
@@ -1068,13 +1239,13 @@ int heed_checkpoint_apply(const heed_checkpoint *ck, heed_net *net, char *err,
       continue;
     if (play_spec(&ck->plays[i], spec, sizeof spec) != 0) {
       rv = BAD(&r, HEED_ERANGE, "strategy %s: spec too long",
-               ck->plays[i].name);
+               ESC(ck->plays[i].name, e));
       goto out;
     }
     if (!heed_strategy_find(ck->plays[i].name)) {
       rv = BAD(&r, HEED_ENOENT,
                "strategy '%s' is not registered (load its plugin first)",
-               ck->plays[i].name);
+               ESC(ck->plays[i].name, e));
       goto out;
     }
     if ((rv = heed_strategy_new(&strats[i], spec, why, sizeof why)) != 0) {
@@ -1094,7 +1265,7 @@ int heed_checkpoint_apply(const heed_checkpoint *ck, heed_net *net, char *err,
       if (want != have) {
         rv = BAD(&r, HEED_EFORMAT,
                  "neuron %zu/%u has %zu state floats, strategy %s needs %zu",
-                 l + 1, j, have, ops->name, want);
+                 l + 1, j, have, ESC(ops->name, e), want);
         goto out;
       }
     }

@@ -419,7 +419,9 @@ static void test_wrong_version_and_format(void **state) {
 enum {
   V_OK, V_SIZE_ZERO, V_SIZE_HUGE, V_LAYERS_65, V_BIN_SHORT, V_PLAY_RANGE,
   V_STEP_STR, V_NO_WEIGHTS, V_VERSION_STR, V_STATE_ODD, V_EXTRA_BYTES,
-  V_ARRAY_BOMB, V_NOT_MAP, V_PARAM_NAN, V_NVARIANTS
+  V_ARRAY_BOMB, V_NOT_MAP, V_PARAM_NAN, V_BATCH_BIG, V_LR_HUGE, V_LR_NEG,
+  V_EPOCH_BIG, V_LAMBDA_NEG, V_LAMBDA_HUGE, V_PARAM_UNKNOWN, V_NAME_CTRL,
+  V_ACT_CTRL, V_PNAME_CTRL, V_NVARIANTS
 };
 
 static int sbuf_write(void *data, const char *buf, size_t len) {
@@ -468,23 +470,31 @@ static void craft(const char *path, int v) {
     msgpack_pack_uint32(&pk, sz[i < 2 ? i : 1]);
   key(&pk, "activations");
   msgpack_pack_array(&pk, 1);
-  key(&pk, "identity");
+  key(&pk, v == V_ACT_CTRL ? "relu\n\x1b[2Jfake: line" : "identity");
   key(&pk, "step");
   if (v == V_STEP_STR)
     key(&pk, "7");
   else
     msgpack_pack_uint64(&pk, 7);
   key(&pk, "lr");
-  msgpack_pack_float(&pk, 0.25f);
+  if (v == V_LR_HUGE || v == V_LR_NEG)
+    msgpack_pack_double(&pk, v == V_LR_HUGE ? 1e30 : -0.5);
+  else
+    msgpack_pack_float(&pk, 0.25f);
   key(&pk, "plays");
   msgpack_pack_array(&pk, 1);
   msgpack_pack_map(&pk, 2);
   key(&pk, "name");
-  key(&pk, "retain");
+  key(&pk, v == V_NAME_CTRL ? "ret\nain\x1b[31m" : "retain");
   key(&pk, "params");
   msgpack_pack_map(&pk, 1);
-  key(&pk, "lambda");
-  msgpack_pack_double(&pk, v == V_PARAM_NAN ? 0.0 / 0.0 : 2.5);
+  key(&pk, v == V_PARAM_UNKNOWN ? "lambdax"
+           : v == V_PNAME_CTRL  ? "lam\rbda"
+                                : "lambda");
+  msgpack_pack_double(&pk, v == V_PARAM_NAN      ? 0.0 / 0.0
+                           : v == V_LAMBDA_NEG   ? -5
+                           : v == V_LAMBDA_HUGE  ? 1e308
+                                                 : 2.5);
   key(&pk, "strategy");
   msgpack_pack_array(&pk, 1);
   msgpack_pack_array(&pk, 3);
@@ -510,9 +520,9 @@ static void craft(const char *path, int v) {
   key(&pk, "seed");
   msgpack_pack_uint64(&pk, 5);
   key(&pk, "epoch");
-  msgpack_pack_uint32(&pk, 1);
+  msgpack_pack_uint32(&pk, v == V_EPOCH_BIG ? 200000 : 1);
   key(&pk, "batch");
-  msgpack_pack_uint32(&pk, 16);
+  msgpack_pack_uint32(&pk, v == V_BATCH_BIG ? 65536 : 16);
   key(&pk, "shuffle");
   msgpack_pack_false(&pk);
   key(&pk, "dataset");
@@ -532,14 +542,28 @@ static void test_crafted(void **state) {
   (void)state;
   static const struct {
     int variant, code;
+    const char *want; /* in the message, besides the path */
   } cases[] = {
-      {V_SIZE_ZERO, HEED_EFORMAT},   {V_SIZE_HUGE, HEED_EFORMAT},
-      {V_LAYERS_65, HEED_EFORMAT},   {V_BIN_SHORT, HEED_EFORMAT},
-      {V_PLAY_RANGE, HEED_EFORMAT},  {V_STEP_STR, HEED_EFORMAT},
-      {V_NO_WEIGHTS, HEED_EFORMAT},  {V_VERSION_STR, HEED_EFORMAT},
-      {V_STATE_ODD, HEED_EFORMAT},   {V_EXTRA_BYTES, HEED_EFORMAT},
-      {V_ARRAY_BOMB, HEED_ETRUNC},   {V_NOT_MAP, HEED_EFORMAT},
-      {V_PARAM_NAN, HEED_EFORMAT},
+      {V_SIZE_ZERO, HEED_EFORMAT, ""},   {V_SIZE_HUGE, HEED_EFORMAT, ""},
+      {V_LAYERS_65, HEED_EFORMAT, ""},   {V_BIN_SHORT, HEED_EFORMAT, ""},
+      {V_PLAY_RANGE, HEED_EFORMAT, ""},  {V_STEP_STR, HEED_EFORMAT, ""},
+      {V_NO_WEIGHTS, HEED_EFORMAT, ""},  {V_VERSION_STR, HEED_EFORMAT, ""},
+      {V_STATE_ODD, HEED_EFORMAT, ""},   {V_EXTRA_BYTES, HEED_EFORMAT, ""},
+      {V_ARRAY_BOMB, HEED_ETRUNC, ""},   {V_NOT_MAP, HEED_EFORMAT, ""},
+      {V_PARAM_NAN, HEED_EFORMAT, ""},
+      /* run options, checked as the command line checks its flags */
+      {V_BATCH_BIG, HEED_ERANGE, "'batch' = 65536 is out of range [1, 4096]"},
+      {V_LR_HUGE, HEED_ERANGE, "'lr' = 1e+30 is out of range [1e-09, 100]"},
+      {V_LR_NEG, HEED_ERANGE, "'lr' = -0.5 is out of range [1e-09, 100]"},
+      {V_EPOCH_BIG, HEED_ERANGE, "'epoch' = 200000 is out of range"},
+      /* strategy parameters, checked against their declared ranges */
+      {V_LAMBDA_NEG, HEED_ERANGE, "retain: lambda=-5 is out of range [0, "},
+      {V_LAMBDA_HUGE, HEED_ERANGE, "lambda=1e+308 is out of range [0, "},
+      {V_PARAM_UNKNOWN, HEED_EFORMAT, "has no parameter 'lambdax'"},
+      /* names echoed escaped, on one line */
+      {V_NAME_CTRL, HEED_EFORMAT, "'ret\\x0aain\\x1b[31m' has a bad "},
+      {V_ACT_CTRL, HEED_EFORMAT, "'relu\\x0a\\x1b[2Jfake: line'"},
+      {V_PNAME_CTRL, HEED_EFORMAT, "'lam\\x0dbda' has a bad character"},
   };
   char path[PATH_MAX], err[512];
   path_in(path, sizeof path, "craft.ckpt");
@@ -553,6 +577,20 @@ static void test_crafted(void **state) {
                cases[i].code);
     assert_null(ck);
     assert_non_null(strstr(err, path));
+    if (!strstr(err, cases[i].want))
+      fail_msg("variant %d: '%s' lacks '%s'", cases[i].variant, err,
+               cases[i].want);
+    for (const char *c = err; *c; c++)
+      if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+        fail_msg("variant %d: raw byte 0x%02x in '%s'", cases[i].variant,
+                 (unsigned char)*c, err);
+    if (!strstr(err, cases[i].want))
+      fail_msg("variant %d: '%s' lacks '%s'", cases[i].variant, err,
+               cases[i].want);
+    for (const char *c = err; *c; c++)
+      if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+        fail_msg("variant %d: raw byte 0x%02x in '%s'", cases[i].variant,
+                 (unsigned char)*c, err);
   }
 
   /* The valid one loads and applies to a {2, 3} identity net. */
@@ -665,14 +703,31 @@ static void test_atomic_write(void **state) {
     heed_checkpoint_free(ck);
     free(now);
   }
-  /* Leftovers are only temporaries, and the next save still works. */
+  /* Leftovers are only temporaries: each child's first save removed those
+   * of the children killed before it (and of the made-up PID 999999), so
+   * only the last one's can remain. A live process's temporary (PID 1,
+   * or our own parent) is never touched. The next save removes the dead
+   * one's and still works. */
   assert_true(killed_mid_write >= 1);
-  assert_int_equal(count_tmp_files("atomic.ckpt"), 1 + killed_mid_write);
+  assert_true(count_tmp_files("atomic.ckpt") <= 1);
   if (getenv("CK_DEBUG"))
     fprintf(stderr, "killed mid-write: %d of 4\n", killed_mid_write);
+  char live1[PATH_MAX + 32], live2[PATH_MAX + 32], other[PATH_MAX + 32];
+  FMT(live1, sizeof live1, "%s.tmp.1", path);
+  FMT(live2, sizeof live2, "%s.tmp.%ld", path, (long)getppid());
+  FMT(other, sizeof other, "%s.tmp.x999999", path);
+  write_all(live1, "live", 4);
+  write_all(live2, "live", 4);
+  write_all(other, "not a pid", 9);
+  write_all(stale, "half a checkp", 13);
   rt = make_rt(1);
   net = make_net(rt, 4, big, NULL, "retain", 0.1f, 3);
   save_ok(net, path);
+  assert_int_equal(access(stale, F_OK), -1);
+  assert_int_equal(access(live1, F_OK), 0);
+  assert_int_equal(access(live2, F_OK), 0);
+  assert_int_equal(access(other, F_OK), 0);
+  assert_int_equal(count_tmp_files("atomic.ckpt"), 3);
   uint8_t *again = NULL;
   size_t nagain = 0;
   assert_int_equal(read_all(path, &again, &nagain), 0);
@@ -709,6 +764,68 @@ static void test_atomic_write(void **state) {
     heed_runtime_free(rt);
   }
   rmdir(ro);
+}
+
+/* A checkpoint never replaces what is not a regular file: a FIFO or a
+ * directory at the path is refused, and left as it was. (As root, the old
+ * rename replaced /dev/null.) */
+static void test_save_targets(void **state) {
+  (void)state;
+  heed_runtime *rt = make_rt(1);
+  heed_net *net = trained_net(rt, 1);
+  char fifo[PATH_MAX], dir[PATH_MAX], err[512];
+  path_in(fifo, sizeof fifo, "fifo.ckpt");
+  path_in(dir, sizeof dir, "dir.ckpt");
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  const char *paths[2] = {fifo, dir};
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(heed_checkpoint_save(net, &meta, paths[i], err,
+                                          sizeof err),
+                     HEED_EINVAL);
+    assert_non_null(strstr(err, paths[i]));
+    assert_non_null(strstr(err, "not a regular file"));
+    struct stat st;
+    assert_int_equal(stat(paths[i], &st), 0);
+    assert_true(i == 0 ? S_ISFIFO(st.st_mode) : S_ISDIR(st.st_mode));
+  }
+  assert_int_equal(count_tmp_files("fifo.ckpt"), 0);
+  unlink(fifo);
+  rmdir(dir);
+  /* Out-of-range run options are not written either. */
+  heed_checkpoint_meta big = meta;
+  big.batch = 65536;
+  path_in(fifo, sizeof fifo, "big.ckpt");
+  assert_int_equal(heed_checkpoint_save(net, &big, fifo, err, sizeof err),
+                   HEED_ERANGE);
+  assert_non_null(strstr(err, "'batch' = 65536"));
+  assert_int_equal(access(fifo, F_OK), -1);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+}
+
+/* The loader on bytes in memory: same checks, same messages, the name
+ * standing for the path. */
+static void test_load_mem(void **state) {
+  (void)state;
+  size_t n = 0;
+  uint8_t *d = small_checkpoint(&n);
+  heed_checkpoint *ck = NULL;
+  char err[512];
+  assert_int_equal(heed_checkpoint_load_mem(&ck, d, n, "mem", err, sizeof err),
+                   0);
+  assert_int_equal(heed_checkpoint_nsizes(ck), 4);
+  heed_checkpoint_free(ck);
+  ck = NULL;
+  assert_int_equal(
+      heed_checkpoint_load_mem(&ck, d, n / 2, "mem", err, sizeof err),
+      HEED_ETRUNC);
+  assert_null(ck);
+  assert_true(!strncmp(err, "mem: truncated", 14));
+  assert_int_equal(heed_checkpoint_load_mem(&ck, d, 0, NULL, err, sizeof err),
+                   HEED_ETRUNC);
+  assert_true(!strncmp(err, "checkpoint: empty", 17));
+  free(d);
 }
 
 /* Every allocation failure in save, load and apply is HEED_ENOMEM, with
@@ -915,6 +1032,8 @@ int main(void) {
       cmocka_unit_test(test_wrong_version_and_format),
       cmocka_unit_test(test_crafted),
       cmocka_unit_test(test_atomic_write),
+      cmocka_unit_test(test_save_targets),
+      cmocka_unit_test(test_load_mem),
       cmocka_unit_test(test_alloc_failure),
       cmocka_unit_test(test_export_npy),
   };
