@@ -82,7 +82,8 @@ HEED_API int heed_dataset_split(const heed_dataset *all, uint64_t seed,
  * t10k-labels-idx1-ubyte[.gz]. Named sets live under data_dir as mnist/,
  * fashion/, digits/digits.csv.gz and cifar10/{data_batch_1..5,test_batch}.bin;
  * data_dir NULL means $HEED_DATA, or "data" when that is unset. A missing
- * file is HEED_ENOENT with a message that says to run tools/fetch-data. */
+ * file is HEED_ENOENT with a message that says to run tools/fetch-data; a
+ * training or test set of 0 samples is HEED_EFORMAT naming its file. */
 HEED_API int heed_data_load(const char *spec, const char *data_dir,
                             heed_dataset *train, heed_dataset *test, char *err,
                             size_t errlen);

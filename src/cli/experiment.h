@@ -10,7 +10,9 @@
 
 #include "heed/heed.h"
 
-#define HEED_EXP_MAX_LAYERS 16
+/* Weight layers: as many as a checkpoint may hold, so that any checkpoint
+ * heed can load can also be resumed (hidden[] holds up to one fewer). */
+#define HEED_EXP_MAX_LAYERS HEED_CHECKPOINT_MAX_LAYERS
 
 typedef struct heed_exp_opts {
   const char *data, *data_dir, *strategy;

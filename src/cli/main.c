@@ -1,4 +1,5 @@
 /* main.c - the `heed` program: dispatches to subcommands. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -29,7 +30,24 @@ static void usage(FILE *f) {
   fprintf(f, "\nRun 'heed <command> --help' for a command's options.\n");
 }
 
-int main(int argc, char **argv) {
+/* A full disk or a closed pipe on stdout must not look like success: every
+ * command's output is flushed and closed here and checked. */
+static int close_stdout(int rc) {
+  errno = 0;
+  int bad = fflush(stdout) != 0 || ferror(stdout);
+  int e = errno;
+  if (fclose(stdout) != 0 && !bad) {
+    bad = 1;
+    e = errno;
+  }
+  if (!bad)
+    return rc;
+  fprintf(stderr, "heed: cannot write standard output: %s\n",
+          e ? strerror(e) : "write error");
+  return rc ? rc : 1;
+}
+
+static int run(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
     return 2;
@@ -49,3 +67,5 @@ int main(int argc, char **argv) {
   fprintf(stderr, "heed: unknown command '%s' (see 'heed --help')\n", argv[1]);
   return 2;
 }
+
+int main(int argc, char **argv) { return close_stdout(run(argc, argv)); }

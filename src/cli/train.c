@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -103,6 +104,21 @@ static int eval(run *r, heed_batch_stats *st) {
   return 0;
 }
 
+/* A checkpoint saved during epoch E (E epochs done) has taken between
+ * E and E+1 epochs of steps on this data at its batch size; anything else
+ * was saved on other data or edited, and would train 0 steps. */
+static int resume_consistent(run *r) {
+  uint64_t per_epoch = (r->train.n + r->o.batch - 1) / r->o.batch;
+  uint64_t lo = (uint64_t)r->epoch0 * per_epoch, hi = lo + per_epoch;
+  if (r->steps >= lo && r->steps <= hi)
+    return 0;
+  fprintf(stderr, "heed train: %s: 'step' = %llu disagrees with 'epoch' = "
+                  "%u (%zu samples in batches of %u: expected %llu to %llu)\n",
+          r->resume, (unsigned long long)r->steps, r->epoch0, r->train.n,
+          r->o.batch, (unsigned long long)lo, (unsigned long long)hi);
+  return -1;
+}
+
 /* Loads --resume: the network shape and the run's options come from it. */
 static int resume(run *r, heed_checkpoint **ck) {
   char err[512];
@@ -119,6 +135,12 @@ static int resume(run *r, heed_checkpoint **ck) {
             r->resume, sz[0], sz[ns - 1], r->train.dim, r->train.classes);
     return -1;
   }
+  if (ns - 2 > sizeof r->o.hidden / sizeof r->o.hidden[0]) {
+    fprintf(stderr, "heed train: %s holds %zu weight layers, heed train "
+                    "takes at most %d\n", r->resume, ns - 1,
+            HEED_EXP_MAX_LAYERS);
+    return -1;
+  }
   r->o.nhidden = ns - 2;
   for (size_t i = 0; i + 2 < ns; i++)
     r->o.hidden[i] = sz[i + 1];
@@ -130,6 +152,8 @@ static int resume(run *r, heed_checkpoint **ck) {
   r->o.lr = heed_checkpoint_lr(*ck);
   r->epoch0 = m->epoch;
   r->steps = heed_checkpoint_step(*ck);
+  if (resume_consistent(r))
+    return -1;
   for (size_t i = 0; i < m->ncurve; i++)
     if (curve_add(&r->cv, m->curve[i].step, m->curve[i].loss,
                   m->curve[i].acc))
@@ -258,6 +282,24 @@ static int parse(run *r, int argc, char **argv) {
   return -1;
 }
 
+/* A checkpoint replaces its path by rename: refuse, before any training,
+ * a path that is a device, FIFO, socket or directory (run as root against
+ * /dev/null, that rename would destroy the device node). */
+static int out_path_ok(const char *flag, const char *path) {
+  struct stat st;
+  if (!path || stat(path, &st) != 0 || S_ISREG(st.st_mode))
+    return 1; /* a new path, or a regular file to replace */
+  const char *what = S_ISDIR(st.st_mode)    ? "a directory"
+                     : S_ISFIFO(st.st_mode) ? "a FIFO"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+                         ? "a device"
+                         : "not a regular file";
+  fprintf(stderr, "heed train: %s %s: is %s; give a regular file or a new "
+                  "path\n", flag, path, what);
+  return 0;
+}
+
 static int train(run *r) {
   char err[512];
   heed_checkpoint *ck = NULL;
@@ -266,9 +308,17 @@ static int train(run *r) {
   uint8_t *yb = NULL;
   int rc = 1;
 
+  if (!out_path_ok("--checkpoint", r->checkpoint) ||
+      !out_path_ok("--save-init", r->save_init))
+    return 1;
   if (heed_data_load_split(r->o.data, r->o.data_dir, r->o.split_seed,
                            &r->train, &r->test, err, sizeof err) != 0) {
     fprintf(stderr, "heed train: %s\n", err);
+    return 1;
+  }
+  if (!r->train.n || !r->test.n) { /* the loaders refuse this; never divide */
+    fprintf(stderr, "heed train: %s: empty %s set\n", r->o.data,
+            r->train.n ? "test" : "training");
     return 1;
   }
   if (r->resume && resume(r, &ck))

@@ -53,8 +53,18 @@ static int load_idx_dir(const char *dir, uint64_t split_seed,
   int rc = heed_dataset_load_idx(train, path[0], path[1], err, errlen);
   if (rc < 0)
     return rc;
+  /* A set of 0 samples is a valid IDX file but no training or test set:
+   * it would divide by zero in an epoch or report an accuracy of 0/0. */
+  if (train->n == 0)
+    return heed__data_fail(err, errlen, HEED_EFORMAT,
+                           "%s: no samples (0 images): nothing to train on",
+                           path[0]);
   rc = heed_dataset_load_idx(test, path[2], path[3], err, errlen);
-  if (rc == 0 && (test->rows != train->rows || test->cols != train->cols))
+  if (rc == 0 && test->n == 0)
+    rc = heed__data_fail(err, errlen, HEED_EFORMAT,
+                         "%s: no samples (0 images): nothing to test on",
+                         path[2]);
+  else if (rc == 0 && (test->rows != train->rows || test->cols != train->cols))
     rc = heed__data_fail(err, errlen, HEED_EFORMAT,
                          "%s: %ux%u images, but the training set's are %ux%u",
                          path[2], (unsigned)test->rows, (unsigned)test->cols,
