@@ -25,7 +25,7 @@
 struct heed_trace_reader {
   unsigned char *buf; /* bytes [start, end) not yet decoded */
   size_t start, end, cap;
-  msgpack_unpacked res;
+  msgpack_zone zone; /* one record's objects, cleared for the next */
   FILE *f;
   int own_f, eof, err;
   uint64_t offset;
@@ -40,11 +40,11 @@ int heed_trace_reader_new(heed_trace_reader **rp) {
   if (!r)
     return HEED_ENOMEM;
   r->vals = heed__malloc(HEED_TRACE_MAX_VALUES * sizeof(float));
-  if (!r->vals) {
+  if (!r->vals || !msgpack_zone_init(&r->zone, 4096)) {
+    heed__free(r->vals);
     heed__free(r);
     return HEED_ENOMEM;
   }
-  msgpack_unpacked_init(&r->res);
   *rp = r;
   return 0;
 }
@@ -90,7 +90,7 @@ static int reserve(heed_trace_reader *r, size_t want) {
     return HEED_ENOMEM;
   if (r->end + want <= r->cap)
     return 0;
-  size_t cap = r->cap ? r->cap : READ_CHUNK;
+  size_t cap = r->cap ? r->cap : 4096;
   while (cap < r->end + want)
     cap = cap > SIZE_MAX / 2 ? r->end + want : 2 * cap;
   unsigned char *b = heed__realloc(r->buf, cap);
@@ -258,13 +258,17 @@ static int fill(heed_trace_reader *r) {
 /* Unpacks and decodes the whole record of len bytes at the front. */
 static int take(heed_trace_reader *r, size_t len, heed_trace_rec *rec) {
   size_t pos = 0;
-  msgpack_unpack_return ur = msgpack_unpack_next(
-      &r->res, (const char *)r->buf + r->start, len, &pos);
+  msgpack_object o;
+  /* msgpack_unpack (not _next) reuses the zone instead of allocating a
+   * fresh one per record. */
+  msgpack_zone_clear(&r->zone);
+  msgpack_unpack_return ur = msgpack_unpack(
+      (const char *)r->buf + r->start, len, &pos, &r->zone, &o);
   if (ur == MSGPACK_UNPACK_NOMEM_ERROR)
     return HEED_ENOMEM;
   if (ur != MSGPACK_UNPACK_SUCCESS || pos != len)
     return HEED_EFORMAT;
-  int rv = decode(r, &r->res.data, rec);
+  int rv = decode(r, &o, rec);
   if (rv)
     return rv;
   r->start += len;
@@ -304,7 +308,7 @@ uint64_t heed_trace_reader_offset(const heed_trace_reader *r) {
 void heed_trace_reader_free(heed_trace_reader *r) {
   if (!r)
     return;
-  msgpack_unpacked_destroy(&r->res);
+  msgpack_zone_destroy(&r->zone);
   if (r->own_f && r->f)
     fclose(r->f);
   heed__free(r->buf);

@@ -1,0 +1,120 @@
+/*
+ * trace_tool_fuzz.c - libFuzzer harness for what heed-trace computes
+ * (meson option fuzz=true, clang): any bytes are read as a trace and its
+ * records go through the analysis as the tool runs it (src/trace/analysis.c): both
+ * passes of the statistics, attention per layer and quarter, batch times,
+ * and the Chrome export written to /dev/null. A refusal must come with a
+ * one-line reason; memory must follow the records, not what they claim.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/alloc.h"
+#include "heed/error.h"
+#include "heed/trace.h"
+#include "trace/analysis.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static FILE *devnull;
+
+/* The records of data, read once (the tool reads a file once per pass and
+ * gets the same records each time). Values are not kept: the analysis
+ * does not read them. */
+static heed_trace_rec recs[1 << 16];
+
+static size_t read_all(const uint8_t *data, size_t size) {
+  heed_trace_reader *r;
+  if (heed_trace_reader_new(&r) != 0)
+    abort();
+  if (heed_trace_reader_feed(r, data, size) != 0)
+    abort();
+  size_t n = 0;
+  while (n < sizeof recs / sizeof *recs &&
+         heed_trace_reader_next(r, &recs[n]) == 1) {
+    recs[n].values = NULL;
+    n++;
+  }
+  heed_trace_reader_free(r);
+  return n;
+}
+
+/* Feeds the records to add; 0, or the first error it returned. */
+static int each(size_t n,
+                int (*add)(void *, const heed_trace_rec *, char *, size_t),
+                void *ctx) {
+  char err[512];
+  for (size_t i = 0; i < n; i++) {
+    err[0] = '\0';
+    int rv = add(ctx, &recs[i], err, sizeof err);
+    if (rv) {
+      if (!err[0] || strchr(err, '\n'))
+        abort(); /* a refusal says why, in one line */
+      return rv;
+    }
+  }
+  return 0;
+}
+
+static int stats_add(void *s, const heed_trace_rec *r, char *err,
+                     size_t len) {
+  return heed__ta_stats_add(s, r, err, len);
+}
+
+static int chrome_add(void *c, const heed_trace_rec *r, char *err,
+                      size_t len) {
+  return heed__ta_chrome_add(c, r, err, len);
+}
+
+static void attention(const heed__ta_stats *s) {
+  for (uint32_t l = 1; l <= HEED__TA_MAX_LAYER; l++) {
+    uint32_t n = heed__ta_neurons(s, l);
+    for (int q = 0; q <= 4 && n; q++) {
+      heed__ta_view v;
+      if (heed__ta_attention(s, l, q, &v) != 0)
+        abort();
+      if (v.n > n)
+        abort();
+      for (uint32_t i = 0; i < v.n; i++)
+        if (v.index[i] > HEED__TA_MAX_INDEX)
+          abort();
+      heed__ta_view_free(&v);
+    }
+  }
+  double *ms;
+  size_t nw, neval;
+  if (heed__ta_batch_times(s, &ms, &nw, &neval) != 0)
+    abort();
+  if (nw + neval != s->nbatch)
+    abort();
+  heed__free(ms);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (!devnull && !(devnull = fopen("/dev/null", "w")))
+    abort();
+  size_t n = read_all(data, size);
+  heed__ta_stats s;
+  heed__ta_stats_init(&s);
+  if (each(n, stats_add, &s) == 0) {
+    if (heed__ta_stats_pass2(&s) != 0)
+      abort();
+    if (each(n, stats_add, &s) != 0)
+      abort(); /* the second pass sees what the first accepted */
+    attention(&s);
+  }
+  heed__ta_stats_free(&s);
+
+  heed__ta_chrome *c;
+  if (heed__ta_chrome_new(&c) != 0)
+    abort();
+  if (each(n, chrome_add, c) == 0) {
+    heed__ta_chrome_info info;
+    if (heed__ta_chrome_write(c, devnull, &info) != 0)
+      abort();
+  }
+  heed__ta_chrome_free(c);
+  return 0;
+}
