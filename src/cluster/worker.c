@@ -38,6 +38,10 @@ typedef struct wk {
   heed_runtime *rt;
   heed_net *net;
   double heard; /* last frame from the coordinator */
+  /* Peers kept open after a REFUSE or JOIN until this time: nng queues a
+   * message on a connection still being dialled, and closing the socket
+   * would drop it unsent. */
+  double linger;
   unsigned served;
 } wk;
 
@@ -57,16 +61,25 @@ static int send_cb(void *arg, unsigned to, const heed_wire_msg *m) {
   return heed_link_send(w->link, to, m);
 }
 
-/* Back to IDLE: the network freed, the peers flushed and closed. */
-static void end_session(wk *w, const char *why) {
+static void drop_peers(wk *w) {
+  heed_link_flush(w->link, -1, 500);
+  heed_link_drop_peers(w->link);
+  w->linger = 0;
+}
+
+/* Back to IDLE: the network freed, the peers flushed and closed (or, with
+ * linger, closed a little later by the main loop). */
+static void end_session_linger(wk *w, const char *why, int linger) {
   if (w->state == IDLE)
     return;
   heed_net_free(w->net);
   heed_runtime_free(w->rt);
   w->net = NULL;
   w->rt = NULL;
-  heed_link_flush(w->link, -1, 500);
-  heed_link_drop_peers(w->link);
+  if (linger)
+    w->linger = heed__now_s() + 1.0;
+  else
+    drop_peers(w);
   if (w->state == RUN && (w->o->verbose || why))
     say(w, "run %016llx ended%s%s", (unsigned long long)w->run_id,
         why ? ": " : "", why ? why : "");
@@ -74,11 +87,15 @@ static void end_session(wk *w, const char *why) {
   w->state = IDLE;
 }
 
+static void end_session(wk *w, const char *why) {
+  end_session_linger(w, why, 0);
+}
+
 /* Tells the coordinator (and the log) why this worker will not join. */
 static void refuse(wk *w, const char *why) {
   say(w, "refused run %016llx: %s", (unsigned long long)w->run_id, why);
   heed_link_send_sess(w->link, 0, HEED_SESS_REFUSE, 0, why, strlen(why));
-  end_session(w, NULL);
+  end_session_linger(w, NULL, 1);
 }
 
 static void on_hello(wk *w, const heed_frame *f) {
@@ -95,6 +112,8 @@ static void on_hello(wk *w, const heed_frame *f) {
     return;
   }
   end_session(w, NULL); /* a setup its coordinator gave up */
+  if (w->linger)
+    drop_peers(w);
   w->run_id = f->h.run_id;
   w->self = f->h.to;
   w->hello = h;
@@ -352,12 +371,7 @@ static int join(wk *w, const char *url, char *err, size_t errlen) {
     return rv;
   rv = heed_link_send_sess(w->link, 0, HEED_SESS_JOIN, w->o->rank, me,
                            strlen(me));
-  if (!rv && heed_link_flush(w->link, 0, JOIN_MS) != 0) {
-    snprintf(err, errlen, "cannot reach the coordinator at %s within %d s",
-             url, JOIN_MS / 1000);
-    rv = HEED_ETIMEDOUT;
-  }
-  heed_link_drop_peers(w->link);
+  w->linger = heed__now_s() + FIRST_RUN_S; /* until the HELLO comes */
   return rv;
 }
 
@@ -429,6 +443,8 @@ int heed_worker_serve(const heed_worker_opts *o, char *err, size_t errlen) {
     else if (rv == HEED_ECLOSED)
       break;
     rv = 0;
+    if (w->linger && heed__now_s() > w->linger)
+      drop_peers(w);
     if (w->state != IDLE && heed__now_s() - w->heard > SILENT_S)
       end_session(w, "the coordinator has been silent for 2 s");
     if (join_url[0] && !w->served && w->state == IDLE &&

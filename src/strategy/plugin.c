@@ -3,7 +3,10 @@
  *
  * A plugin is a shared object exporting heed_strategy_plugin_v1(), which
  * returns its ops table. The handle is kept open for the life of the
- * process: the registry holds pointers into the plugin.
+ * process: the registry holds pointers into the plugin. Loading the same
+ * file again is success (dlopen hands back the same object, whose ops are
+ * registered already): a long-lived worker loads a run's plugins for
+ * every run.
  */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -12,7 +15,7 @@
 #include "strategy/builtin.h"
 
 int heed_strategy_plugin_load(const char *path, char *err, size_t errlen) {
-  if (!path) {
+  if (!path || !path[0]) { /* dlopen("") would open the main program */
     snprintf(err, errlen, "no plugin path given");
     return HEED_EINVAL;
   }
@@ -54,6 +57,10 @@ int heed_strategy_plugin_load(const char *path, char *err, size_t errlen) {
     snprintf(err, errlen, "strategy plugin %s: %s", path, why);
     dlclose(h);
     return HEED_EINVAL;
+  }
+  if (ops->name && heed_strategy_find(ops->name) == ops) {
+    dlclose(h); /* drops the reference this call added */
+    return 0;
   }
   int rv = heed_strategy_register(ops);
   if (rv != 0) {

@@ -7,6 +7,7 @@
 set -euo pipefail
 heed=$1 data=$2
 tmp=$(mktemp -d)
+. "$(dirname "$0")/data.sh"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -14,7 +15,8 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
-common=(--data digits --data-dir "$data" --hidden 32,24 --batch 16 --lr 0.1
+use_data digits "$data" "$tmp"
+common=("${data_args[@]}" --hidden 32,24 --batch 16 --lr 0.1
         --seed 5 --epochs 2 --quiet)
 coords=() # our coordinators: other runs may share this machine
 for w in 0 2 3; do

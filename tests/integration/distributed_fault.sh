@@ -7,9 +7,11 @@
 set -euo pipefail
 heed=$1 data=$2
 tmp=$(mktemp -d)
+. "$(dirname "$0")/data.sh"
 trap 'rm -rf "$tmp"' EXIT
-common=(--data mnist --data-dir "$data" --hidden 64 --batch 32 --lr 0.05
-        --seed 9 --quiet --workers 2)
+use_data mnist "$data" "$tmp"
+common=("${data_args[@]}" --hidden 64 --batch 32 --lr 0.05
+        --seed 9 --quiet --workers 2 --epochs 1000)
 steps=1500
 
 "$heed" train "${common[@]}" --max-steps 1000000 --checkpoint "$tmp/k.ckpt" \
@@ -36,6 +38,13 @@ grep -E "worker 2 \(ipc://[^)]*/w2\) died at batch [0-9]+" "$tmp/err" >/dev/null
 sleep 0.2
 if pgrep -f "heed worker --listen ipc:///tmp/heed-$coord-" >/dev/null; then
   echo "workers of the dead run left behind" >&2
+  exit 1
+fi
+# The survivor drops the dead run's late frames without a word (issue 11
+# item 14: it used to log "no run in progress").
+if grep -q "no run in progress" "$tmp/err"; then
+  echo "a worker logged a misleading line after the run ended:" >&2
+  cat "$tmp/err" >&2
   exit 1
 fi
 echo "worker death reported in $ms ms, exit $rc, no orphans"

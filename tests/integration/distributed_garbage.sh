@@ -5,8 +5,10 @@
 # Usage: distributed_garbage.sh HEED DATA_DIR
 set -euo pipefail
 heed=$1 data=$2
-command -v nngcat >/dev/null || { echo "nngcat not installed (nng-utils); skipping"; exit 77; }
+command -v nngcat >/dev/null ||
+  { echo "nngcat not found: tools/setup installs nng-utils" >&2; exit 1; }
 tmp=$(mktemp -d)
+. "$(dirname "$0")/data.sh"
 wpid=
 cleanup() {
   [ -n "$wpid" ] && kill "$wpid" 2>/dev/null || true
@@ -14,6 +16,7 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+use_data digits "$data" "$tmp"
 url="ipc://$tmp/w"
 "$heed" worker --listen "$url" --max-frame 1048576 2>"$tmp/log" &
 wpid=$!
@@ -26,7 +29,7 @@ printf '\x97\xa4heed\x02\x01\x00\x01\x00\x90' >"$tmp/version"
 for f in garbage truncated version oversized; do send "$tmp/$f"; done
 
 printf 'coordinator %s\nworker %s\n' "ipc://$tmp/c" "$url" >"$tmp/cluster"
-common=(--data digits --data-dir "$data" --hidden 16 --batch 16 --seed 2 --quiet
+common=("${data_args[@]}" --hidden 16 --batch 16 --seed 2 --quiet
         --cluster "$tmp/cluster")
 # During a run: a frame of another run is refused, the run goes on.
 "$heed" train "${common[@]}" --epochs 30 >"$tmp/run1" &
