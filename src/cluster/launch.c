@@ -166,8 +166,12 @@ int heed__listen_toward(const char *url, char *out, size_t len, char *err,
                         size_t errlen) {
   char host[HEED_CLUSTER_URL_MAX], port[16];
   if (!strncmp(url, "ipc://", 6)) { /* one machine: a socket beside it */
-    snprintf(out, len, "%s-w%d", url, (int)getpid());
-    return strlen(url) + 16 < len ? 0 : HEED_ERANGE;
+    size_t n = strlen(url);
+    if (n + 16 >= len)
+      return HEED_ERANGE;
+    memcpy(out, url, n);
+    snprintf(out + n, len - n, "-w%d", (int)getpid());
+    return 0;
   }
   if (heed__url_is_loopback(url)) {
     snprintf(out, len, "tcp://127.0.0.1:0");

@@ -11,7 +11,11 @@ tmp=$(mktemp -d)
 . "$(dirname "$0")/data.sh"
 wpid=
 cleanup() {
+  local rc=$?
   [ -n "$wpid" ] && kill "$wpid" 2>/dev/null || true
+  if [ "$rc" -ne 0 ]; then # what the workers said, for the failure
+    for f in "$tmp"/w*.log; do [ -f "$f" ] && { echo "== $f" >&2; cat "$f" >&2; }; done
+  fi
   wait 2>/dev/null || true
   rm -rf "$tmp"
 }
