@@ -3,7 +3,7 @@
  *
  * A run spread over processes has one coordinator (process 0: the driver,
  * the input and the critic) and workers (processes 1..N, each hosting some
- * weight layers). The coordinator is a heed_cluster: it starts local
+ * weight layers, or a slice of every layer). The coordinator is a heed_cluster: it starts local
  * workers or reaches running ones, places the network over them, and hands
  * back an ordinary heed_net that heed_net_train_batch, heed_net_eval and
  * heed_net_control drive as if it lived in one process; the results are
@@ -119,8 +119,15 @@ HEED_API int heed_cluster_start(heed_cluster **cp, const heed_cluster_opts *o,
 /* How the network is spread over the processes. */
 typedef enum heed_placement {
   /* Whole weight layers: contiguous groups, one per worker, chosen so the
-   * heaviest worker is as light as possible (extra workers idle). */
+   * heaviest worker is as light as possible (extra workers idle). A batch
+   * runs through the workers one after the other. */
   HEED_PLACE_LAYERS = 0,
+  /* Neuron slices: every worker hosts a contiguous slice of every weight
+   * layer (as even as whole neurons allow), so every worker works in
+   * every phase of every batch; the coordinator keeps the input, the
+   * critic and the driver. Each layer boundary is then an exchange of
+   * slices between the workers (docs/distributed.md). */
+  HEED_PLACE_SLICES = 1,
 } heed_placement;
 
 typedef struct heed_cluster_net_opts {
@@ -157,11 +164,15 @@ HEED_API int heed_cluster_failed(const heed_cluster *c, char *why,
 HEED_API const char *heed_cluster_error(const heed_cluster *c);
 
 /* Workers, their URLs (1..workers; 0 is the coordinator's), the run id,
- * and the process weight layer l (1..nlayers) lives on after net_new. */
+ * and after net_new the process weight layer l (1..nlayers) lives on
+ * (HEED_PLACE_LAYERS; 0 when it is sliced) and how many of its neurons
+ * process p hosts (either placement). */
 HEED_API unsigned heed_cluster_nworkers(const heed_cluster *c);
 HEED_API const char *heed_cluster_url(const heed_cluster *c, unsigned i);
 HEED_API uint64_t heed_cluster_run_id(const heed_cluster *c);
 HEED_API unsigned heed_cluster_layer_proc(const heed_cluster *c, size_t l);
+HEED_API uint32_t heed_cluster_share(const heed_cluster *c, size_t l,
+                                     unsigned p);
 
 /* Ends the run: STOP to every worker (local ones are then terminated and
  * reaped), the cluster's threads joined. Call before heed_net_free. */

@@ -150,24 +150,35 @@ HEED_API void heed_net_counters_get(const heed_net *net,
 /* ---- one network over several processes --------------------------------
  *
  * Every process of a run builds the same network (same sizes, seed and
- * strategy, so the same initial weights) with the same placement: weight
- * layer l lives on process layer_proc[l-1]; the input, the critic and the
- * driver live on process 0 (the coordinator). A process spawns actors only
- * for its own layers. A message whose receivers live elsewhere goes, as one
- * whole block, to a proxy actor that hands it to the transport; the
- * receiving process broadcasts it to its local actors. Actors cannot tell
- * a remote peer from a local one, and since every sum runs in sender
+ * strategy, so the same initial weights) with the same placement, which
+ * says which neurons of each weight layer live on which process: whole
+ * layers (weight layer l on process layer_proc[l-1]) or slices (a
+ * contiguous range of every layer's neurons on each process, the lowest
+ * indices on the lowest process). The input, the critic and the driver
+ * live on process 0 (the coordinator). A process spawns actors only for
+ * its own neurons. Each process's hub of layer l gathers its own neurons'
+ * rows and sends that slice, as one block, to every process that reads
+ * layer l's output (forward) or hosts neurons of layer l-1 (bids, cut to
+ * the receiver's columns); the receiver puts the slices side by side
+ * into the whole block its neurons read. Blocks from the input, the
+ * critic and the driver go whole, through a proxy actor. Actors cannot
+ * tell a remote peer from a local one; since every block is assembled by
+ * index (never summed across processes) and every sum runs in sender
  * order, results are bitwise those of one process.
  */
 
 /* What crosses a process boundary. */
 enum heed_wire_kind {
-  HEED_WIRE_FORWARD = 1, /* block for the neurons of `layer` (L+1: critic) */
-  HEED_WIRE_BID = 2,     /* bid block for the neurons of `layer` */
+  HEED_WIRE_FORWARD = 1, /* block for the neurons of `layer` (L+1: critic):
+                            rows [word, word+rows) of layer `layer`-1 */
+  HEED_WIRE_BID = 2,     /* bid block for the neurons of `layer`: rows
+                            [word, word+rows) of layer `layer`+1's g, and
+                            their coefficients for the receiver's neurons */
   HEED_WIRE_CONTROL = 3, /* control event `word` for the neurons of `layer` */
   HEED_WIRE_DONE = 4,    /* `word` neurons finished `batch` (to process 0) */
   HEED_WIRE_ACK = 5,     /* `word` neurons handled a control event */
-  HEED_WIRE_PARAMS = 6,  /* weights, biases and states of `layer` */
+  HEED_WIRE_PARAMS = 6,  /* weights, biases and states of neurons
+                            [word, word+rows) of `layer` */
   HEED_WIRE_PULL = 7,    /* please send PARAMS of your layers to process 0 */
 };
 
@@ -185,12 +196,17 @@ typedef struct heed_wire_msg {
 typedef struct heed_net_remote {
   unsigned nprocs;            /* processes in the run (>= 1) */
   unsigned self;              /* this process; 0 is the coordinator */
-  const unsigned *layer_proc; /* per weight layer l (index l-1) */
+  const unsigned *layer_proc; /* per weight layer l (index l-1); ignored
+                                 with share */
   /* Ships m to process `to`. Called from loop threads and the driver
    * thread; must copy what it needs before returning and must not block
    * for long. Returns 0 or a negative error (the net then fails). */
   int (*send)(void *arg, unsigned to, const heed_wire_msg *m);
   void *arg;
+  /* Sliced placement, or NULL for whole layers by layer_proc: neurons of
+   * weight layer l on process p, share[(l-1)*nprocs + p]; each layer's
+   * shares sum to its size. */
+  const uint32_t *share;
 } heed_net_remote;
 
 /* Builds this process's part of a distributed network. Without remote (or
@@ -200,8 +216,8 @@ HEED_API int heed_net_new_remote(heed_net **np, heed_runtime *rt,
                                  const heed_net_remote *remote);
 /* Hands the net a message that arrived from process `from` (any thread).
  * Nothing a peer sends is trusted: a block must have the shape of the
- * layer it claims (rows, ldc, samples, stride, floats), come from the
- * process hosting its sending layer and belong to a batch in flight; a
+ * slice it claims (first row, rows, ldc, samples, stride, floats), come
+ * from the process hosting those rows and belong to a batch in flight; a
  * bid must answer a forward this process sent, once; DONE, ACK and PARAMS
  * must match the sender's share of the net and what was asked of it.
  * A message that breaks a rule is refused before any actor sees it: the
@@ -215,10 +231,10 @@ HEED_API int heed_net_deliver(heed_net *net, unsigned from,
 HEED_API int heed_net_deliver_why(heed_net *net, unsigned from,
                                   const heed_wire_msg *m, char *why,
                                   size_t whylen);
-/* Coordinator: fetches every remote layer's weights, biases and states
+/* Coordinator: fetches every remote neuron's weights, biases and states
  * into this process's copy (before params_get, checkpoints, exports). */
 HEED_API int heed_net_pull(heed_net *net);
-/* Coordinator: sends this process's copy of every remote layer to the
+/* Coordinator: sends this process's copy of every remote neuron to the
  * process hosting it (after params_set or a checkpoint resume). */
 HEED_API int heed_net_push(heed_net *net);
 /* Marks the net failed (e.g. a peer died): waiting driver calls return

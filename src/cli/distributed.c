@@ -19,6 +19,7 @@ struct heed_dist {
   heed_cluster *c;
   const char *cmd;
   heed_net *net;
+  heed_placement placement;
 };
 
 static volatile sig_atomic_t got_signal;
@@ -50,6 +51,9 @@ void heed__dist_usage(FILE *f) {
       "                         workers (default $HEED_SECRET)\n"
       "  --insecure             allow non-loopback addresses without a "
       "secret\n"
+      "  --placement layers|slices  whole layers per worker, or a slice of "
+      "every layer\n"
+      "                         on every worker (default: slices)\n"
       "  --checkpoint-every K   also write --checkpoint every K steps\n"
       "  --max-frame BYTES      largest frame accepted (default 64 MiB)\n");
 }
@@ -68,6 +72,7 @@ int heed__dist_parse(const char *cmd, heed_dist_opts *d, int argc,
                      : !strcmp(a, "--launcher")    ? &d->launcher
                      : !strcmp(a, "--join")        ? &d->join
                      : !strcmp(a, "--secret-file") ? &d->secret_file
+                     : !strcmp(a, "--placement")   ? &d->placement
                                                    : NULL;
   if (!dst && strcmp(a, "--workers") && strcmp(a, "--checkpoint-every") &&
       strcmp(a, "--max-frame"))
@@ -79,6 +84,11 @@ int heed__dist_parse(const char *cmd, heed_dist_opts *d, int argc,
     if (dst == &d->launcher && strcmp(v, "mpi") && strcmp(v, "slurm")) {
       fprintf(stderr, "heed %s: --launcher wants mpi or slurm, got '%s'\n",
               cmd, v);
+      return -1;
+    }
+    if (dst == &d->placement && strcmp(v, "layers") && strcmp(v, "slices")) {
+      fprintf(stderr, "heed %s: --placement wants layers or slices, got "
+              "'%s'\n", cmd, v);
       return -1;
     }
   } else if (!strcmp(a, "--workers")) {
@@ -253,9 +263,19 @@ static void print_placement(heed_dist *d, const heed_exp_opts *eo,
   unsigned nw = heed_cluster_nworkers(d->c);
   if (eo->quiet)
     return;
-  if (nw > nl)
+  if (nw > nl && d->placement == HEED_PLACE_LAYERS)
     fprintf(stderr, "heed %s: %u workers for %zu layers: %zu will idle\n",
             d->cmd, nw, nl, nw - nl);
+  if (d->placement == HEED_PLACE_SLICES) {
+    fprintf(stderr, "heed %s: %u worker(s), run %016llx; neurons per worker",
+            d->cmd, nw, (unsigned long long)heed_cluster_run_id(d->c));
+    for (size_t l = 1; l <= nl; l++)
+      for (unsigned p = 0; p <= nw; p++)
+        if (heed_cluster_share(d->c, l, p))
+          fprintf(stderr, " %zu:w%u=%u", l, p, heed_cluster_share(d->c, l, p));
+    fprintf(stderr, "\n");
+    return;
+  }
   fprintf(stderr, "heed %s: %u worker(s), run %016llx; layers on", d->cmd, nw,
           (unsigned long long)heed_cluster_run_id(d->c));
   for (size_t l = 1; l <= nl; l++)
@@ -286,6 +306,9 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
     return 1;
   }
   d->cmd = cmd;
+  d->placement = o->placement && !strcmp(o->placement, "layers")
+                     ? HEED_PLACE_LAYERS
+                     : HEED_PLACE_SLICES;
   heed_cluster_opts co = {.on_failure = on_failure, .failure_arg = d};
   if (cluster_opts(cmd, o, &co, &cf, urls, secret, rdv, sizeof rdv)) {
     free(d);
@@ -316,7 +339,8 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
   heed_cluster_net_opts cno = {.net = &no, .strategy = eo->strategy,
                                .plugins = plug,
                                .nplugins = plugins(o, abs, plug),
-                               .worker_threads = eo->threads};
+                               .worker_threads = eo->threads,
+                               .placement = d->placement};
   heed_runtime_opts ro = {.threads = eo->threads, .mailbox_limit = 4096,
                           .spin_us = eo->spin_us};
   int rv;

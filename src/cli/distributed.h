@@ -20,6 +20,7 @@ typedef struct heed_dist_opts {
   int insecure;
   size_t max_frame;          /* bytes; 0: default */
   uint64_t checkpoint_every; /* steps; 0: never */
+  const char *placement;     /* "layers" or "slices"; NULL: the default */
   int argc;
   char **argv;
 } heed_dist_opts;

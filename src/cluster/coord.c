@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -43,6 +44,8 @@ struct heed_cluster {
   int ready_ms, exit_after_ms;
   uint8_t nonce_c[HEED_NONCE_LEN];
   uint32_t layer_proc[HEED_WIRE_MAX_LAYERS];
+  uint32_t sizes[HEED_WIRE_MAX_LAYERS + 1];
+  uint32_t nshare, share[HEED_WIRE_MAX_LAYERS * HEED_WIRE_MAX_PROCS];
   unsigned nlayers;
   pthread_mutex_t mu; /* guards what follows */
   pthread_cond_t cv;
@@ -146,7 +149,22 @@ uint64_t heed_cluster_run_id(const heed_cluster *c) {
 }
 
 unsigned heed_cluster_layer_proc(const heed_cluster *c, size_t l) {
-  return c && l >= 1 && l <= c->nlayers ? c->layer_proc[l - 1] : 0;
+  if (!c || l < 1 || l > c->nlayers)
+    return 0;
+  if (!c->nshare)
+    return c->layer_proc[l - 1];
+  for (unsigned p = 0; p < c->nprocs; p++)
+    if (c->share[(l - 1) * c->nprocs + p] == c->sizes[l])
+      return p;
+  return 0;
+}
+
+uint32_t heed_cluster_share(const heed_cluster *c, size_t l, unsigned p) {
+  if (!c || l < 1 || l > c->nlayers || p >= c->nprocs)
+    return 0;
+  if (c->nshare)
+    return c->share[(l - 1) * c->nprocs + p];
+  return c->layer_proc[l - 1] == p ? c->sizes[l] : 0;
 }
 
 /* ---- local workers ------------------------------------------------------ */
@@ -571,10 +589,11 @@ static int make_config(heed_cluster *c, const heed_cluster_net_opts *o,
   const heed_net_opts *n = o->net;
   if (!n || n->nsizes < 2 || n->nsizes > HEED_WIRE_MAX_LAYERS + 1 ||
       !n->sizes || o->nplugins > HEED_WIRE_MAX_PLUGINS ||
-      o->placement != HEED_PLACE_LAYERS ||
+      (o->placement != HEED_PLACE_LAYERS &&
+       o->placement != HEED_PLACE_SLICES) ||
       (o->strategy && strlen(o->strategy) >= sizeof rc->strategy)) {
     set_error(c, "bad network options (at most %d layers and %d plugins, "
-              "placement HEED_PLACE_LAYERS)", HEED_WIRE_MAX_LAYERS,
+              "placement HEED_PLACE_LAYERS or _SLICES)", HEED_WIRE_MAX_LAYERS,
               HEED_WIRE_MAX_PLUGINS);
     return HEED_EINVAL;
   }
@@ -593,8 +612,16 @@ static int make_config(heed_cluster *c, const heed_cluster_net_opts *o,
     rc->acts[l] = n->acts ? (uint32_t)n->acts[l]
                           : l + 2 == n->nsizes ? HEED_ACT_IDENTITY
                                                : HEED_ACT_RELU;
-  heed__place_layers(rc->sizes, rc->nsizes - 1, c->nprocs - 1,
-                     rc->layer_proc);
+  if (o->placement == HEED_PLACE_SLICES) {
+    const char *e = getenv("HEED_SLICE_FROM"); /* measuring only */
+    unsigned from = e && *e == '0' ? 0 : 1;
+    heed__place_slices(rc->sizes, rc->nsizes - 1, c->nprocs, from,
+                       rc->share);
+    rc->nshare = (rc->nsizes - 1) * c->nprocs;
+  } else {
+    heed__place_layers(rc->sizes, rc->nsizes - 1, c->nprocs - 1,
+                       rc->layer_proc);
+  }
   heed__cpy(rc->strategy, sizeof rc->strategy,
             o->strategy ? o->strategy : "bp");
   for (unsigned i = 0; i < c->nprocs; i++)
@@ -609,6 +636,9 @@ static int make_config(heed_cluster *c, const heed_cluster_net_opts *o,
   rc->nplugins = o->nplugins;
   c->nlayers = rc->nsizes - 1;
   memcpy(c->layer_proc, rc->layer_proc, sizeof c->layer_proc);
+  memcpy(c->sizes, rc->sizes, sizeof c->sizes);
+  c->nshare = rc->nshare;
+  memcpy(c->share, rc->share, sizeof c->share);
   return 0;
 }
 

@@ -1,6 +1,7 @@
 /*
  * run.c - a run configuration (what BUILD carries) turned into this
- * process's part of the network, and whole-layer placement. The
+ * process's part of the network, and the placements (whole layers,
+ * slices). The
  * coordinator and every worker build through heed__run_net, so all of
  * them build the same network from the same bytes.
  */
@@ -26,7 +27,8 @@ int heed__run_net(const heed_run_config *c, heed_runtime *rt,
                       .lr = (float)c->lr, .max_batch = c->max_batch,
                       .strategy = s};
   heed_net_remote rem = {.nprocs = c->nprocs, .self = c->self,
-                         .layer_proc = procs, .send = send, .arg = arg};
+                         .layer_proc = procs, .send = send, .arg = arg,
+                         .share = c->nshare ? c->share : NULL};
   rv = heed_net_new_remote(np, rt, &no, &rem);
   if (rv)
     snprintf(why, whylen, "cannot build the network: %s", heed_strerror(rv));
@@ -73,4 +75,14 @@ void heed__place_layers(const uint32_t *sizes, unsigned nl, unsigned nw,
       layer_proc[l] = k;
     j = i;
   }
+}
+
+void heed__place_slices(const uint32_t *sizes, unsigned nl, unsigned nprocs,
+                        unsigned from, uint32_t *share) {
+  unsigned k = nprocs - from;
+  for (unsigned l = 0; l < nl; l++)
+    for (unsigned p = 0; p < nprocs; p++) {
+      uint32_t n = sizes[l + 1], i = p - from;
+      share[l * nprocs + p] = p < from ? 0 : n / k + (i < n % k);
+    }
 }

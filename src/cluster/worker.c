@@ -248,8 +248,11 @@ static void on_build(wk *w, const heed_frame_msg *fm) {
   if (w->o->verbose) {
     char layers[256] = "";
     size_t k = 0;
-    for (unsigned l = 0; l + 1 < c->nsizes && k + 8 < sizeof layers; l++)
-      if (c->layer_proc[l] == c->self)
+    for (unsigned l = 0; l + 1 < c->nsizes && k + 24 < sizeof layers; l++)
+      if (c->nshare && c->share[l * c->nprocs + c->self])
+        k += (size_t)snprintf(layers + k, sizeof layers - k, " %u(%u)", l + 1,
+                              c->share[l * c->nprocs + c->self]);
+      else if (!c->nshare && c->layer_proc[l] == c->self)
         k += (size_t)snprintf(layers + k, sizeof layers - k, " %u", l + 1);
     say(w, "run %016llx: process %u of %u, layers%s",
         (unsigned long long)c->run_id, c->self, c->nprocs, layers);

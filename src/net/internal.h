@@ -29,6 +29,10 @@ enum heed_net_msg {
   HEED_NET_BID,           /* critic/hub -> neuron: buf = block;
                              neuron -> hub: buf = g then c, w1 = sender */
   HEED_NET_CONTROL,       /* driver -> neuron: w1 = event */
+  HEED_NET_SLICE_FWD,     /* delivery -> hub: buf = rows of the hub's layer
+                             from another process, w1 = the first row */
+  HEED_NET_SLICE_BID,     /* delivery -> hub: buf = g rows and coefficient
+                             rows (this process's columns), w1 = first row */
 };
 
 enum heed_net_mode { HEED_MODE_TRAIN = 1, HEED_MODE_EVAL = 2 };
@@ -125,7 +129,8 @@ typedef struct heed_neuron_actor {
 typedef struct heed_gather {
   uint64_t batch;
   heed_buf *buf;
-  uint32_t have;
+  uint32_t have;  /* rows filled */
+  uint32_t local; /* of them, rows from this process's neurons */
   int used;
 } heed_gather;
 
@@ -138,6 +143,11 @@ typedef struct heed_hub {
   heed_gather fwd[HEED_HUB_GATHERS];
   heed_gather bid[HEED_HUB_GATHERS];
   uint64_t handled;
+  /* Rows that complete a gather: the whole layer when this process has a
+   * reader for the block (neurons of the next or previous layer, or the
+   * critic), else only its own slice, which it sends on and forgets. */
+  uint32_t need_fwd, need_bid;
+  float *pack; /* a bid slice cut to one peer's columns, before sending */
 } heed_hub;
 
 struct heed_layer {
@@ -148,14 +158,16 @@ struct heed_layer {
   float *w;        /* n rows of fan_in */
   float *b;        /* n */
   heed_neuron_actor *neurons;
-  heed_actor *handles; /* of the neurons, for broadcasts */
+  heed_actor *handles; /* of the neurons, for broadcasts ([lo, hi) here) */
   heed_hub hub;
-  /* Where messages for this layer's neurons go: the neurons themselves, or
-   * the one proxy actor that ships them to the process hosting the layer. */
-  const heed_actor *targets;
+  /* Neurons [lo, hi) live on this process (placement: net->first). */
+  uint32_t lo, hi;
+  int local;           /* lo < hi */
+  /* Where messages from the input, the critic and the driver for this
+   * layer's neurons go: the local neurons, then one proxy actor per other
+   * process hosting some of them (only process 0 has proxies). */
+  heed_actor *targets;
   uint32_t ntargets;
-  int local;           /* hosted by this process */
-  heed_actor proxy;    /* when not local */
 };
 
 typedef struct heed_critic {
@@ -202,13 +214,17 @@ struct heed_net {
   uint32_t total_neurons;
   uint8_t *train_mask; /* classes; NULL = all */
 
-  /* Distributed runs (net/remote.c); nprocs == 1 when all is local. */
+  /* Distributed runs (net/remote.c); nprocs == 1 when all is local.
+   * Placement: neurons [first[(l-1)*(nprocs+1) + p], ...[.. + p + 1]) of
+   * layer l live on process p; whole-layer placement is the case where
+   * one process has them all. */
   heed_net_remote remote;
-  unsigned *layer_proc;
+  uint32_t *first;
+  int sliced;                 /* some layer is split between processes */
   uint32_t local_neurons;     /* neurons this process hosts */
-  heed_actor critic_target;   /* the critic, or its proxy on a worker */
-  heed_actor critic_proxy;
-  struct heed_proxy *proxies; /* one per remote layer (and the critic) */
+  struct heed_proxy *proxies; /* process 0: [(l-1)*nprocs + p] */
+  struct heed_await *awaits;  /* [(l-1)*nprocs + p]: bids for layer l due
+                                 from process p (net/remote.c) */
   _Atomic uint32_t worker_done[HEED_HUB_GATHERS]; /* per batch, on workers */
   _Atomic uint32_t worker_acks;
   uint32_t pull_pending;
@@ -228,28 +244,50 @@ struct heed_net {
   _Atomic uint32_t max_overlap;
 };
 
-/* A proxy actor: forwards whole blocks for a remote layer (l = L+1 for
- * the critic) to the process that hosts it. */
-#define HEED_PROXY_AWAIT 8 /* training batches awaiting bids, at most */
+/* A proxy actor on process 0: forwards whole blocks from the input, the
+ * critic and the driver for the neurons of `layer` that process `proc`
+ * hosts. */
 typedef struct heed_proxy {
   heed_net *net;
   uint32_t layer;
   unsigned proc;
   heed_actor self;
-  /* Training batches this proxy sent forward whose bids have not come
-   * back: a BID from a peer must answer one of them, once, with the same
-   * samples (net/remote.c). Guarded by net->mu. */
+  int pulling; /* coordinator: a PARAMS answer is due; under net->mu */
+} heed_proxy;
+
+/* Training batches whose activations this process sent to another one
+ * (a hub's slice, or the output to the critic) and whose bids have not
+ * come back: a BID from that peer must answer one of them, once, with the
+ * same samples (net/remote.c). Guarded by net->mu. */
+#define HEED_PROXY_AWAIT 8
+typedef struct heed_await {
   struct {
     uint64_t batch;
     uint32_t count;
     int used;
-  } awaiting[HEED_PROXY_AWAIT];
-  int pulling; /* coordinator: a PARAMS answer is due; under net->mu */
-} heed_proxy;
+  } e[HEED_PROXY_AWAIT];
+} heed_await;
 
 static inline int heed__net_distributed(const heed_net *net) {
   return net->remote.nprocs > 1;
 }
+
+/* Neurons [heed__lo, heed__hi) of layer l (1..L) live on process p. */
+static inline uint32_t heed__lo(const heed_net *net, size_t l, unsigned p) {
+  return net->first[(l - 1) * (net->remote.nprocs + 1) + p];
+}
+static inline uint32_t heed__hi(const heed_net *net, size_t l, unsigned p) {
+  return net->first[(l - 1) * (net->remote.nprocs + 1) + p + 1];
+}
+static inline uint32_t heed__share(const heed_net *net, size_t l,
+                                   unsigned p) {
+  return heed__hi(net, l, p) - heed__lo(net, l, p);
+}
+
+/* Hub side of the placement (net/remote.c): sends this process's finished
+ * slice of a gather to every other process that reads the block. */
+int heed__hub_send_fwd(heed_hub *hub, heed_gather *g);
+int heed__hub_send_bid(heed_hub *hub, heed_gather *g);
 
 /* The error a driver call returns once the net has failed. */
 static inline int heed__net_error(const heed_net *net) {

@@ -202,14 +202,50 @@ int heed_net_new(heed_net **np, heed_runtime *rt, const heed_net_opts *o) {
   return heed_net_new_remote(np, rt, o, NULL);
 }
 
-static int check_remote(const heed_net_remote *r, size_t nlayers) {
+static int check_remote(const heed_net_remote *r, const uint32_t *sizes,
+                        size_t nlayers) {
   if (!r || r->nprocs <= 1)
     return 0;
-  if (!r->send || !r->layer_proc || r->self >= r->nprocs || r->nprocs > 4096)
+  if (!r->send || (!r->layer_proc && !r->share) || r->self >= r->nprocs ||
+      r->nprocs > 4096)
     return HEED_EINVAL;
-  for (size_t l = 0; l < nlayers; l++)
-    if (r->layer_proc[l] >= r->nprocs)
+  for (size_t l = 0; l < nlayers; l++) {
+    if (!r->share) {
+      if (r->layer_proc[l] >= r->nprocs)
+        return HEED_EINVAL;
+      continue;
+    }
+    uint64_t sum = 0;
+    for (unsigned p = 0; p < r->nprocs; p++)
+      sum += r->share[l * r->nprocs + p];
+    if (sum != sizes[l + 1])
       return HEED_EINVAL;
+  }
+  return 0;
+}
+
+/* net->first from the placement: prefix sums of each layer's shares in
+ * process order (whole layers: one process has the layer's all). */
+static int place(heed_net *net, const heed_net_remote *r) {
+  unsigned P = net->remote.nprocs;
+  net->first = heed__calloc(net->nlayers * (P + 1), sizeof *net->first);
+  if (!net->first)
+    return HEED_ENOMEM;
+  for (size_t l = 0; l < net->nlayers; l++) {
+    uint32_t n = net->sizes[l + 1], *f = net->first + l * (P + 1), at = 0;
+    for (unsigned p = 0; p < P; p++) {
+      f[p] = at;
+      if (P == 1)
+        at = n;
+      else if (r->share)
+        at += r->share[l * P + p];
+      else
+        at += r->layer_proc[l] == p ? n : 0;
+      if (at != f[p] && at - f[p] != n)
+        net->sliced = 1;
+    }
+    f[P] = at;
+  }
   return 0;
 }
 
@@ -222,11 +258,56 @@ static int spawn_proxy(heed_net *net, heed_proxy *p, uint32_t layer,
   return heed_actor_spawn(net->rt, &spec, &p->self);
 }
 
+/* The hub of layer L (0-based l) and the actors that receive whole blocks
+ * for the layer's neurons: the local ones, and on process 0 one proxy per
+ * other process hosting some of them. */
+static int spawn_layer(heed_net *net, size_t l) {
+  heed_layer *L = &net->layers[l];
+  unsigned P = net->remote.nprocs, self = net->remote.self;
+  int rv;
+  L->hub.net = net;
+  L->hub.layer = L;
+  int reads_fwd = l + 1 < net->nlayers ? net->layers[l + 1].local : self == 0;
+  int reads_bid = l > 0 && net->layers[l - 1].local;
+  L->hub.need_fwd = reads_fwd ? L->n : L->hi - L->lo;
+  L->hub.need_bid = reads_bid ? L->n : L->hi - L->lo;
+  if (l > 0 && L->local && heed__net_distributed(net)) {
+    L->hub.pack = heed__malloc_aligned((size_t)(L->hi - L->lo) *
+                                       (net->max_stride + L->fan_in) *
+                                       sizeof(float));
+    if (!L->hub.pack)
+      return HEED_ENOMEM;
+  }
+  if ((rv = spawn(net, heed__hub_behaviour, &L->hub,
+                  (int)((l + 1) % net->threads), &L->hub.self)) != 0)
+    return rv;
+  L->targets = heed__calloc(L->n + P, sizeof *L->targets);
+  if (!L->targets)
+    return HEED_ENOMEM;
+  for (uint32_t j = L->lo; j < L->hi; j++) {
+    heed_neuron_actor *na = &L->neurons[j];
+    if ((rv = spawn(net, heed__neuron_behaviour, na,
+                    (int)(j % net->threads), &na->self)) != 0)
+      return rv;
+    L->handles[j] = na->self;
+    L->targets[L->ntargets++] = na->self;
+  }
+  for (unsigned p = 1; self == 0 && p < P; p++) {
+    if (!heed__share(net, l + 1, p))
+      continue;
+    heed_proxy *x = &net->proxies[l * P + p];
+    if ((rv = spawn_proxy(net, x, L->l, p)) != 0)
+      return rv;
+    L->targets[L->ntargets++] = x->self;
+  }
+  return 0;
+}
+
 int heed_net_new_remote(heed_net **np, heed_runtime *rt,
                         const heed_net_opts *o, const heed_net_remote *remote) {
   if (!np || !rt || !o || o->nsizes < 2 || !o->sizes)
     return HEED_EINVAL;
-  if (check_remote(remote, o->nsizes - 1) != 0)
+  if (check_remote(remote, o->sizes, o->nsizes - 1) != 0)
     return HEED_EINVAL;
   for (size_t i = 0; i < o->nsizes; i++)
     if (o->sizes[i] == 0 || o->sizes[i] > (1u << 24))
@@ -259,20 +340,23 @@ int heed_net_new_remote(heed_net **np, heed_runtime *rt,
     net->done[i].batch = UINT64_MAX;
   net->prev_train = UINT64_MAX;
 
-  net->sizes = heed__calloc(o->nsizes, sizeof *net->sizes);
-  net->layers = heed__calloc(net->nlayers, sizeof *net->layers);
-  net->layer_proc = heed__calloc(net->nlayers, sizeof *net->layer_proc);
-  net->proxies = heed__calloc(net->nlayers + 1, sizeof *net->proxies);
-  if (!net->sizes || !net->layers || !net->layer_proc || !net->proxies)
-    goto fail;
   net->remote.nprocs = 1;
   if (remote && remote->nprocs > 1) {
     net->remote = *remote;
-    memcpy(net->layer_proc, remote->layer_proc,
-           net->nlayers * sizeof *net->layer_proc);
-    net->remote.layer_proc = net->layer_proc;
+    net->remote.layer_proc = NULL; /* net->first says it all */
+    net->remote.share = NULL;
   }
+  unsigned P = net->remote.nprocs;
+  net->sizes = heed__calloc(o->nsizes, sizeof *net->sizes);
+  net->layers = heed__calloc(net->nlayers, sizeof *net->layers);
+  net->proxies = heed__calloc(net->nlayers * P, sizeof *net->proxies);
+  net->awaits = heed__calloc(net->nlayers * P, sizeof *net->awaits);
+  if (!net->sizes || !net->layers || !net->proxies || !net->awaits)
+    goto fail;
   memcpy(net->sizes, o->sizes, o->nsizes * sizeof *net->sizes);
+  if ((rv = place(net, remote)) != 0)
+    goto fail;
+  rv = HEED_ENOMEM;
 
   size_t total = 0;
   for (size_t l = 0; l < net->nlayers; l++)
@@ -304,9 +388,10 @@ int heed_net_new_remote(heed_net **np, heed_runtime *rt,
     L->l = (uint32_t)(l + 1);
     L->n = o->sizes[l + 1];
     L->fan_in = o->sizes[l];
-    L->local = net->layer_proc[l] == net->remote.self;
-    if (L->local)
-      net->local_neurons += L->n;
+    L->lo = heed__lo(net, l + 1, net->remote.self);
+    L->hi = heed__hi(net, l + 1, net->remote.self);
+    L->local = L->hi > L->lo;
+    net->local_neurons += L->hi - L->lo;
     L->act = o->acts ? o->acts[l]
                      : (l + 1 == net->nlayers ? HEED_ACT_IDENTITY
                                               : HEED_ACT_RELU);
@@ -326,49 +411,19 @@ int heed_net_new_remote(heed_net **np, heed_runtime *rt,
 
   /* Spawn last, once every state exists. Neurons of a layer are dealt
    * round robin over the loops so each layer's work spreads over threads.
-   * Only this process's actors exist here; the rest are proxies. */
+   * Only this process's neurons exist here; on process 0, proxies stand
+   * for the others. */
   net->input.net = net;
   net->critic.net = net;
-  int coord = net->remote.self == 0;
-  if (coord) {
-    if ((rv = spawn(net, heed__input_behaviour, &net->input, 0,
-                    &net->input.self)) != 0 ||
-        (rv = spawn(net, heed__critic_behaviour, &net->critic, 0,
-                    &net->critic.self)) != 0)
+  if (net->remote.self == 0 &&
+      ((rv = spawn(net, heed__input_behaviour, &net->input, 0,
+                   &net->input.self)) != 0 ||
+       (rv = spawn(net, heed__critic_behaviour, &net->critic, 0,
+                   &net->critic.self)) != 0))
+    goto fail;
+  for (size_t l = 0; l < net->nlayers; l++)
+    if ((rv = spawn_layer(net, l)) != 0)
       goto fail;
-    net->critic_target = net->critic.self;
-  } else {
-    heed_proxy *p = &net->proxies[net->nlayers];
-    if ((rv = spawn_proxy(net, p, (uint32_t)net->nlayers + 1, 0)) != 0)
-      goto fail;
-    net->critic_target = p->self;
-  }
-  for (size_t l = 0; l < net->nlayers; l++) {
-    heed_layer *L = &net->layers[l];
-    L->hub.net = net;
-    L->hub.layer = L;
-    if (!L->local) {
-      heed_proxy *p = &net->proxies[l];
-      if ((rv = spawn_proxy(net, p, L->l, net->layer_proc[l])) != 0)
-        goto fail;
-      L->proxy = p->self;
-      L->targets = &L->proxy;
-      L->ntargets = 1;
-      continue;
-    }
-    if ((rv = spawn(net, heed__hub_behaviour, &L->hub,
-                    (int)((l + 1) % threads), &L->hub.self)) != 0)
-      goto fail;
-    for (uint32_t j = 0; j < L->n; j++) {
-      heed_neuron_actor *na = &L->neurons[j];
-      if ((rv = spawn(net, heed__neuron_behaviour, na,
-                      (int)(j % threads), &na->self)) != 0)
-        goto fail;
-      L->handles[j] = na->self;
-    }
-    L->targets = L->handles;
-    L->ntargets = L->n;
-  }
   *np = net;
   return 0;
 fail:
@@ -389,12 +444,15 @@ void heed_net_free(heed_net *net) {
   for (size_t l = 0; net->layers && l < net->nlayers; l++) {
     heed_layer *L = &net->layers[l];
     heed_actor_stop(net->rt, L->hub.self);
+    heed__free_aligned(L->hub.pack);
+    heed__free(L->targets);
     for (int i = 0; i < HEED_HUB_GATHERS; i++) {
       heed_buf_release(L->hub.fwd[i].buf);
       heed_buf_release(L->hub.bid[i].buf);
     }
     for (uint32_t j = 0; L->neurons && j < L->n; j++) {
-      heed_actor_stop(net->rt, L->neurons[j].self);
+      if (L->neurons[j].self.id)
+        heed_actor_stop(net->rt, L->neurons[j].self);
       free_neuron(&L->neurons[j]);
     }
     heed__free_aligned(L->w);
@@ -402,11 +460,13 @@ void heed_net_free(heed_net *net) {
     heed__free(L->neurons);
     heed__free(L->handles);
   }
-  for (size_t l = 0; net->proxies && l <= net->nlayers; l++)
-    if (net->proxies[l].self.id)
-      heed_actor_stop(net->rt, net->proxies[l].self);
+  for (size_t i = 0; net->proxies && i < net->nlayers * net->remote.nprocs;
+       i++)
+    if (net->proxies[i].self.id)
+      heed_actor_stop(net->rt, net->proxies[i].self);
   heed__free(net->proxies);
-  heed__free(net->layer_proc);
+  heed__free(net->awaits);
+  heed__free(net->first);
   heed__free(net->layers);
   heed__free(net->sizes);
   heed__free(net->plays);

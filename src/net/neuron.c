@@ -74,7 +74,7 @@ static void pre_activate(heed_neuron_actor *na, const heed_block *h,
   int k = 0;
   for (uint32_t m = 0; m < 4; m++) {
     uint32_t idx = base + m * T;
-    if (idx >= L->n || idx == j)
+    if (idx < L->lo || idx >= L->hi || idx == j) /* not here */
       continue;
     heed_neuron_actor *o = &L->neurons[idx];
     if (o->inflight == 0 && o->ndeferred == 0 && o->seen <= h->batch &&
@@ -214,7 +214,7 @@ static void attention(const heed_net *net, heed_neuron_actor *na,
   int k = 0;
   for (uint32_t m = 0; m < 4 && k < 3; m++) {
     uint32_t idx = base + m * T;
-    if (idx >= L->n || idx == j)
+    if (idx < L->lo || idx >= L->hi || idx == j) /* not here */
       continue;
     heed_neuron_actor *o = &L->neurons[idx];
     int waiting = 0;

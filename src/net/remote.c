@@ -1,13 +1,18 @@
 /*
  * remote.c - the network's side of a run spread over processes.
  *
- * Outgoing: a proxy actor stands in for a remote layer (or the critic) and
- * hands every block it receives, whole, to the transport's send callback:
- * one message per layer boundary and batch, however many neurons receive
- * it. Incoming: heed_net_deliver() rebuilds the block in a local buffer and
- * broadcasts it to the local neurons, so no actor can tell where a message
- * came from. Completion counts (DONE, ACK) and parameters (PARAMS, PULL)
- * travel the same way.
+ * Outgoing: a hub hands its process's slice of a layer's block to the
+ * transport's send callback, once per reading process and batch, however
+ * many neurons read it there (forward: every process hosting neurons of
+ * the next layer, or the critic's; bids: every process hosting neurons of
+ * the layer below, each given only its own columns). On process 0 a proxy
+ * actor stands in for another process's share of a layer and ships the
+ * input's, the critic's and the driver's blocks whole. Incoming:
+ * heed_net_deliver() checks a block against the slice it claims, rebuilds
+ * it in a local buffer and broadcasts it to the local neurons when it is
+ * the whole block, or hands it to the local hub that puts the slices side
+ * by side; no actor can tell where a message came from. Completion counts
+ * (DONE, ACK) and parameters (PARAMS, PULL) travel the same way.
  */
 #include <limits.h>
 #include <stdarg.h>
@@ -22,36 +27,47 @@ static size_t block_floats(const heed_block *h) {
   return (size_t)h->rows * h->stride + (size_t)h->rows * h->ldc;
 }
 
-/* Notes that bids for a training batch sent forward are due. Fails only
- * if more batches are in flight than a layer can hold (a bug). */
-static int await_bid(heed_proxy *p, uint64_t batch, uint32_t count) {
+static heed_await *await_of(heed_net *net, size_t l, unsigned p) {
+  return &net->awaits[(l - 1) * net->remote.nprocs + p];
+}
+
+/* Notes that bids for layer l's training batch are due from process p.
+ * Fails only if more batches are in flight than a layer can hold (a
+ * bug). */
+static int await_bid(heed_net *net, size_t l, unsigned p, uint64_t batch,
+                     uint32_t count) {
+  heed_await *a = await_of(net, l, p);
   int rv = HEED_ERANGE;
-  pthread_mutex_lock(&p->net->mu);
+  pthread_mutex_lock(&net->mu);
   for (int i = 0; i < HEED_PROXY_AWAIT && rv; i++)
-    if (!p->awaiting[i].used) {
-      p->awaiting[i].batch = batch;
-      p->awaiting[i].count = count;
-      p->awaiting[i].used = 1;
+    if (!a->e[i].used) {
+      a->e[i].batch = batch;
+      a->e[i].count = count;
+      a->e[i].used = 1;
       rv = 0;
     }
-  pthread_mutex_unlock(&p->net->mu);
+  pthread_mutex_unlock(&net->mu);
   return rv;
 }
 
 /* Takes the note for batch: 0, HEED_ENOENT (none) or HEED_ERANGE (its
  * forward had another number of samples). */
-static int answer_bid(heed_proxy *p, uint64_t batch, uint32_t count) {
+static int answer_bid(heed_net *net, size_t l, unsigned p, uint64_t batch,
+                      uint32_t count) {
+  heed_await *a = await_of(net, l, p);
   int rv = HEED_ENOENT;
-  pthread_mutex_lock(&p->net->mu);
+  pthread_mutex_lock(&net->mu);
   for (int i = 0; i < HEED_PROXY_AWAIT && rv == HEED_ENOENT; i++)
-    if (p->awaiting[i].used && p->awaiting[i].batch == batch) {
-      rv = p->awaiting[i].count == count ? 0 : HEED_ERANGE;
-      p->awaiting[i].used = 0;
+    if (a->e[i].used && a->e[i].batch == batch) {
+      rv = a->e[i].count == count ? 0 : HEED_ERANGE;
+      a->e[i].used = 0;
     }
-  pthread_mutex_unlock(&p->net->mu);
+  pthread_mutex_unlock(&net->mu);
   return rv;
 }
 
+/* Process 0's proxies ship the input's forward blocks (layer 1), the
+ * critic's bids (layer L) and the driver's control events whole. */
 void heed__proxy_behaviour(heed_runtime *rt, heed_actor self, void *state,
                            heed_msg *msg) {
   heed_proxy *p = state;
@@ -78,10 +94,6 @@ void heed__proxy_behaviour(heed_runtime *rt, heed_actor self, void *state,
     m.ldc = h->ldc;
     m.data = heed__block_data(b);
     m.nfloats = block_floats(h);
-    /* layer 1 answers nobody: the input takes no bids */
-    if (m.kind == HEED_WIRE_FORWARD && m.mode == HEED_MODE_TRAIN &&
-        p->layer > 1 && await_bid(p, m.batch, m.count) != 0)
-      goto bad;
     break;
   }
   case HEED_NET_CONTROL:
@@ -100,51 +112,130 @@ bad:
   heed__net_fail(net);
 }
 
+/* ---- a hub's slice to the processes that read it ---------------------- */
+
+int heed__hub_send_fwd(heed_hub *hub, heed_gather *g) {
+  heed_net *net = hub->net;
+  heed_layer *L = hub->layer;
+  if (!heed__net_distributed(net))
+    return 0;
+  const heed_block *h = heed__block_hdr(g->buf);
+  heed_wire_msg m = {.kind = HEED_WIRE_FORWARD, .layer = L->l + 1,
+                     .batch = g->batch, .word = L->lo, .mode = h->mode,
+                     .count = h->count, .stride = h->stride,
+                     .rows = L->hi - L->lo,
+                     .data = heed__block_data(g->buf) +
+                             (size_t)L->lo * h->stride,
+                     .nfloats = (size_t)(L->hi - L->lo) * h->stride};
+  int last = (size_t)L->l == net->nlayers;
+  for (unsigned r = 0; r < net->remote.nprocs; r++) {
+    if (r == net->remote.self ||
+        (last ? r != 0 : !heed__share(net, L->l + 1, r)))
+      continue;
+    int rv = 0;
+    if (h->mode == HEED_MODE_TRAIN &&
+        (rv = await_bid(net, L->l, r, g->batch, h->count)) != 0)
+      return rv;
+    if ((rv = net->remote.send(net->remote.arg, r, &m)) != 0)
+      return rv;
+  }
+  return 0;
+}
+
+/* The bid slice for process r: this process's rows of g, then their
+ * coefficients for r's neurons of the layer below; straight from the
+ * gather when that is the whole block, else packed. */
+static void bid_slice(heed_hub *hub, heed_gather *g, unsigned r,
+                      heed_wire_msg *m) {
+  heed_net *net = hub->net;
+  heed_layer *L = hub->layer;
+  const heed_block *h = heed__block_hdr(g->buf);
+  uint32_t rows = L->hi - L->lo, clo = heed__lo(net, L->l - 1, r),
+           w = heed__share(net, L->l - 1, r);
+  const float *G = heed__block_data(g->buf);
+  const float *C = G + (size_t)L->n * h->stride;
+  m->rows = rows;
+  m->ldc = w;
+  m->nfloats = (size_t)rows * (h->stride + w);
+  if (rows == L->n && w == L->fan_in) {
+    m->data = G;
+    return;
+  }
+  float *q = hub->pack;
+  memcpy(q, G + (size_t)L->lo * h->stride,
+         (size_t)rows * h->stride * sizeof *q);
+  q += (size_t)rows * h->stride;
+  for (uint32_t k = L->lo; k < L->hi; k++, q += w)
+    memcpy(q, C + (size_t)k * L->fan_in + clo, w * sizeof *q);
+  m->data = hub->pack;
+}
+
+int heed__hub_send_bid(heed_hub *hub, heed_gather *g) {
+  heed_net *net = hub->net;
+  heed_layer *L = hub->layer;
+  if (!heed__net_distributed(net))
+    return 0;
+  const heed_block *h = heed__block_hdr(g->buf);
+  heed_wire_msg m = {.kind = HEED_WIRE_BID, .layer = L->l - 1,
+                     .batch = g->batch, .word = L->lo, .mode = h->mode,
+                     .count = h->count, .stride = h->stride};
+  for (unsigned r = 0; r < net->remote.nprocs; r++) {
+    if (r == net->remote.self || !heed__share(net, L->l - 1, r))
+      continue;
+    bid_slice(hub, g, r, &m);
+    int rv = net->remote.send(net->remote.arg, r, &m);
+    if (rv)
+      return rv;
+  }
+  return 0;
+}
+
 static heed_layer *local_layer(heed_net *net, uint32_t l) {
   if (l < 1 || l > net->nlayers || !net->layers[l - 1].local)
     return NULL;
   return &net->layers[l - 1];
 }
 
-/* Floats a PARAMS message for layer L carries: weights, biases, then each
- * neuron's strategy state in index order. */
-static size_t params_floats(const heed_layer *L) {
-  size_t n = (size_t)L->n * L->fan_in + L->n;
-  for (uint32_t j = 0; j < L->n; j++)
+/* Floats a PARAMS message for neurons [lo, hi) of layer L carries: their
+ * weights, biases, then each neuron's strategy state in index order. */
+static size_t params_floats(const heed_layer *L, uint32_t lo, uint32_t hi) {
+  size_t n = (size_t)(hi - lo) * L->fan_in + (hi - lo);
+  for (uint32_t j = lo; j < hi; j++)
     n += L->neurons[j].nstate;
   return n;
 }
 
-static int send_params(heed_net *net, unsigned to, heed_layer *L) {
-  size_t n = params_floats(L);
+static int send_params(heed_net *net, unsigned to, heed_layer *L, uint32_t lo,
+                       uint32_t hi) {
+  size_t n = params_floats(L, lo, hi);
   float *buf = heed__malloc(n * sizeof *buf);
   if (!buf)
     return HEED_ENOMEM;
-  size_t off = 0;
-  memcpy(buf, L->w, (size_t)L->n * L->fan_in * sizeof *buf);
-  off += (size_t)L->n * L->fan_in;
-  memcpy(buf + off, L->b, L->n * sizeof *buf);
-  off += L->n;
-  for (uint32_t j = 0; j < L->n; j++) {
+  size_t off = (size_t)(hi - lo) * L->fan_in;
+  memcpy(buf, L->w + (size_t)lo * L->fan_in, off * sizeof *buf);
+  memcpy(buf + off, L->b + lo, (hi - lo) * sizeof *buf);
+  off += hi - lo;
+  for (uint32_t j = lo; j < hi; j++) {
     if (L->neurons[j].nstate)
       memcpy(buf + off, L->neurons[j].state,
              L->neurons[j].nstate * sizeof *buf);
     off += L->neurons[j].nstate;
   }
-  heed_wire_msg m = {.kind = HEED_WIRE_PARAMS, .layer = L->l, .data = buf,
-                     .nfloats = n};
+  heed_wire_msg m = {.kind = HEED_WIRE_PARAMS, .layer = L->l, .word = lo,
+                     .data = buf, .nfloats = n};
   int rv = net->remote.send(net->remote.arg, to, &m);
   heed__free(buf);
   return rv;
 }
 
-/* m has been checked: params_floats(L) floats. */
-static void take_params(heed_layer *L, const heed_wire_msg *m) {
-  size_t off = (size_t)L->n * L->fan_in;
-  memcpy(L->w, m->data, off * sizeof *L->w);
-  memcpy(L->b, m->data + off, L->n * sizeof *L->b);
-  off += L->n;
-  for (uint32_t j = 0; j < L->n; j++) {
+/* m has been checked: params_floats(L, lo, hi) floats. */
+static void take_params(heed_layer *L, uint32_t lo, uint32_t hi,
+                        const heed_wire_msg *m) {
+  size_t off = (size_t)(hi - lo) * L->fan_in;
+  memcpy(L->w + (size_t)lo * L->fan_in, m->data, off * sizeof *L->w);
+  memcpy(L->b + lo, m->data + off, (hi - lo) * sizeof *L->b);
+  off += hi - lo;
+  for (uint32_t j = lo; j < hi; j++) {
     if (L->neurons[j].nstate)
       memcpy(L->neurons[j].state, m->data + off,
              L->neurons[j].nstate * sizeof(float));
@@ -179,66 +270,99 @@ static int refuse(heed_net *net, heed_why *why, const char *fmt, ...) {
   return HEED_EPROTO;
 }
 
-/* The process hosting layer l (1..L); the input and critic are on 0. */
-static unsigned host_of(const heed_net *net, size_t l) {
-  return l >= 1 && l <= net->nlayers ? net->layer_proc[l - 1] : 0;
-}
-
 /* Neurons process p hosts. */
 static uint32_t hosted(const heed_net *net, unsigned p) {
   uint32_t n = 0;
-  for (size_t l = 0; l < net->nlayers; l++)
-    if (net->layer_proc[l] == p)
-      n += net->layers[l].n;
+  for (size_t l = 1; l <= net->nlayers; l++)
+    n += heed__share(net, l, p);
   return n;
 }
 
-/* What a block for m's layer must look like, and who may send it. */
+/* The one process hosting all of layer l (1..L), or -1 when it is
+ * sliced (or l is the input or critic: 0). */
+static int sole_host(const heed_net *net, size_t l) {
+  if (l < 1 || l > net->nlayers)
+    return 0;
+  for (unsigned p = 0; p < net->remote.nprocs; p++)
+    if (heed__share(net, l, p) == net->sizes[l])
+      return (int)p;
+  return -1;
+}
+
+/* "only process 2 sends those" (or who does) for a message from layer l. */
+static const char *only_from(const heed_net *net, size_t l, char *buf,
+                             size_t len) {
+  int h = sole_host(net, l);
+  if (h >= 0)
+    snprintf(buf, len, "only process %d sends those", h);
+  else
+    snprintf(buf, len, "only the processes hosting its neurons send those");
+  return buf;
+}
+
+/* What a block for m's layer must look like, and who may send it: the
+ * slice [first, first + rows) of the sending layer that process `from`
+ * hosts, with ldc coefficient columns; `whole` when that is the block the
+ * readers take as is. */
 typedef struct heed_shape {
-  uint32_t rows, ldc;
-  unsigned from;
-  heed_proxy *answers; /* BID: the proxy whose forward it answers */
+  uint32_t first, rows, ldc;
+  int whole;
+  size_t sender;  /* the sending layer (0: the input, L+1: the critic) */
+  int bids;       /* a BID: it must answer a forward sent to `from` */
 } heed_shape;
 
-static int block_shape(heed_net *net, const heed_wire_msg *m, heed_shape *s,
-                       heed_why *why) {
+static int block_shape(heed_net *net, unsigned from, const heed_wire_msg *m,
+                       heed_shape *s, heed_why *why) {
   size_t L = net->nlayers, l = m->layer;
+  unsigned self = net->remote.self;
   const char *k = heed_wire_kind_name(m->kind);
-  if (m->kind == HEED_WIRE_FORWARD && l == L + 1) {
-    if (net->remote.self != 0)
+  int fwd = m->kind == HEED_WIRE_FORWARD;
+  char only[64];
+  if (fwd && l == L + 1) {
+    if (self != 0)
       return refuse(net, why, "FORWARD for the critic, which lives on "
                               "process 0");
-    *s = (heed_shape){net->sizes[L], 0, host_of(net, L), NULL};
-    return 0;
-  }
-  if (l < 1 || l > L)
+  } else if (l < 1 || l > L) {
     return refuse(net, why, "%s for layer %zu of a net of %zu layers", k, l,
                   L);
-  if (!net->layers[l - 1].local)
-    return refuse(net, why, "%s for layer %zu, which process %u hosts", k, l,
-                  host_of(net, l));
-  if (m->kind == HEED_WIRE_FORWARD) {
-    *s = (heed_shape){net->sizes[l - 1], 0, host_of(net, l - 1), NULL};
+  } else if (!net->layers[l - 1].local) {
+    int h = sole_host(net, l);
+    if (h >= 0)
+      return refuse(net, why, "%s for layer %zu, which process %d hosts", k,
+                    l, h);
+    return refuse(net, why, "%s for layer %zu, which has no neurons on "
+                  "process %u", k, l, self);
+  }
+  *s = (heed_shape){0};
+  s->sender = fwd ? l - 1 : l + 1;
+  s->bids = !fwd;
+  if (s->sender == 0 || s->sender == L + 1) { /* the input, the critic */
+    if (from != 0)
+      return refuse(net, why, "%s for layer %zu from process %u; only "
+                    "process 0 sends those", k, l, from);
+    s->rows = net->sizes[fwd ? 0 : L];
+    s->whole = 1;
     return 0;
   }
-  if (l == L) /* bids from the critic, one row per output */
-    *s = (heed_shape){net->sizes[L], 0, 0, &net->proxies[L]};
-  else /* bids from hub l+1: g rows and coefficient rows over layer l */
-    *s = (heed_shape){net->sizes[l + 1], net->sizes[l], host_of(net, l + 1),
-                      &net->proxies[l]};
+  uint32_t n = net->sizes[s->sender];
+  s->first = heed__lo(net, s->sender, from);
+  s->rows = heed__share(net, s->sender, from);
+  if (!s->rows)
+    return refuse(net, why, "%s for layer %zu from process %u; %s", k, l,
+                  from, only_from(net, s->sender, only, sizeof only));
+  if (!fwd) /* this process's columns of the coefficients */
+    s->ldc = net->layers[l - 1].hi - net->layers[l - 1].lo;
+  s->whole = s->rows == n && (fwd || s->ldc == net->sizes[l]);
   return 0;
 }
 
 static int check_block(heed_net *net, unsigned from, const heed_wire_msg *m,
                        heed_shape *s, heed_why *why) {
-  int rv = block_shape(net, m, s, why);
+  int rv = block_shape(net, from, m, s, why);
   if (rv)
     return rv;
   const char *k = heed_wire_kind_name(m->kind);
   uint32_t l = m->layer;
-  if (from != s->from)
-    return refuse(net, why, "%s for layer %u from process %u; only process "
-                  "%u sends those", k, l, from, s->from);
   if (m->mode != HEED_MODE_TRAIN &&
       (m->mode != HEED_MODE_EVAL || m->kind == HEED_WIRE_BID))
     return refuse(net, why, "%s for layer %u with mode %u", k, l, m->mode);
@@ -247,10 +371,11 @@ static int check_block(heed_net *net, unsigned from, const heed_wire_msg *m,
     return refuse(net, why, "%s for layer %u: %u samples in rows of %u "
                   "(the batch limit is %u)", k, l, m->count, m->stride,
                   net->max_batch);
-  if (m->rows != s->rows || m->ldc != s->ldc)
+  if (m->word != s->first || m->rows != s->rows || m->ldc != s->ldc)
     return refuse(net, why, "%s for layer %u: %u rows, ldc %u; the layer "
-                  "takes %u rows, ldc %u", k, l, m->rows, m->ldc, s->rows,
-                  s->ldc);
+                  "takes %u rows, ldc %u (from row %u) from process %u, not "
+                  "from row %llu", k, l, m->rows, m->ldc, s->rows, s->ldc,
+                  s->first, from, (unsigned long long)m->word);
   if (m->nfloats != (size_t)m->rows * (m->stride + (size_t)m->ldc) ||
       (m->nfloats && !m->data))
     return refuse(net, why, "%s for layer %u: %zu floats for a block of %zu",
@@ -263,11 +388,11 @@ static int check_block(heed_net *net, unsigned from, const heed_wire_msg *m,
       return refuse(net, why, "%s for layer %u of batch %llu, which is not "
                     "in flight", k, l, (unsigned long long)m->batch);
   }
-  int a = s->answers ? answer_bid(s->answers, m->batch, m->count) : 0;
+  int a = s->bids ? answer_bid(net, l, from, m->batch, m->count) : 0;
   if (a == HEED_ENOENT)
     return refuse(net, why, "BID for layer %u of batch %llu, which was not "
-                  "sent forward or was answered already", l,
-                  (unsigned long long)m->batch);
+                  "sent forward to process %u or was answered already", l,
+                  (unsigned long long)m->batch, from);
   if (a)
     return refuse(net, why, "BID for layer %u of batch %llu with %u "
                   "samples, not those its forward had", l,
@@ -275,32 +400,42 @@ static int check_block(heed_net *net, unsigned from, const heed_wire_msg *m,
   return 0;
 }
 
-/* Rebuilds a block from the wire and broadcasts it to local actors. */
+/* Rebuilds a block from the wire; a whole block goes to the local readers
+ * at once, a slice to the hub of its sending layer here, which puts it in
+ * place. */
 static int deliver_block(heed_net *net, unsigned from, const heed_wire_msg *m,
                          heed_why *why) {
   heed_shape s = {0};
   int rv = check_block(net, from, m, &s, why);
   if (rv)
     return rv;
-  uint32_t type = m->kind == HEED_WIRE_FORWARD ? HEED_NET_FORWARD
-                                               : HEED_NET_BID;
-  int to_critic = m->kind == HEED_WIRE_FORWARD && m->layer == net->nlayers + 1;
   int fwd = m->kind == HEED_WIRE_FORWARD;
-  size_t extra = fwd ? (size_t)m->count * m->rows : (size_t)m->rows * m->ldc;
+  int to_critic = fwd && m->layer == net->nlayers + 1;
+  size_t extra = !fwd      ? (size_t)m->rows * m->ldc /* coefficients */
+                 : s.whole ? (size_t)m->count * m->rows /* sample-major */
+                           : 0;
   heed_buf *b;
   if ((rv = heed__block_alloc(net->rt, m->batch, m->mode, m->count, m->stride,
                               m->rows, extra, &b)) != 0)
     return rv;
   heed__block_hdr(b)->ldc = m->ldc;
   memcpy(heed__block_data(b), m->data, m->nfloats * sizeof(float));
-  if (fwd && m->mode == HEED_MODE_TRAIN) /* rebuilt here, not sent */
-    heed__block_fill_xt(b);
-  heed_layer *L = to_critic ? NULL : &net->layers[m->layer - 1];
-  if (to_critic)
-    rv = heed_actor_broadcast(net->rt, &net->critic.self, 1, type, m->batch,
+  if (!s.whole) {
+    heed_hub *hub = &net->layers[s.sender - 1].hub;
+    rv = heed_actor_broadcast(net->rt, &hub->self, 1,
+                              fwd ? HEED_NET_SLICE_FWD : HEED_NET_SLICE_BID,
+                              m->batch, m->word, b);
+  } else if (to_critic) {
+    rv = heed_actor_broadcast(net->rt, &net->critic.self, 1, HEED_NET_FORWARD,
+                              m->batch, 0, b);
+  } else {
+    heed_layer *L = &net->layers[m->layer - 1];
+    if (fwd && m->mode == HEED_MODE_TRAIN) /* rebuilt here, not sent */
+      heed__block_fill_xt(b);
+    rv = heed_actor_broadcast(net->rt, L->handles + L->lo, L->hi - L->lo,
+                              fwd ? HEED_NET_FORWARD : HEED_NET_BID, m->batch,
                               0, b);
-  else
-    rv = heed_actor_broadcast(net->rt, L->handles, L->n, type, m->batch, 0, b);
+  }
   heed_buf_release(b);
   return rv;
 }
@@ -350,26 +485,38 @@ static int deliver_params(heed_net *net, unsigned from, const heed_wire_msg *m,
                   m->layer, net->nlayers);
   heed_layer *L = &net->layers[m->layer - 1];
   int coord = net->remote.self == 0;
-  unsigned want = coord ? host_of(net, L->l) : 0;
-  if (coord && L->local)
+  char only[64];
+  /* A worker takes its own neurons from process 0; process 0 takes a
+   * worker's neurons from that worker. */
+  if (coord && sole_host(net, L->l) == 0)
     return refuse(net, why, "PARAMS for layer %u, which process 0 hosts "
                   "itself", L->l);
   if (!coord && !L->local)
     return refuse(net, why, "PARAMS for layer %u, which this worker does "
                   "not host", L->l);
-  if (from != want)
-    return refuse(net, why, "PARAMS for layer %u from process %u; only "
-                  "process %u sends those", L->l, from, want);
-  if (!m->data || m->nfloats != params_floats(L))
+  unsigned owner = coord ? from : net->remote.self;
+  uint32_t lo = heed__lo(net, L->l, owner), hi = heed__hi(net, L->l, owner);
+  if (coord ? from == 0 || lo == hi : from != 0)
+    return refuse(net, why, "PARAMS for layer %u from process %u; %s", L->l,
+                  from, coord ? only_from(net, L->l, only, sizeof only)
+                              : "only process 0 sends those");
+  if (!m->data || m->nfloats != params_floats(L, lo, hi))
     return refuse(net, why, "PARAMS for layer %u: %zu floats, the layer has "
-                  "%zu", L->l, m->nfloats, params_floats(L));
+                  "%zu on process %u", L->l, m->nfloats,
+                  params_floats(L, lo, hi), owner);
+  if (m->word != lo)
+    return refuse(net, why, "PARAMS for layer %u from neuron %llu; process "
+                  "%u hosts it from neuron %u", L->l,
+                  (unsigned long long)m->word, owner, lo);
   if (!coord) { /* a push from the coordinator */
-    take_params(L, m);
-    heed_wire_msg ack = {.kind = HEED_WIRE_ACK, .layer = L->l, .word = L->n};
+    take_params(L, lo, hi, m);
+    heed_wire_msg ack = {.kind = HEED_WIRE_ACK, .layer = L->l,
+                         .word = hi - lo};
     return net->remote.send(net->remote.arg, 0, &ack);
   }
-  /* The answer to a pull: once per layer, and only when asked. */
-  heed_proxy *p = &net->proxies[m->layer - 1];
+  /* The answer to a pull: once per layer and worker, and only when
+   * asked. */
+  heed_proxy *p = &net->proxies[(L->l - 1) * net->remote.nprocs + from];
   pthread_mutex_lock(&net->mu);
   int asked = p->pulling;
   p->pulling = 0;
@@ -377,7 +524,7 @@ static int deliver_params(heed_net *net, unsigned from, const heed_wire_msg *m,
   if (!asked)
     return refuse(net, why, "PARAMS for layer %u that nobody asked for",
                   L->l);
-  take_params(L, m);
+  take_params(L, lo, hi, m);
   pthread_mutex_lock(&net->mu);
   if (net->pull_pending)
     net->pull_pending--;
@@ -395,19 +542,21 @@ static int deliver_control(heed_net *net, unsigned from,
   if (!L)
     return refuse(net, why, "CONTROL for layer %u, not hosted here",
                   m->layer);
-  return heed_actor_broadcast(net->rt, L->handles, L->n, HEED_NET_CONTROL, 0,
-                              m->word, NULL);
+  return heed_actor_broadcast(net->rt, L->handles + L->lo, L->hi - L->lo,
+                              HEED_NET_CONTROL, 0, m->word, NULL);
 }
 
 static int deliver_pull(heed_net *net, unsigned from, heed_why *why) {
   if (net->remote.self == 0 || from != 0)
     return refuse(net, why, "PULL from process %u", from);
-  for (size_t l = 0; l < net->nlayers; l++)
-    if (net->layers[l].local) {
-      int rv = send_params(net, 0, &net->layers[l]);
+  for (size_t l = 0; l < net->nlayers; l++) {
+    heed_layer *L = &net->layers[l];
+    if (L->local) {
+      int rv = send_params(net, 0, L, L->lo, L->hi);
       if (rv)
         return rv;
     }
+  }
   return 0;
 }
 
@@ -473,20 +622,20 @@ int heed_net_pull(heed_net *net) {
   int rv = coord_begin(net);
   if (rv)
     return rv > 0 ? 0 : rv;
+  unsigned P = net->remote.nprocs;
   uint32_t want = 0;
-  for (size_t l = 0; l < net->nlayers; l++)
-    want += !net->layers[l].local;
   pthread_mutex_lock(&net->mu);
+  for (size_t l = 1; l <= net->nlayers; l++)
+    for (unsigned p = 1; p < P; p++) {
+      int asked = heed__share(net, l, p) > 0;
+      net->proxies[(l - 1) * P + p].pulling = asked;
+      want += (uint32_t)asked;
+    }
   net->pull_pending = want;
-  for (size_t l = 0; l < net->nlayers; l++)
-    net->proxies[l].pulling = !net->layers[l].local;
   pthread_mutex_unlock(&net->mu);
-  for (unsigned p = 1; p < net->remote.nprocs; p++) {
-    int hosts = 0;
-    for (size_t l = 0; l < net->nlayers; l++)
-      hosts |= net->layer_proc[l] == p;
+  for (unsigned p = 1; p < P; p++) {
     heed_wire_msg m = {.kind = HEED_WIRE_PULL};
-    if (hosts && (rv = net->remote.send(net->remote.arg, p, &m)) != 0)
+    if (hosted(net, p) && (rv = net->remote.send(net->remote.arg, p, &m)) != 0)
       return rv;
   }
   return coord_wait(net, &net->pull_pending, NULL, 0);
@@ -500,14 +649,15 @@ int heed_net_push(heed_net *net) {
   pthread_mutex_lock(&net->mu);
   net->control_acks = 0;
   pthread_mutex_unlock(&net->mu);
-  for (size_t l = 0; l < net->nlayers; l++) {
-    heed_layer *L = &net->layers[l];
-    if (L->local)
-      continue;
-    want += L->n;
-    if ((rv = send_params(net, net->layer_proc[l], L)) != 0)
-      return rv;
-  }
+  for (size_t l = 1; l <= net->nlayers; l++)
+    for (unsigned p = 1; p < net->remote.nprocs; p++) {
+      uint32_t lo = heed__lo(net, l, p), hi = heed__hi(net, l, p);
+      if (lo == hi)
+        continue;
+      want += hi - lo;
+      if ((rv = send_params(net, p, &net->layers[l - 1], lo, hi)) != 0)
+        return rv;
+    }
   return coord_wait(net, NULL, &net->control_acks, want);
 }
 

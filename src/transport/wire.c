@@ -561,13 +561,14 @@ static int put_a(heed_wbuf *b, uint32_t n) {
   return rv;
 }
 
-#define CFG_FIELDS 16
+#define CFG_FIELDS 17
 
 int heed_wire_config_encode(heed_wbuf *b, const heed_run_config *c) {
   int rv = 0;
   if (c->nsizes < 2 || c->nsizes > HEED_WIRE_MAX_LAYERS + 1 ||
       c->nprocs < 1 || c->nprocs > HEED_WIRE_MAX_PROCS ||
-      c->nplugins > HEED_WIRE_MAX_PLUGINS)
+      c->nplugins > HEED_WIRE_MAX_PLUGINS ||
+      (c->nshare && c->nshare != (c->nsizes - 1) * c->nprocs))
     return HEED_EINVAL;
   rv = put_a(b, CFG_FIELDS);
   rv = rv ? rv : put_str(b, "heed-run");
@@ -599,6 +600,9 @@ int heed_wire_config_encode(heed_wbuf *b, const heed_run_config *c) {
   rv = rv ? rv : put_a(b, c->nprocs);
   for (uint32_t i = 0; i < c->nprocs && !rv; i++)
     rv = put_str(b, c->urls[i]);
+  rv = rv ? rv : put_a(b, c->nshare);
+  for (uint32_t i = 0; i < c->nshare && !rv; i++)
+    rv = put_u(b, c->share[i]);
   rv = rv ? rv : put_a(b, c->nplugins);
   for (uint32_t i = 0; i < c->nplugins && !rv; i++)
     rv = put_str(b, c->plugins[i]);
@@ -679,6 +683,24 @@ int heed_wire_config_decode(heed_run_config *c, const uint8_t *p, size_t n,
   for (uint32_t i = 0; i < nu; i++)
     if (get_cstr(&r, c->urls[i], sizeof c->urls[i], "url"))
       return r.err;
+  if (get_arr(&r, &c->nshare, "slices"))
+    return r.err;
+  if (c->nshare && c->nshare != (c->nsizes - 1) * c->nprocs)
+    return fail(&r, HEED_EFORMAT, "slices: %u items, expected 0 or %u",
+                c->nshare, (c->nsizes - 1) * c->nprocs);
+  for (uint32_t l = 0; c->nshare && l + 1 < c->nsizes; l++) {
+    uint64_t sum = 0;
+    for (uint32_t p = 0; p < c->nprocs; p++) {
+      uint32_t *v = &c->share[l * c->nprocs + p];
+      if (get_u32(&r, v, c->sizes[l + 1], "slice"))
+        return r.err;
+      sum += *v;
+    }
+    if (sum != c->sizes[l + 1])
+      return fail(&r, HEED_ERANGE, "slices of layer %u: %llu neurons, the "
+                  "layer has %u", l + 1, (unsigned long long)sum,
+                  c->sizes[l + 1]);
+  }
   if (get_arr(&r, &c->nplugins, "plugins"))
     return r.err;
   if (c->nplugins > HEED_WIRE_MAX_PLUGINS)

@@ -121,6 +121,12 @@ typedef struct heed_run_config {
   uint32_t sizes[HEED_WIRE_MAX_LAYERS + 1];
   uint32_t acts[HEED_WIRE_MAX_LAYERS];       /* nsizes - 1 */
   uint32_t layer_proc[HEED_WIRE_MAX_LAYERS]; /* nsizes - 1 */
+  /* Sliced placement (nshare = (nsizes - 1) * nprocs, layer_proc then
+   * unused) or whole layers (nshare = 0): neurons of weight layer l on
+   * process p, share[(l-1) * nprocs + p]; each layer's shares sum to its
+   * size. */
+  uint32_t nshare;
+  uint32_t share[HEED_WIRE_MAX_LAYERS * HEED_WIRE_MAX_PROCS];
   char strategy[256];
   char urls[HEED_WIRE_MAX_PROCS][HEED_WIRE_URL_MAX]; /* nprocs */
   uint32_t nplugins;

@@ -129,7 +129,7 @@ static void worker_up(worker_fx *f, const unsigned *place,
   pthread_mutex_init(&f->p.mu, NULL);
   pthread_cond_init(&f->p.cv, NULL);
   f->rt = make_rt(2);
-  heed_net_remote r = {2, 1, place, record_send, &f->p};
+  heed_net_remote r = {2, 1, place, record_send, &f->p, NULL};
   heed_net_opts o = {.nsizes = nsizes, .sizes = sizes, .seed = 3, .lr = 0.1f,
                      .max_batch = 32};
   assert_int_equal(heed_net_new_remote(&f->net, f->rt, &o, &r), 0);
@@ -330,7 +330,7 @@ static void coord_up(coord_fx *f, int pulling) {
   pthread_cond_init(&f->p.cv, NULL);
   f->rt = make_rt(2);
   f->pulling = pulling;
-  heed_net_remote r = {3, 0, cplace, record_send, &f->p};
+  heed_net_remote r = {3, 0, cplace, record_send, &f->p, NULL};
   heed_net_opts o = {.nsizes = 4, .sizes = wsizes, .seed = 3, .lr = 0.1f,
                      .max_batch = 32};
   assert_int_equal(heed_net_new_remote(&f->net, f->rt, &o, &r), 0);

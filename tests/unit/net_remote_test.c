@@ -36,8 +36,11 @@ static int loop_send(void *arg, unsigned to, const heed_wire_msg *m) {
   return heed_net_deliver(e->w->nets[to], e->self, m);
 }
 
+/* placement: the process of each layer; share (or NULL): the neurons of
+ * each layer on each process (sliced placement). */
 static void run_split(unsigned nprocs, const unsigned *placement,
-                      const char *strategy, float *w_out[3]) {
+                      const uint32_t *share, const char *strategy,
+                      float *w_out[3]) {
   const uint32_t sizes[] = {40, 24, 16, 10};
   world w = {.n = nprocs};
   endpoint ep[MAXP];
@@ -49,7 +52,8 @@ static void run_split(unsigned nprocs, const unsigned *placement,
   for (int p = (int)nprocs - 1; p >= 0; p--) {
     rts[p] = make_rt(p == 0 ? 1 : 2);
     ep[p] = (endpoint){&w, (unsigned)p};
-    heed_net_remote r = {nprocs, (unsigned)p, placement, loop_send, &ep[p]};
+    heed_net_remote r = {nprocs, (unsigned)p, placement, loop_send, &ep[p],
+                         share};
     heed_net_opts o = {.nsizes = 4, .sizes = sizes, .seed = 17, .lr = 0.1f,
                        .max_batch = 64, .strategy = s};
     assert_int_equal(heed_net_new_remote(&w.nets[p], rts[p], &o,
@@ -80,7 +84,7 @@ static void run_split(unsigned nprocs, const unsigned *placement,
     assert_int_equal(heed_net_params_get(coord, l + 1, w_out[l], NULL), 0);
   }
   /* push: change a remote layer on the coordinator, push, pull back */
-  if (nprocs > 1) {
+  if (nprocs > 1 && (share ? share[nprocs] == 0 : placement[1] != 0)) {
     float *tmp = calloc(sizes[1] * sizes[2], sizeof(float));
     assert_int_equal(heed_net_params_set(coord, 2, tmp, NULL), 0);
     assert_int_equal(heed_net_push(coord), 0);
@@ -107,12 +111,18 @@ static void compare(const char *strategy) {
   const unsigned two[3] = {1, 1, 1};
   const unsigned three[3] = {1, 2, 0};
   const unsigned four[3] = {3, 1, 2};
+  /* slices over workers 1 and 2; over all four processes (uneven, the
+   * coordinator too); and one where worker 2 hosts nothing of layer 1 */
+  const uint32_t s3[9] = {0, 12, 12, 0, 8, 8, 0, 5, 5};
+  const uint32_t s4[12] = {6, 6, 7, 5, 4, 4, 4, 4, 3, 3, 2, 2};
+  const uint32_t s3b[9] = {0, 24, 0, 0, 3, 13, 1, 9, 0};
   float *ref[3], *got[3];
-  run_split(1, one, strategy, ref);
-  const unsigned *plans[] = {two, three, four};
-  const unsigned procs[] = {2, 3, 4};
-  for (int k = 0; k < 3; k++) {
-    run_split(procs[k], plans[k], strategy, got);
+  run_split(1, one, NULL, strategy, ref);
+  const unsigned *plans[] = {two, three, four, one, one, one};
+  const uint32_t *shares[] = {NULL, NULL, NULL, s3, s4, s3b};
+  const unsigned procs[] = {2, 3, 4, 3, 4, 3};
+  for (int k = 0; k < 6; k++) {
+    run_split(procs[k], plans[k], shares[k], strategy, got);
     for (int l = 0; l < 3; l++) {
       assert_memory_equal(ref[l], got[l],
                           sizeof(float) * sizes[l] * sizes[l + 1]);
@@ -140,7 +150,7 @@ static void test_deliver_rejects_bad_messages(void **state) {
   world w = {.n = 2};
   endpoint ep = {&w, 1};
   heed_runtime *rt = make_rt(1);
-  heed_net_remote r = {2, 1, placement, loop_send, &ep};
+  heed_net_remote r = {2, 1, placement, loop_send, &ep, NULL};
   heed_net_opts o = {.nsizes = 3, .sizes = sizes, .seed = 1, .lr = 0.1f,
                      .max_batch = 16};
   heed_net *net;
@@ -179,7 +189,7 @@ static void test_abort_reports_peer(void **state) {
   world w = {.n = 2}; /* process 1 never comes: nets[1] stays NULL */
   endpoint ep = {&w, 0};
   heed_runtime *rt = make_rt(1);
-  heed_net_remote r = {2, 0, placement, loop_send, &ep};
+  heed_net_remote r = {2, 0, placement, loop_send, &ep, NULL};
   heed_net_opts o = {.nsizes = 3, .sizes = sizes, .seed = 1, .lr = 0.1f,
                      .max_batch = 16};
   heed_net *net;
