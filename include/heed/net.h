@@ -95,7 +95,13 @@ HEED_API const heed_strategy_ops *heed_net_neuron_strategy(
 
 /* One training step on B samples: x is B rows of sizes[0] floats, y B
  * labels. Blocks until every neuron has updated (for async strategies,
- * until the previous batch has, so two batches overlap). st may be NULL. */
+ * until the previous batch has, so two batches overlap). In a run over
+ * several processes it returns once the critic has judged the batch and
+ * the previous batch has finished everywhere, so this batch's bids travel
+ * while the next batch's input does (neurons hold that input until they
+ * have updated, so the arithmetic is unchanged); heed_net_sync, and every
+ * call that reads or changes parameters, waits for the rest. st (loss and
+ * accuracy of this batch) may be NULL. */
 HEED_API int heed_net_train_batch(heed_net *net, const float *x,
                                   const uint8_t *y, uint32_t batch,
                                   heed_batch_stats *st);

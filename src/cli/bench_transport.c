@@ -1,10 +1,12 @@
 /*
  * bench_transport.c - `heed bench transport`: messages/s and MB/s between
  * two processes over ipc:// and tcp://127.0.0.1 through the heed transport
- * (frames, coalescing, nng PUSH/PULL), and MNIST 784-256-256-10 training
- * samples/s with --workers 2 beside one process with --threads 2 (medians of
- * 3, taking turns), and the round-trip time of one small message, which
- * bounds how fast a bp batch can cross processes.
+ * (frames, coalescing, nng PUSH/PULL), the round-trip time of one small
+ * message, which bounds how fast a bp batch can cross processes, and MNIST
+ * training samples/s with --workers 2 (whole layers and neuron slices)
+ * beside one process: 784-256-256-10 batch 32 against --threads 1,
+ * 784-1024-1024-10 batch 128 against --threads 2 (medians of 3, taking
+ * turns).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -184,15 +186,16 @@ out:
   return rc;
 }
 
-/* samples/s of `heed train ... --json` with extra flags. */
-static double train_rate(const char *extra, const char *data_dir,
+/* samples/s of `heed train --data mnist ... --json` with extra flags. */
+static double train_rate(const char *hidden, unsigned batch,
+                         const char *extra, const char *data_dir,
                          unsigned steps) {
   char cmd[1024];
   snprintf(cmd, sizeof cmd,
-           "/proc/%d/exe train --data mnist %s%s --hidden 256,256 --batch 32 "
+           "/proc/%d/exe train --data mnist %s%s --hidden %s --batch %u "
            "--max-steps %u --seed 1 --quiet --json %s",
            (int)getpid(), data_dir ? "--data-dir " : "",
-           data_dir ? data_dir : "", steps, extra);
+           data_dir ? data_dir : "", hidden, batch, steps, extra);
   FILE *p = popen(cmd, "r");
   if (!p)
     return -1;
@@ -206,6 +209,50 @@ static double train_rate(const char *extra, const char *data_dir,
   if (pclose(p) != 0)
     return -1;
   return rate;
+}
+
+/* One training comparison: a net, one process with `base` flags against
+ * --workers 2 with each placement, medians of `runs` runs taking turns. */
+typedef struct tcase {
+  const char *name, *hidden;
+  unsigned batch, steps;
+  const char *base;
+  double target; /* the ratio for the faster placement */
+} tcase;
+
+static int train_case(const tcase *t, const char *data_dir, int runs,
+                      int json) {
+  const char *flags[] = {t->base, "--workers 2 --placement layers",
+                         "--workers 2 --placement slices"};
+  double r[3][5], med[3];
+  for (int k = 0; k < runs; k++)
+    for (int f = 0; f < 3; f++) {
+      r[f][k] = train_rate(t->hidden, t->batch, flags[f], data_dir,
+                           t->steps);
+      if (r[f][k] <= 0) {
+        fprintf(stderr, "heed bench transport: MNIST training (%s) failed "
+                        "(run tools/fetch-data, or pass --data-dir)\n",
+                flags[f]);
+        return 1;
+      }
+    }
+  for (int f = 0; f < 3; f++)
+    med[f] = heed__median(r[f], runs);
+  if (json)
+    printf("{\"case\":\"mnist %s batch %u\",\"steps\":%u,\"runs\":%d,"
+           "\"one_process\":\"%s\",\"one_samples_per_s\":%.0f,"
+           "\"layers_samples_per_s\":%.0f,\"slices_samples_per_s\":%.0f,"
+           "\"layers_ratio\":%.2f,\"slices_ratio\":%.2f,\"target\":%.2f}\n",
+           t->name, t->batch, t->steps, runs, t->base, med[0], med[1],
+           med[2], med[1] / med[0], med[2] / med[0], t->target);
+  else
+    printf("  MNIST %s, batch %u, %u steps (medians of %d): %s %.0f "
+           "samples/s; --workers 2: layers %.0f (%.2fx), slices %.0f "
+           "(%.2fx); target %.2fx\n",
+           t->name, t->batch, t->steps, runs, t->base, med[0], med[1],
+           med[1] / med[0], med[2], med[2] / med[0], t->target);
+  fflush(stdout);
+  return 0;
 }
 
 int heed_cmd_bench_transport(int argc, char **argv) {
@@ -226,10 +273,11 @@ int heed_cmd_bench_transport(int argc, char **argv) {
       printf("usage: heed bench transport [--json] [--quick] "
              "[--data-dir DIR]\n\n"
              "Messages/s and MB/s between two processes over ipc:// and "
-             "tcp://127.0.0.1,\nthen MNIST 784-256-256-10 (batch 32) training "
-             "samples/s with --workers 2\nand with --threads 2 in one "
-             "process (medians of 3), and the median round trip\nof one "
-             "small message.\n");
+             "tcp://127.0.0.1,\nthe median round trip of one small message, "
+             "then MNIST training samples/s\nwith --workers 2 (placement "
+             "layers and slices) against one process: 784-256-256-10\n"
+             "batch 32 against --threads 1, 784-1024-1024-10 batch 128 "
+             "against --threads 2\n(medians of 3 runs taking turns).\n");
       return 0;
     } else {
       fprintf(stderr, "heed bench transport: unknown option '%s' (see "
@@ -285,27 +333,15 @@ int heed_cmd_bench_transport(int argc, char **argv) {
              schemes[s], us, (unsigned long long)n);
     fflush(stdout);
   }
-  unsigned steps = quick ? 200 : 1000;
   int runs = quick ? 1 : 3;
-  double r1[3], r2[3];
-  for (int r = 0; r < runs; r++) { /* taking turns, as bench net does */
-    r1[r] = train_rate("--threads 2", data_dir, steps);
-    r2[r] = train_rate("--workers 2", data_dir, steps);
-    if (r1[r] <= 0 || r2[r] <= 0) {
-      fprintf(stderr, "heed bench transport: MNIST training failed (run "
-                      "tools/fetch-data, or pass --data-dir)\n");
+  const tcase tc[] = {
+      {"784-256-256-10", "256,256", 32, quick ? 200 : 1000, "--threads 1",
+       1.0},
+      {"784-1024-1024-10", "1024,1024", 128, quick ? 30 : 300, "--threads 2",
+       0.75},
+  };
+  for (size_t i = 0; i < sizeof tc / sizeof *tc; i++)
+    if (train_case(&tc[i], data_dir, runs, json))
       return 1;
-    }
-  }
-  double one_proc = heed__median(r1, runs), two = heed__median(r2, runs);
-  if (json)
-    printf("{\"case\":\"mnist 784-256-256-10 batch 32\",\"steps\":%u,"
-           "\"threads2_samples_per_s\":%.0f,\"workers2_samples_per_s\":%.0f,"
-           "\"ratio\":%.2f}\n",
-           steps, one_proc, two, two / one_proc);
-  else
-    printf("  MNIST 784-256-256-10, batch 32, %u steps: --threads 2 %.0f "
-           "samples/s, --workers 2 %.0f samples/s (%.2fx)\n",
-           steps, one_proc, two, two / one_proc);
   return 0;
 }

@@ -111,8 +111,21 @@ static int batch_finished(heed_net *net, heed_batch_done *d, int train) {
          (!train || atomic_load(&d->updated) == net->total_neurons);
 }
 
+/* Waits until batch has finished: judged by the critic and, when
+ * `train`, updated by every neuron; the slot is then free. With `judged`
+ * only the critic is waited for and the batch stays in flight. */
+static int wait_batch(heed_net *net, uint64_t batch, int train, int judged,
+                      heed_batch_stats *st);
+
 static int wait_done(heed_net *net, uint64_t batch, int train,
                      heed_batch_stats *st) {
+  return wait_batch(net, batch, train, 0, st);
+}
+
+static int wait_batch(heed_net *net, uint64_t batch, int train, int judged,
+                      heed_batch_stats *st) {
+  if (judged)
+    train = 0;
   heed_batch_done *d = &net->done[batch % HEED_HUB_GATHERS];
   /* Poll as long as the loops do before blocking: a batch takes about a
    * millisecond, and a sleeping driver would be one more wake-up per
@@ -141,7 +154,8 @@ static int wait_done(heed_net *net, uint64_t batch, int train,
   int failed = net->failed;
   if (st && !failed)
     *st = d->stats;
-  d->batch = UINT64_MAX;
+  if (!judged)
+    d->batch = UINT64_MAX;
   pthread_mutex_unlock(&net->mu);
   return failed ? heed__net_error(net) : 0;
 }
@@ -186,6 +200,17 @@ int heed_net_train_batch(heed_net *net, const float *x, const uint8_t *y,
       return 0;
     }
     return wait_done(net, prev, 1, st);
+  }
+  if (heed__net_distributed(net)) {
+    /* Over processes, report the batch once the critic has judged it and
+     * let its bids travel while the next batch's input does: neurons hold
+     * that forward until they have updated (C1/C3), so the arithmetic is
+     * the same; the previous batch must have finished everywhere. */
+    uint64_t prev = net->prev_train;
+    net->prev_train = batch;
+    if (prev != UINT64_MAX && (rv = wait_done(net, prev, 1, NULL)) != 0)
+      return rv;
+    return wait_batch(net, batch, 1, 1, st);
   }
   return wait_done(net, batch, 1, st);
 }

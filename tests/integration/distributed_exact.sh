@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # One network over several processes gives bitwise the weights of one
-# process: the same seed with --workers 0, 2 and 3 (local ipc:// workers)
-# and with --cluster (two workers started by hand on tcp://127.0.0.1)
-# exports identical .npy files; no worker outlives its run.
+# process: the same seed with --workers 0, 2, 3 and 8 (local ipc:// workers)
+# under both placements (whole layers, neuron slices), and with --cluster
+# (two workers started by hand on tcp://127.0.0.1) exports identical .npy
+# files; no worker outlives its run.
 # Usage: distributed_exact.sh HEED DATA_DIR
 set -euo pipefail
 heed=$1 data=$2
@@ -19,11 +20,18 @@ use_data digits "$data" "$tmp"
 common=("${data_args[@]}" --hidden 32,24 --batch 16 --lr 0.1
         --seed 5 --epochs 2 --quiet)
 coords=() # our coordinators: other runs may share this machine
-for w in 0 2 3; do
-  "$heed" train "${common[@]}" --workers "$w" --checkpoint "$tmp/w$w.ckpt" >/dev/null &
-  coords+=($!)
-  wait $!
-  "$heed" export "$tmp/w$w.ckpt" --npy "$tmp/w$w"
+"$heed" train "${common[@]}" --checkpoint "$tmp/w0.ckpt" >/dev/null
+"$heed" export "$tmp/w0.ckpt" --npy "$tmp/w0"
+runs=()
+for p in layers slices; do
+  for w in 2 3 8; do
+    "$heed" train "${common[@]}" --workers "$w" --placement "$p" \
+      --checkpoint "$tmp/$p$w.ckpt" >/dev/null &
+    coords+=($!)
+    wait $!
+    "$heed" export "$tmp/$p$w.ckpt" --npy "$tmp/$p$w"
+    runs+=("$p$w")
+  done
 done
 
 # Workers started by hand, reached through a cluster file (tcp).
@@ -37,13 +45,15 @@ printf '# two local workers\ncoordinator tcp://127.0.0.1:0\nworker tcp://127.0.0
 "$heed" train "${common[@]}" --cluster "$tmp/cluster" --checkpoint "$tmp/c.ckpt" >/dev/null
 "$heed" export "$tmp/c.ckpt" --npy "$tmp/c"
 # The same workers serve a second run.
-"$heed" train "${common[@]}" --cluster "$tmp/cluster" --checkpoint "$tmp/c2.ckpt" >/dev/null
+"$heed" train "${common[@]}" --cluster "$tmp/cluster" --placement layers \
+  --checkpoint "$tmp/c2.ckpt" >/dev/null
 "$heed" export "$tmp/c2.ckpt" --npy "$tmp/c2"
+runs+=(c c2)
 
 n=0
 for f in "$tmp"/w0/*.npy; do
   b=$(basename "$f")
-  for other in w2 w3 c c2; do
+  for other in "${runs[@]}"; do
     cmp "$f" "$tmp/$other/$b" || { echo "$other/$b differs from one process" >&2; exit 1; }
   done
   n=$((n + 1))
@@ -56,4 +66,4 @@ for c in "${coords[@]}"; do
     exit 1
   fi
 done
-echo "--workers 0/2/3 and --cluster: bitwise-identical weights"
+echo "--workers 2/3/8 (layers, slices) and --cluster: bitwise the weights of one process"

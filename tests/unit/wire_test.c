@@ -275,6 +275,30 @@ static void config(void **state) {
   assert_int_equal(heed_wire_config_encode(&b, c), 0);
   assert_int_equal(heed_wire_config_decode(d, b.p, b.len, why, sizeof why),
                    HEED_ERANGE);
+  c->layer_proc[2] = 2;
+  /* Sliced placement: shares of every layer round-trip; shares that do
+   * not add up to a layer's size are refused. */
+  uint32_t sh[9] = {0, 128, 128, 0, 128, 128, 0, 5, 5};
+  c->nshare = 9;
+  memcpy(c->share, sh, sizeof sh);
+  b.len = 0;
+  assert_int_equal(heed_wire_config_encode(&b, c), 0);
+  assert_int_equal(heed_wire_config_decode(d, b.p, b.len, why, sizeof why), 0);
+  assert_memory_equal(c, d, sizeof *c);
+  c->share[4] = 127;
+  b.len = 0;
+  assert_int_equal(heed_wire_config_encode(&b, c), 0);
+  assert_int_equal(heed_wire_config_decode(d, b.p, b.len, why, sizeof why),
+                   HEED_ERANGE);
+  assert_non_null(strstr(why, "slices of layer 2"));
+  c->share[4] = 300; /* past the layer's size */
+  b.len = 0;
+  assert_int_equal(heed_wire_config_encode(&b, c), 0);
+  assert_int_not_equal(heed_wire_config_decode(d, b.p, b.len, why,
+                                               sizeof why), 0);
+  c->nshare = 4; /* not one per layer and process */
+  b.len = 0;
+  assert_int_equal(heed_wire_config_encode(&b, c), HEED_EINVAL);
   heed_wbuf_free(&b);
   free(c);
   free(d);
