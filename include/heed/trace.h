@@ -80,8 +80,29 @@ typedef struct heed_trace_opts {
 /* Opens the sinks and starts the tracer's thread. One-line reason in err. */
 HEED_API int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts,
                             char *err, size_t errlen);
-/* Drains the queue, writes the final drop count, closes the sinks. NULL is
- * ignored. */
+
+typedef struct heed_trace_stats {
+  uint64_t recorded; /* events queued */
+  uint64_t dropped;  /* events dropped because the queue was full */
+  uint64_t written;  /* with a file: events whose records reached it whole
+                        (all recorded ones unless a write failed); live
+                        only: events published */
+  uint64_t file_bytes; /* bytes that reached the file */
+  int error; /* 0, or HEED_EIO once a write to the file failed (a full
+                disk): the tracer then stops writing the file, keeps
+                recording, and heed_trace_close reports it */
+} heed_trace_stats;
+/* The counts so far (final after heed_trace_close). */
+HEED_API void heed_trace_stats_get(heed_trace *t, heed_trace_stats *st);
+
+/* Stops the tracer and frees it: drains the queue, writes the final drop
+ * count, writes out and closes the file. Returns 0, or HEED_EIO when any
+ * write to the file failed, with a one-line reason in err that names the
+ * file and says how many bytes and events it holds (a reader reads its
+ * whole records). st, if not NULL, gets the final counts. NULL t is 0. */
+HEED_API int heed_trace_close(heed_trace *t, heed_trace_stats *st,
+                              char *err, size_t errlen);
+/* heed_trace_close, ignoring the result. NULL is ignored. */
 HEED_API void heed_trace_free(heed_trace *t);
 
 /* Whether events of this batch are kept (the same answer for every actor,
@@ -90,11 +111,6 @@ HEED_API int heed_trace_wants(const heed_trace *t, uint64_t batch,
                               uint32_t kind);
 /* Queues one event; never blocks. Returns HEED_EAGAIN when it was dropped. */
 HEED_API int heed_trace_record(heed_trace *t, const heed_trace_event *ev);
-
-typedef struct heed_trace_stats {
-  uint64_t recorded, dropped, written;
-} heed_trace_stats;
-HEED_API void heed_trace_stats_get(heed_trace *t, heed_trace_stats *st);
 
 /* At most this many values are copied per event (opts.values); the summary
  * (count, mean, mean |x|, min, max) always covers all of them. */

@@ -230,17 +230,21 @@ static int trace_start(run *r) {
   return heed_net_set_trace(r->net, r->trace) ? -1 : 0;
 }
 
-static void trace_stop(run *r) {
+/* Stops the tracer: nonzero, after one line, when its file could not be
+ * written whole (a full disk). */
+static int trace_stop(run *r) {
   if (!r->trace)
-    return;
+    return 0;
   if (r->net)
     heed_net_set_trace(r->net, NULL);
   heed_trace_stats st;
-  heed_trace_stats_get(r->trace, &st);
-  heed_trace_free(r->trace);
+  char err[600];
+  int rv = heed_trace_close(r->trace, &st, err, sizeof err);
   r->trace = NULL;
-  fprintf(stderr, "heed train: trace: %llu messages recorded, %llu dropped\n",
+  fprintf(stderr, "heed train: %s%s%llu messages recorded, %llu dropped\n",
+          rv ? err : "trace: ", rv ? "; " : "",
           (unsigned long long)st.recorded, (unsigned long long)st.dropped);
+  return rv;
 }
 
 static int parse(run *r, int argc, char **argv) {
@@ -469,7 +473,8 @@ int heed_cmd_train(int argc, char **argv) {
   if ((rc = heed__dist_launch("train", &r.dopts)) >= 0)
     return rc; /* a launched worker's run is over */
   rc = train(&r);
-  trace_stop(&r);
+  if (trace_stop(&r) && rc == 0)
+    rc = 1;
   heed__dist_stop(r.dist);
   if (heed__dist_failed(r.dist))
     rc = 1;

@@ -6,17 +6,24 @@
  * encodes each event as a msgpack record (docs/trace-format.md) and writes
  * it to a buffered file and/or publishes it on an nng PUB socket.
  *
+ * The file is written with write(2) from the tracer's own buffer, so that
+ * a failed write (a full disk) is known exactly: the first error stops
+ * writing, is kept, and heed_trace_close reports it with the number of
+ * bytes that reached the file; the events in it are counted whole.
+ *
  * Producers never wait: a full queue (the writer is behind) drops the event
  * and counts it; the count goes into a DROPS record every second while it
  * grows, and once more at close.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <msgpack.h>
 #include <nng/nng.h>
@@ -51,8 +58,14 @@ struct heed_trace {
   double sample;
   uint64_t start_mono, start_unix;
 
-  FILE *f;
-  int file_err;
+  int fd; /* the file, or -1 */
+  char *path;
+  char *fbuf; /* records not yet written to the file */
+  size_t flen;
+  uint64_t fevents;               /* events among them */
+  _Atomic int file_err;           /* first errno of a failed write, or 0 */
+  _Atomic uint64_t file_bytes;    /* bytes that reached the file */
+  _Atomic uint64_t file_events;   /* events whose records reached it whole */
   nng_socket sock;
   int live;
 
@@ -146,7 +159,50 @@ void heed_trace_stats_get(heed_trace *t, heed_trace_stats *st) {
     return;
   st->recorded = atomic_load(&t->head);
   st->dropped = atomic_load(&t->dropped);
-  st->written = atomic_load(&t->written);
+  st->written = t->path ? atomic_load(&t->file_events)
+                        : atomic_load(&t->written);
+  st->file_bytes = atomic_load(&t->file_bytes);
+  st->error = atomic_load(&t->file_err) ? HEED_EIO : 0;
+}
+
+/* ---- the file ---- */
+
+#define FILE_BUF ((size_t)1 << 20)
+
+/* Writes out the buffer; the first failure stops the file for good. */
+static void file_flush(heed_trace *t) {
+  size_t off = 0;
+  while (off < t->flen && !atomic_load(&t->file_err)) {
+    ssize_t k = write(t->fd, t->fbuf + off, t->flen - off);
+    if (k < 0 && errno == EINTR)
+      continue;
+    if (k <= 0) {
+      atomic_store(&t->file_err, k < 0 && errno ? errno : EIO);
+      break;
+    }
+    off += (size_t)k;
+    atomic_fetch_add(&t->file_bytes, (uint64_t)k);
+  }
+  if (!atomic_load(&t->file_err))
+    atomic_fetch_add(&t->file_events, t->fevents);
+  t->flen = 0;
+  t->fevents = 0;
+}
+
+static void file_put(heed_trace *t, const char *p, size_t n, int event) {
+  if (t->fd < 0 || atomic_load(&t->file_err))
+    return;
+  if (t->flen + n > FILE_BUF)
+    file_flush(t);
+  if (atomic_load(&t->file_err))
+    return;
+  if (n > FILE_BUF) { /* never: records are at most a few KB */
+    atomic_store(&t->file_err, EMSGSIZE);
+    return;
+  }
+  memcpy(t->fbuf + t->flen, p, n);
+  t->flen += n;
+  t->fevents += (uint64_t)event;
 }
 
 /* ---- encoding ---- */
@@ -183,9 +239,9 @@ static void who(msgpack_packer *pk, const heed_trace_who *w) {
   msgpack_pack_uint32(pk, w->index);
 }
 
-static void emit(heed_trace *t) {
-  if (t->f && !t->file_err && fwrite(t->buf, 1, t->len, t->f) != t->len)
-    t->file_err = errno ? errno : EIO;
+/* Hands the encoded record to the sinks; event: it is an event record. */
+static void emit(heed_trace *t, int event) {
+  file_put(t, t->buf, t->len, event);
   if (t->live)
     nng_send(t->sock, t->buf, t->len, NNG_FLAG_NONBLOCK);
   t->len = 0;
@@ -213,7 +269,7 @@ static void encode_header(heed_trace *t, int values) {
     msgpack_pack_false(pk);
   key(pk, "max_values");
   msgpack_pack_uint32(pk, HEED_TRACE_MAX_VALUES);
-  emit(t);
+  emit(t, 0);
 }
 
 static uint64_t since_start(const heed_trace *t, uint64_t mono) {
@@ -233,7 +289,7 @@ static void encode_drops(heed_trace *t) {
   msgpack_pack_uint64(pk, atomic_load(&t->dropped));
   key(pk, "recorded");
   msgpack_pack_uint64(pk, atomic_load(&t->head));
-  emit(t);
+  emit(t, 0);
 }
 
 static void encode_event(heed_trace *t, const slot *s) {
@@ -273,7 +329,7 @@ static void encode_event(heed_trace *t, const slot *s) {
     for (uint32_t i = 0; i < s->nvals; i++)
       msgpack_pack_float(pk, s->vals[i]);
   }
-  emit(t);
+  emit(t, 1);
   atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
 }
 
@@ -307,8 +363,8 @@ static void *writer(void *arg) {
         encode_drops(t);
         reported = d;
       }
-      if (t->f && !t->file_err)
-        fflush(t->f);
+      if (t->fd >= 0 && t->flen)
+        file_flush(t); /* a reader of the running trace sees it */
       last = now;
     }
     if (n == 0) {
@@ -325,8 +381,10 @@ static void *writer(void *arg) {
 /* ---- lifecycle ---- */
 
 static void destroy(heed_trace *t) {
-  if (t->f)
-    fclose(t->f);
+  if (t->fd >= 0)
+    close(t->fd);
+  heed__free(t->path);
+  heed__free(t->fbuf);
   if (t->live)
     nng_close(t->sock);
   heed__free_aligned(t->slots);
@@ -367,6 +425,10 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
     return HEED_ENOMEM;
   }
   memset(t, 0, sizeof *t);
+  t->fd = -1;
+  atomic_init(&t->file_err, 0);
+  atomic_init(&t->file_bytes, 0);
+  atomic_init(&t->file_events, 0);
   atomic_init(&t->head, 0);
   atomic_init(&t->dropped, 0);
   atomic_init(&t->written, 0);
@@ -394,14 +456,20 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
     atomic_init(&slot_at(t, i)->seq, i);
 
   if (opts->path) {
-    t->f = fopen(opts->path, "wb");
-    if (!t->f) {
+    t->path = heed__strdup(opts->path);
+    t->fbuf = heed__malloc(FILE_BUF);
+    if (!t->path || !t->fbuf) {
+      snprintf(err, errlen, "trace: out of memory");
+      destroy(t);
+      return HEED_ENOMEM;
+    }
+    t->fd = open(opts->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (t->fd < 0) {
       snprintf(err, errlen, "trace: cannot create %s: %s", opts->path,
                strerror(errno));
       destroy(t);
       return HEED_EIO;
     }
-    setvbuf(t->f, NULL, _IOFBF, 1 << 20);
   }
   if (opts->live_url) {
     int rv = nng_pub0_open(&t->sock);
@@ -427,15 +495,36 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
   return 0;
 }
 
-void heed_trace_free(heed_trace *t) {
-  if (!t)
-    return;
+int heed_trace_close(heed_trace *t, heed_trace_stats *st, char *err,
+                     size_t errlen) {
+  if (errlen)
+    err[0] = '\0';
+  if (!t) {
+    heed_trace_stats_get(NULL, st);
+    return 0;
+  }
   atomic_store_explicit(&t->stop, 1, memory_order_release);
   pthread_join(t->thread, NULL);
-  if (t->f && !t->file_err && fflush(t->f) != 0)
-    t->file_err = errno;
+  if (t->fd >= 0) {
+    file_flush(t);
+    if (close(t->fd) != 0 && !atomic_load(&t->file_err))
+      atomic_store(&t->file_err, errno ? errno : EIO);
+    t->fd = -1;
+  }
+  heed_trace_stats s;
+  heed_trace_stats_get(t, &s);
+  if (st)
+    *st = s;
+  int e = atomic_load(&t->file_err);
+  if (e)
+    snprintf(err, errlen, "trace: cannot write %s: %s (the file holds its "
+             "first %llu bytes, %llu events)", t->path, strerror(e),
+             (unsigned long long)s.file_bytes, (unsigned long long)s.written);
   destroy(t);
+  return e ? HEED_EIO : 0;
 }
+
+void heed_trace_free(heed_trace *t) { heed_trace_close(t, NULL, NULL, 0); }
 
 /* ---- names ---- */
 

@@ -159,6 +159,20 @@ grep -qE " (nan|inf) " "$tmp/div.txt"
 python3 -m json.tool "$tmp/div.json" >/dev/null
 grep -q '"mean_abs":"nan"' "$tmp/div.json"
 
+# A trace that cannot be written (a full disk) fails the run with one line
+# naming the file, and does not claim the messages were recorded fine.
+set +e
+"$heed" train --data digits --data-dir "$data" --hidden 16 --epochs 1 \
+  --max-steps 5 --quiet --trace /dev/full >/dev/null 2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" -ne 0 ] || { echo "heed train --trace /dev/full: exit 0" >&2; exit 1; }
+[ "$(grep -c "trace: cannot write /dev/full: No space left on device" \
+      "$tmp/err")" -eq 1 ] || { cat "$tmp/err" >&2; exit 1; }
+if grep -q "^heed train: trace: [0-9]* messages recorded" "$tmp/err"; then
+  echo "heed train --trace /dev/full claims success" >&2; exit 1
+fi
+
 set +e
 "$heed" train --data digits --data-dir "$data" --trace-kinds nope \
   >/dev/null 2>"$tmp/err"

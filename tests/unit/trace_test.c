@@ -15,8 +15,11 @@
 #include <cmocka.h>
 
 #include <math.h>
+#include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -428,6 +431,88 @@ static void test_hostile_sizes(void **state) {
   heed_trace_reader_free(r);
 }
 
+/* ---- write errors: a full disk is reported, with what the file holds ---- */
+
+static void count_events(const heed_trace_rec *r, size_t i, void *ctx) {
+  (void)i;
+  if (r->kind && r->kind != HEED_TRACE_DROPS)
+    ++*(uint64_t *)ctx;
+}
+
+static void test_write_error(void **state) {
+  (void)state;
+  float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  /* /dev/full: every write fails with ENOSPC. The error shows in the
+   * stats while the run goes on (the writer flushes every second) and
+   * close reports it naming the file. */
+  heed_trace *t = open_trace("/dev/full", 1, 0, 0, 1024);
+  for (uint64_t k = 0; k < 100; k++) {
+    heed_trace_event ev = make_event(k, v, 8);
+    assert_int_equal(heed_trace_record(t, &ev), 0);
+  }
+  heed_trace_stats st;
+  for (int i = 0; i < 60; i++) {
+    heed_trace_stats_get(t, &st);
+    if (st.error)
+      break;
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+  }
+  assert_int_equal(st.error, HEED_EIO);
+  char err[512];
+  assert_int_equal(heed_trace_close(t, &st, err, sizeof err), HEED_EIO);
+  assert_non_null(strstr(err, "/dev/full"));
+  assert_non_null(strstr(err, strerror(ENOSPC)));
+  assert_null(strchr(err, '\n'));
+  assert_int_equal(st.error, HEED_EIO);
+  assert_true(st.recorded == 100);
+  assert_true(st.written == 0 && st.file_bytes == 0);
+
+  /* A file that stops growing part way (RLIMIT_FSIZE, as a full disk
+   * would): the bytes and events reported are what the file holds. */
+  char path[512];
+  path_in(path, sizeof path, "limited.trace");
+  struct rlimit old, lim;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+  signal(SIGXFSZ, SIG_IGN);
+  t = open_trace(path, 1, 0, 0, 4096);
+  lim = old;
+  lim.rlim_cur = 3000;
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  for (uint64_t k = 0; k < 2000; k++) {
+    heed_trace_event ev = make_event(k, v, 8);
+    assert_int_equal(heed_trace_record(t, &ev), 0);
+  }
+  int rv = heed_trace_close(t, &st, err, sizeof err);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+  signal(SIGXFSZ, SIG_DFL);
+  assert_int_equal(rv, HEED_EIO);
+  assert_non_null(strstr(err, path));
+  assert_non_null(strstr(err, "first 3000 bytes"));
+  assert_true(st.file_bytes == 3000);
+  struct stat sb;
+  assert_int_equal(stat(path, &sb), 0);
+  assert_int_equal(sb.st_size, 3000);
+  uint64_t events = 0;
+  int status;
+  read_all(path, &status, count_events, &events);
+  assert_int_equal(status, HEED_ETRUNC);
+  assert_true(st.written <= events); /* whole flushes: a lower bound */
+
+  /* No error: close says so and every event is in the file. */
+  t = open_trace(path, 1, 0, 0, 4096);
+  for (uint64_t k = 0; k < 50; k++) {
+    heed_trace_event ev = make_event(k, v, 8);
+    assert_int_equal(heed_trace_record(t, &ev), 0);
+  }
+  assert_int_equal(heed_trace_close(t, &st, err, sizeof err), 0);
+  assert_int_equal(err[0], '\0');
+  assert_true(st.error == 0 && st.written == 50 && st.recorded == 50);
+  assert_int_equal(stat(path, &sb), 0);
+  assert_true((uint64_t)sb.st_size == st.file_bytes);
+  assert_int_equal(heed_trace_close(NULL, &st, err, sizeof err), 0);
+}
+
 /* ---- drops ---- */
 
 static void count_drops(const heed_trace_rec *r, size_t i, void *ctx) {
@@ -682,6 +767,7 @@ int main(void) {
       cmocka_unit_test(test_drops),      cmocka_unit_test(test_sampling),
       cmocka_unit_test(test_producers),  cmocka_unit_test(test_net),
       cmocka_unit_test(test_live),       cmocka_unit_test(test_hostile_sizes),
+      cmocka_unit_test(test_write_error),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
