@@ -83,9 +83,11 @@ int heed__run_net(const heed_run_config *c, heed_runtime *rt,
 /* Whole-layer placement (HEED_PLACE_LAYERS) of nl layers on nw workers. */
 void heed__place_layers(const uint32_t *sizes, unsigned nl, unsigned nw,
                         uint32_t *layer_proc);
-/* Slices of every layer over processes from..nprocs-1, as even as whole
- * neurons allow (the lower processes take the remainder): share[(l-1) *
- * nprocs + p] neurons of layer l on process p, 0 below `from`. */
+/* Slices of every hidden layer over processes from..nprocs-1, as even as
+ * whole neurons allow (the lower processes take the remainder), and the
+ * output layer whole on process 0 with the critic unless it is more work
+ * than a worker's share (then sliced too): share[(l-1) * nprocs + p]
+ * neurons of layer l on process p. */
 void heed__place_slices(const uint32_t *sizes, unsigned nl, unsigned nprocs,
                         unsigned from, uint32_t *share);
 

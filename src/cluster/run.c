@@ -80,9 +80,21 @@ void heed__place_layers(const uint32_t *sizes, unsigned nl, unsigned nw,
 void heed__place_slices(const uint32_t *sizes, unsigned nl, unsigned nprocs,
                         unsigned from, uint32_t *share) {
   unsigned k = nprocs - from;
+  double hidden = 0;
+  for (unsigned l = 0; l + 1 < nl; l++)
+    hidden += (double)sizes[l] * sizes[l + 1];
+  /* The output layer feeds the critic on process 0: kept whole there, a
+   * batch crosses between processes four times (the hidden layers'
+   * slices, the last hidden layer to process 0, the output's bids back,
+   * the bids between slices) instead of six, as long as its weights are
+   * no more work than a worker's share of the hidden layers. */
+  int out_on_0 = nl > 1 && (double)sizes[nl - 1] * sizes[nl] <= hidden / k;
   for (unsigned l = 0; l < nl; l++)
     for (unsigned p = 0; p < nprocs; p++) {
       uint32_t n = sizes[l + 1], i = p - from;
-      share[l * nprocs + p] = p < from ? 0 : n / k + (i < n % k);
+      if (l + 1 == nl && out_on_0)
+        share[l * nprocs + p] = p == 0 ? n : 0;
+      else
+        share[l * nprocs + p] = p < from ? 0 : n / k + (i < n % k);
     }
 }
