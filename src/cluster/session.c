@@ -70,10 +70,11 @@ int heed__hello_encode(const heed_hello *h, uint8_t *out, size_t cap,
   return 0;
 }
 
-/* Printable ASCII only: these strings end up in log lines. */
-static int printable(const uint8_t *p, size_t n) {
+/* Printable ASCII only (and no space, with `url`): these strings end up
+ * in log lines and in a dial. */
+static int printable(const uint8_t *p, size_t n, int url) {
   for (size_t i = 0; i < n; i++)
-    if (p[i] < 0x20 || p[i] > 0x7e)
+    if (p[i] < (url ? 0x21 : 0x20) || p[i] > 0x7e)
       return 0;
   return 1;
 }
@@ -90,8 +91,8 @@ int heed__hello_decode(heed_hello *h, const uint8_t *p, size_t n, char *why,
   n -= HEED_NONCE_LEN;
   const uint8_t *z = memchr(p, 0, n);
   size_t v = z ? (size_t)(z - p) : n;
-  if (!z || v >= sizeof h->version || !printable(p, v) ||
-      n - v - 1 >= sizeof h->url || !printable(z + 1, n - v - 1) ||
+  if (!z || v >= sizeof h->version || !printable(p, v, 0) ||
+      n - v - 1 >= sizeof h->url || !printable(z + 1, n - v - 1, 1) ||
       n - v - 1 < 7) {
     snprintf(why, whylen, "a malformed HELLO");
     return HEED_EFORMAT;
