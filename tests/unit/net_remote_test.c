@@ -180,6 +180,74 @@ static void test_deliver_rejects_bad_messages(void **state) {
   heed_runtime_free(rt);
 }
 
+/* Sliced placement: a block from a peer must be exactly the slice that
+ * peer hosts (first row, rows, this process's columns), and PARAMS must
+ * start at the receiver's first neuron. Process 2 of 3 for 8-6-4-2 with
+ * layers 1 and 2 split over processes 1 and 2 and the output on 0. */
+static void refused_by_slice(unsigned from, const heed_wire_msg *m,
+                             const char *reason) {
+  static const uint32_t sizes[] = {8, 6, 4, 2};
+  static const uint32_t share[9] = {0, 3, 3, 0, 2, 2, 2, 0, 0};
+  static const unsigned none[3] = {0, 0, 0};
+  world w = {.n = 3};
+  endpoint ep = {&w, 2};
+  heed_runtime *rt = make_rt(1);
+  heed_net_remote r = {3, 2, none, loop_send, &ep, share};
+  heed_net_opts o = {.nsizes = 4, .sizes = sizes, .seed = 1, .lr = 0.1f,
+                     .max_batch = 16};
+  heed_net *net;
+  char why[256];
+  assert_int_equal(heed_net_new_remote(&net, rt, &o, &r), 0);
+  int rv = heed_net_deliver_why(net, from, m, why, sizeof why);
+  if (reason && (rv != HEED_EPROTO || !strstr(why, reason)))
+    fail_msg("deliver gave %d \"%s\", want HEED_EPROTO with \"%s\"", rv,
+             why, reason);
+  /* a good PARAMS is taken and ACKed: that send finds no process 0 here */
+  if (!reason && (rv == HEED_EPROTO || why[0]))
+    fail_msg("deliver refused a good slice: %d \"%s\"", rv, why);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+}
+
+static void test_deliver_checks_slices(void **state) {
+  (void)state;
+  float d[8 * 16] = {0};
+  /* rows 0..2 of layer 1 come from process 1, for layer 2 here */
+  heed_wire_msg fwd = {.kind = HEED_WIRE_FORWARD, .layer = 2, .mode = 1,
+                       .count = 8, .stride = 8, .rows = 3, .data = d,
+                       .nfloats = 24};
+  refused_by_slice(1, &fwd, NULL);
+  fwd.word = 3; /* process 2's own rows */
+  refused_by_slice(1, &fwd, "from row 0) from process 1, not from row 3");
+  fwd.word = 0;
+  fwd.rows = 6; /* the whole layer */
+  fwd.nfloats = 48;
+  refused_by_slice(1, &fwd, "6 rows, ldc 0; the layer takes 3 rows");
+  fwd.rows = 3;
+  fwd.nfloats = 24;
+  refused_by_slice(0, &fwd, "only the processes hosting its neurons");
+  /* bids of process 1's layer-2 neurons (rows 0..1) for this process's
+   * layer-1 neurons: 3 columns, not the layer's 6 */
+  heed_wire_msg bid = {.kind = HEED_WIRE_BID, .layer = 1, .mode = 1,
+                       .count = 8, .stride = 8, .rows = 2, .ldc = 6,
+                       .data = d, .nfloats = 2 * 14};
+  refused_by_slice(1, &bid, "2 rows, ldc 6; the layer takes 2 rows, ldc 3");
+  bid.ldc = 3;
+  bid.nfloats = 2 * 11;
+  refused_by_slice(1, &bid, "was not sent forward to process 1");
+  /* PARAMS of layer 1 for this process start at neuron 3 */
+  size_t np = 3 * 8 + 3;
+  heed_wire_msg par = {.kind = HEED_WIRE_PARAMS, .layer = 1, .data = d,
+                       .nfloats = np};
+  refused_by_slice(0, &par, "process 2 hosts it from neuron 3");
+  par.nfloats = np + 1;
+  par.word = 3;
+  refused_by_slice(0, &par, "floats, the layer has 27 on process 2");
+  par.nfloats = np;
+  refused_by_slice(0, &par, NULL);
+  refused_by_slice(1, &par, "only process 0 sends those");
+}
+
 /* A peer that died: driver calls return HEED_EPEER, and a worker that is
  * missing makes the coordinator's send fail instead of hanging. */
 static void test_abort_reports_peer(void **state) {
@@ -211,6 +279,7 @@ int main(void) {
       cmocka_unit_test(test_split_is_bitwise_identical_bp),
       cmocka_unit_test(test_split_is_bitwise_identical_guard),
       cmocka_unit_test(test_deliver_rejects_bad_messages),
+      cmocka_unit_test(test_deliver_checks_slices),
       cmocka_unit_test(test_abort_reports_peer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
