@@ -178,10 +178,26 @@ static int launcher_env(const char *cmd, const heed_dist_opts *d,
   return 0;
 }
 
+/* Flags that only make sense together, or not at all. */
+static int check_flags(const char *cmd, const heed_dist_opts *d) {
+  if (!!d->workers + !!d->cluster + !!d->launcher > 1) {
+    fprintf(stderr, "heed %s: --workers, --cluster and --launcher exclude "
+                    "each other\n", cmd);
+    return -1;
+  }
+  if (d->join && !d->launcher) {
+    fprintf(stderr, "heed %s: --join goes with --launcher\n", cmd);
+    return -1;
+  }
+  return 0;
+}
+
 int heed__dist_launch(const char *cmd, const heed_dist_opts *d) {
   heed_launcher_env e;
   char rdv[128], err[512];
   uint8_t secret[HEED_CLUSTER_SECRET_MAX];
+  if (check_flags(cmd, d))
+    return 2;
   if (!d->launcher)
     return -1;
   if (launcher_env(cmd, d, &e, rdv, sizeof rdv))

@@ -33,8 +33,9 @@ int heed__dist_parse(const char *cmd, heed_dist_opts *d, int argc,
                      char **argv, int *i);
 int heed__dist_enabled(const heed_dist_opts *d);
 
-/* Launchers: on a rank other than 0 this process serves as a worker and
- * the return value is the exit status; -1 on rank 0 (go on as the
+/* Checks the flags go together (else 2, after one line); then, under a
+ * launcher, on a rank other than 0 this process serves as a worker and
+ * the return value is its exit status; -1 on rank 0 (go on as the
  * coordinator) or without --launcher. */
 int heed__dist_launch(const char *cmd, const heed_dist_opts *d);
 

@@ -93,4 +93,11 @@ rc=0
 "$heed" train "${common[@]}" --strategy-plugin '' 2>"$tmp/err" || rc=$?
 [ "$rc" -eq 2 ] && grep -q "no plugin path given" "$tmp/err" ||
   { echo "--strategy-plugin '' was not refused:" >&2; cat "$tmp/err" >&2; exit 1; }
-echo "public address without a secret, readable secret file, empty plugin path: refused"
+for flags in "--workers 2 --launcher mpi" "--join tcp://127.0.0.1:1"; do
+  rc=0
+  # shellcheck disable=SC2086
+  "$heed" train "${data_args[@]}" $flags 2>"$tmp/err" || rc=$?
+  [ "$rc" -eq 2 ] && grep -q -e "exclude each other" -e "goes with --launcher" "$tmp/err" ||
+    { echo "train $flags was not refused:" >&2; cat "$tmp/err" >&2; exit 1; }
+done
+echo "public address without a secret, readable secret file, empty plugin path, clashing flags: refused"
