@@ -43,14 +43,20 @@ static void flooder(heed_runtime *rt, heed_actor self, void *state,
   heed_msg_free(m);
   for (int i = 0; i < BURST && f->sent < TOTAL; i++) {
     heed_msg *out;
-    assert_int_equal(heed_msg_alloc(rt, &out, T_DATA), 0);
+    if (!check_int_equal(heed_msg_alloc(rt, &out, T_DATA), 0))
+      return;
     heed_msg_set_word(out, 0, f->sent++);
-    assert_int_equal(heed_actor_send(rt, f->sink, out), 0);
+    if (!check_int_equal(heed_actor_send(rt, f->sink, out), 0)) {
+      heed_msg_free(out);
+      return;
+    }
   }
   if (f->sent < TOTAL) {
     heed_msg *go;
-    assert_int_equal(heed_msg_alloc(rt, &go, T_GO), 0);
-    assert_int_equal(heed_actor_send(rt, self, go), 0);
+    if (!check_int_equal(heed_msg_alloc(rt, &go, T_GO), 0))
+      return;
+    if (!check_int_equal(heed_actor_send(rt, self, go), 0))
+      heed_msg_free(go);
   }
 }
 

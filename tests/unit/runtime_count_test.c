@@ -47,18 +47,24 @@ static void produce(heed_runtime *rt, heed_actor self, void *state,
   heed_msg_free(m);
   for (int i = 0; i < BURST && p->sent < per_producer; i++) {
     heed_msg *out;
-    assert_int_equal(heed_msg_alloc(rt, &out, T_DATA), 0);
+    if (!check_int_equal(heed_msg_alloc(rt, &out, T_DATA), 0))
+      return;
     heed_msg_set_word(out, 0, p->sent);
     heed_msg_set_word(out, 1, me);
-    assert_int_equal(
-        heed_actor_send(rt, p->consumers[p->sent % CONSUMERS], out), 0);
+    heed_actor to = p->consumers[p->sent % CONSUMERS];
+    if (!check_int_equal(heed_actor_send(rt, to, out), 0)) {
+      heed_msg_free(out);
+      return;
+    }
     p->sent++;
   }
   if (p->sent < per_producer) {
     heed_msg *go;
-    assert_int_equal(heed_msg_alloc(rt, &go, T_GO), 0);
+    if (!check_int_equal(heed_msg_alloc(rt, &go, T_GO), 0))
+      return;
     heed_msg_set_word(go, 1, me);
-    assert_int_equal(heed_actor_send(rt, self, go), 0);
+    if (!check_int_equal(heed_actor_send(rt, self, go), 0))
+      heed_msg_free(go);
   }
 }
 
@@ -98,6 +104,7 @@ static void test_ten_million(void **unused) {
   uv_sleep(20); /* nothing more may arrive */
   assert_int_equal(atomic_load(&total), want);
   assert_int_equal(heed_runtime_stop(rt), 0);
+  assert_no_loop_failures();
   uint64_t expect_sum = per_producer / CONSUMERS * (per_producer - 1);
   for (int j = 0; j < CONSUMERS; j++) {
     assert_int_equal(atomic_load(&c[j].received), want / CONSUMERS);

@@ -51,14 +51,20 @@ static void producer_fn(heed_runtime *rt, heed_actor self, void *state,
   heed_msg_free(m);
   for (int i = 0; i < 97 && p->sent < PER_PRODUCER; i++) {
     heed_msg *out;
-    assert_int_equal(heed_msg_alloc(rt, &out, T_SEQ), 0);
+    if (!check_int_equal(heed_msg_alloc(rt, &out, T_SEQ), 0))
+      return;
     heed_msg_set_word(out, 0, p->sent++);
-    assert_int_equal(heed_actor_send(rt, p->consumer, out), 0);
+    if (!check_int_equal(heed_actor_send(rt, p->consumer, out), 0)) {
+      heed_msg_free(out);
+      return;
+    }
   }
   if (p->sent < PER_PRODUCER) {
     heed_msg *go;
-    assert_int_equal(heed_msg_alloc(rt, &go, T_GO), 0);
-    assert_int_equal(heed_actor_send(rt, self, go), 0);
+    if (!check_int_equal(heed_msg_alloc(rt, &go, T_GO), 0))
+      return;
+    if (!check_int_equal(heed_actor_send(rt, self, go), 0))
+      heed_msg_free(go);
   }
 }
 

@@ -132,7 +132,8 @@ static void pong(heed_runtime *rt, heed_actor self, void *state,
     return;
   }
   heed_msg_set_word(m, 0, left - 1);
-  assert_int_equal(heed_actor_send(rt, pong_peer[!me], m), 0);
+  if (!check_int_equal(heed_actor_send(rt, pong_peer[!me], m), 0))
+    heed_msg_free(m);
 }
 
 static void test_spin_option(void **unused) {
@@ -166,11 +167,60 @@ static void test_spin_option(void **unused) {
   assert_int_equal(heed_runtime_spin_ns(NULL), 0);
 }
 
+/* A check that fails in a behaviour (on a loop thread) is recorded, the
+ * behaviour goes on, and the test thread sees the first failure described;
+ * a cmocka assertion there would longjmp across the loop's stack. */
+static _Atomic uint64_t checked;
+
+static void failing_checks(heed_runtime *rt, heed_actor self, void *state,
+                           heed_msg *m) {
+  (void)rt;
+  (void)self;
+  (void)state;
+  heed_msg_free(m);
+  int two = 2;
+  if (!check_int_equal(two, 3))
+    atomic_fetch_add(&checked, 1);
+  if (!check_true(two == 5))
+    atomic_fetch_add(&checked, 1);
+  if (check_int_equal(two, 2) && check_true(two > 1))
+    atomic_fetch_add(&checked, 1);
+}
+
+static void test_loop_checks_reach_the_test_thread(void **unused) {
+  (void)unused;
+  heed_runtime *rt;
+  heed_runtime_opts o = {.threads = 2};
+  assert_int_equal(heed_runtime_new(&rt, &o), 0);
+  heed_actor a;
+  heed_actor_spec s = {failing_checks, NULL, NULL, 1};
+  assert_int_equal(heed_actor_spawn(rt, &s, &a), 0);
+  assert_int_equal(heed_runtime_start(rt), 0);
+  heed_msg *m;
+  assert_int_equal(heed_msg_alloc(rt, &m, 0), 0);
+  assert_int_equal(heed_actor_send(rt, a, m), 0);
+  /* Not wait_for(): it would report the failures this test provokes. */
+  double end = test_now() + 30;
+  while (atomic_load(&checked) < 3 && test_now() < end)
+    uv_sleep(1);
+  assert_int_equal(atomic_load(&checked), 3);
+  assert_int_equal(heed_runtime_stop(rt), 0);
+  loop_failures *f = &test_loop_failures;
+  assert_int_equal(atomic_load(&f->count), 2);
+  assert_int_equal(atomic_load(&f->described), 1);
+  assert_non_null(strstr(f->first, "two == 3: 2 != 3"));
+  assert_non_null(strstr(f->first, "runtime_invalid_test.c:"));
+  atomic_store(&f->count, 0); /* consumed: teardown must find none */
+  atomic_store(&f->described, 0);
+  teardown_runtime(rt);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_null_args),
       cmocka_unit_test(test_spin_option),
       cmocka_unit_test(test_unknown_and_stopped),
+      cmocka_unit_test(test_loop_checks_reach_the_test_thread),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
