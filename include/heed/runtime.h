@@ -15,10 +15,12 @@
  * A send never drops a message. When an actor sends to a mailbox at or above
  * the watermark, the message is still enqueued, but the sending actor is
  * parked: it is not run again until that mailbox drains to half the
- * watermark. A thread that is not an actor blocks inside heed_actor_send()
- * until there is room (or use heed_actor_try_send(), which returns
- * HEED_EAGAIN instead). So a producer that floods a slow consumer is held
- * back and memory stays bounded.
+ * watermark. A thread that is not an actor is held back the same way: its
+ * message is enqueued and heed_actor_send() returns once that mailbox has
+ * drained to half the watermark, the actor has stopped, or the runtime is
+ * stopping (or use heed_actor_try_send(), which returns HEED_EAGAIN
+ * instead). So a producer that floods a slow consumer is held back and
+ * memory stays bounded.
  *
  * Ownership, in one sentence per call, as nng does: see each function.
  * Threads: every function here may be called from any thread unless it says
@@ -127,8 +129,10 @@ HEED_API int heed_actor_stop(heed_runtime *rt, heed_actor a);
 
 /* Sends msg to `to`. On success the runtime owns msg; on failure the caller
  * still owns it. From an actor, per-pair FIFO holds and a full mailbox parks
- * the sender after its current handler; from any other thread the call
- * blocks while the mailbox is full. */
+ * the sender after its current handler; from any other thread a full
+ * mailbox takes the message and then blocks the call until the mailbox has
+ * drained to half (it returns 0: the message was handed over, even if the
+ * actor or the runtime stops meanwhile). */
 HEED_API int heed_actor_send(heed_runtime *rt, heed_actor to, heed_msg *msg);
 
 /* As heed_actor_send(), but returns HEED_EAGAIN (caller keeps msg) instead

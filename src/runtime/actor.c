@@ -53,30 +53,15 @@ static void post(heed_runtime *rt, heed__actor *a, heed_msg *m) {
   heed__loop_notify(dst);
 }
 
-/* Whether id still names a live actor (a blocked sender rechecks this). */
-static int still_live(const heed__actor *a, uint64_t id) {
-  return atomic_load_explicit(&a->gen, memory_order_acquire) ==
-             (uint32_t)(id >> 32) &&
-         atomic_load_explicit(&a->st, memory_order_acquire) == HEED__ST_LIVE;
-}
-
-/* A thread that is not a loop thread waits for room. The timed wait is a
- * backstop: the loop signals without a full fence (it reads `nblocked`
- * relaxed to keep the pop path cheap), so a wake-up can rarely be late. */
-static int block_until_room(heed_runtime *rt, heed__actor *a, uint64_t id) {
-  int rc = 0;
+/* A thread that is not a loop thread sent to a full mailbox: its message
+ * carries b to the target's loop, which releases b once the mailbox has
+ * drained to half (or the actor is gone). Once the loops are joined nobody
+ * will, and the runtime is stopping anyway. No timeout: see sched.c. */
+static void wait_released(heed_runtime *rt, heed__blocker *b) {
   uv_mutex_lock(&rt->block_mu);
-  atomic_fetch_add(&rt->nblocked, 1);
-  while (mailbox_total(a) >= rt->limit) {
-    if (atomic_load(&rt->state) != HEED__RT_RUNNING || !still_live(a, id)) {
-      rc = HEED_ECLOSED;
-      break;
-    }
-    uv_cond_timedwait(&rt->block_cv, &rt->block_mu, 5 * 1000 * 1000);
-  }
-  atomic_fetch_sub(&rt->nblocked, 1);
+  while (!b->released && !rt->joined)
+    uv_cond_wait(&rt->block_cv, &rt->block_mu);
   uv_mutex_unlock(&rt->block_mu);
-  return rc;
 }
 
 /* Sends from a thread that is not one of rt's loops. `senders` lets
@@ -93,23 +78,21 @@ static int send_outside(heed_runtime *rt, heed_actor to, heed_msg *msg,
   rc = heed__lookup(rt, to.id, &a, 0);
   if (rc != 0)
     goto out;
-  if (mailbox_total(a) >= rt->limit) {
-    if (try_only) {
-      rc = HEED_EAGAIN;
-      goto out;
-    }
-    /* Before start nobody can drain, and blocking here would deadlock the
-     * thread that is about to start the runtime: accept the message. */
-    if (atomic_load(&rt->state) == HEED__RT_RUNNING) {
-      rc = block_until_room(rt, a, to.id);
-      if (rc != 0)
-        goto out;
-    }
+  int full = mailbox_total(a) >= rt->limit;
+  if (full && try_only) {
+    rc = HEED_EAGAIN;
+    goto out;
   }
+  /* Before start nobody can drain, and blocking here would deadlock the
+   * thread that is about to start the runtime: accept the message. */
+  int block = full && atomic_load(&rt->state) == HEED__RT_RUNNING;
+  heed__blocker b = {NULL, NULL, 0};
   msg->to = to.id;
-  msg->sender = 0;
-  msg->flags = 0;
+  msg->sender = block ? (uint64_t)(uintptr_t)&b : 0;
+  msg->flags = block ? HEED__MSG_BLOCK : 0;
   post(rt, a, msg);
+  if (block)
+    wait_released(rt, &b);
 out:
   atomic_fetch_sub(&rt->senders, 1);
   return rc;
@@ -194,12 +177,12 @@ int heed_actor_broadcast(heed_runtime *rt, const heed_actor *to, size_t n,
  * threads never wait: that could deadlock two loops stopping each other's
  * actors. */
 static void wait_destroyed(heed_runtime *rt, heed__actor *a, uint64_t id) {
+  /* destroy() changes the generation, then broadcasts under block_mu; the
+   * runtime's stop changes the state, then does the same. */
   uv_mutex_lock(&rt->block_mu);
-  atomic_fetch_add(&rt->nblocked, 1);
   while (atomic_load(&a->gen) == (uint32_t)(id >> 32) &&
          atomic_load(&rt->state) == HEED__RT_RUNNING)
-    uv_cond_timedwait(&rt->block_cv, &rt->block_mu, 5 * 1000 * 1000);
-  atomic_fetch_sub(&rt->nblocked, 1);
+    uv_cond_wait(&rt->block_cv, &rt->block_mu);
   uv_mutex_unlock(&rt->block_mu);
 }
 

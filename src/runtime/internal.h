@@ -75,9 +75,24 @@ static inline void heed__cache_put(heed__pool *p, heed__cache *c, void *o) {
 /* ---- messages and buffers ---------------------------------------------- */
 
 enum {
-  HEED__MSG_PARK = 1u, /* the sender parked on this send (cross-loop) */
-  HEED__MSG_STOP = 2u, /* control: stop the target (from another thread) */
+  HEED__MSG_PARK = 1u,  /* the sender parked on this send (cross-loop) */
+  HEED__MSG_STOP = 2u,  /* control: stop the target (from another thread) */
+  HEED__MSG_BLOCK = 4u, /* a thread blocked on this send: `sender` holds
+                           its heed__blocker until the message lands */
 };
+
+/* A thread that is not a loop thread and sent to a full mailbox (actor.c).
+ * It lives on that thread's stack while it waits. The message carries it to
+ * the target's loop, which keeps it in its `blockers` list until the
+ * mailbox drains to half (as for a parked actor), then sets `released`
+ * under rt->block_mu and broadcasts rt->block_cv. Every decision is taken
+ * on the target's loop thread, so no wake-up can be lost; the waiter
+ * checks `released` under the lock the loop sets it with. */
+typedef struct heed__blocker {
+  struct heed__blocker *next; /* in the loop's list; loop thread only */
+  const void *target;         /* the heed__actor it waits on */
+  int released;               /* guarded by rt->block_mu */
+} heed__blocker;
 
 struct heed_msg {
   heed__node node; /* mailbox, MPSC, or free-list link */
@@ -163,6 +178,7 @@ typedef struct heed__loop {
   int idle_on;
   heed__actor *rq_head, *rq_tail;
   size_t rq_n;
+  heed__blocker *blockers; /* threads waiting on this loop's mailboxes */
   heed__cache msg_cache;
   heed__cache buf_cache[HEED__BUF_CLASSES];
   uv_loop_t uv;
@@ -201,10 +217,12 @@ struct heed_runtime {
   heed_actor_fini_fn last_fini; /* spawn fast path: same fini as last time */
   uint16_t last_fini_idx;
 
-  /* Threads that are not loop threads and are blocked in a send. */
+  /* Threads that are not loop threads wait here: blocked senders for
+   * their heed__blocker, stoppers for an actor's generation to change.
+   * Whoever changes what they wait for broadcasts under block_mu. */
   uv_mutex_t block_mu;
   uv_cond_t block_cv;
-  _Atomic unsigned nblocked;
+  int joined; /* loops joined: no blocker is released any more (block_mu) */
   _Atomic unsigned senders; /* non-loop threads inside send/stop */
 };
 

@@ -144,6 +144,11 @@ int heed_runtime_stop(heed_runtime *rt) {
     uv_async_send(&rt->loops[i]->async);
   for (int i = 0; i < rt->started; i++)
     uv_thread_join(&rt->loops[i]->thread);
+  /* No loop will release a blocked sender now: let them all go. */
+  uv_mutex_lock(&rt->block_mu);
+  rt->joined = 1;
+  uv_cond_broadcast(&rt->block_cv);
+  uv_mutex_unlock(&rt->block_mu);
   /* Threads that are not loop threads may still be inside a send; they see
    * the state and leave, and blocked ones are woken. */
   while (atomic_load(&rt->senders) != 0) {

@@ -10,6 +10,12 @@
  * to 1 and only calls uv_async_send() if it was 0, so a busy loop gets no
  * syscalls. Before sleeping the loop stores 0 and checks the queues once
  * more (all seq_cst), so a push can never be missed.
+ *
+ * Flow control: an actor that sent to a full mailbox is parked in that
+ * mailbox's waiter list; a thread that did is a heed__blocker in the
+ * target loop's `blockers` list. Both are registered when the message
+ * lands (on this loop) and released here when the mailbox drains to half,
+ * so the decision to wake never races with the decision to wait.
  */
 #include "runtime/internal.h"
 
@@ -130,12 +136,46 @@ void heed__signal_blocked(heed_runtime *rt) {
   uv_mutex_unlock(&rt->block_mu);
 }
 
+/* Releases the threads blocked on a and wakes every thread waiting on
+ * block_cv, so a stopper sees a destroyed actor too. A blocker is not
+ * touched once `released` is set: its thread may return and its stack
+ * frame go at once. */
+static void release_blockers(heed__loop *l, const heed__actor *a) {
+  heed_runtime *rt = l->rt;
+  uv_mutex_lock(&rt->block_mu);
+  heed__blocker **pp = &l->blockers;
+  while (*pp != NULL) {
+    heed__blocker *b = *pp;
+    if (b->target == a) {
+      *pp = b->next;
+      b->released = 1;
+    } else {
+      pp = &b->next;
+    }
+  }
+  uv_cond_broadcast(&rt->block_cv);
+  uv_mutex_unlock(&rt->block_mu);
+}
+
+/* A message from a blocked thread landed in a's mailbox, which now holds
+ * `total` messages: the thread waits until it drains to half. */
+static void add_blocker(heed__loop *l, heed__actor *a, heed_msg *m,
+                        uint32_t total) {
+  heed__blocker *b = (heed__blocker *)(uintptr_t)m->sender;
+  m->sender = 0; /* the behaviour sees a message from no actor */
+  m->flags &= ~(uint32_t)HEED__MSG_BLOCK;
+  b->target = a;
+  b->next = l->blockers;
+  l->blockers = b;
+  if (total <= l->rt->half)
+    release_blockers(l, a);
+}
+
 /* After a pop: a mailbox that drained to half its watermark releases the
- * actors parked on it and the threads blocked on a full mailbox. */
+ * actors parked on it and the threads blocked on it. */
 static inline void after_pop(heed_runtime *rt, heed__loop *l, heed__actor *a,
                              uint32_t len) {
-  unsigned blocked = atomic_load_explicit(&rt->nblocked, memory_order_relaxed);
-  if (a->waiters == NULL && blocked == 0)
+  if (a->waiters == NULL && l->blockers == NULL)
     return;
   uint32_t total =
       len + atomic_load_explicit(&a->remote, memory_order_relaxed);
@@ -143,8 +183,11 @@ static inline void after_pop(heed_runtime *rt, heed__loop *l, heed__actor *a,
     return;
   if (a->waiters != NULL)
     wake_waiters(l, a);
-  if (blocked != 0)
-    heed__signal_blocked(rt);
+  for (heed__blocker *b = l->blockers; b != NULL; b = b->next)
+    if (b->target == a) {
+      release_blockers(l, a);
+      break;
+    }
 }
 
 /* ---- delivery of cross-loop messages ------------------------------------ */
@@ -161,6 +204,8 @@ static void deliver(heed__loop *l, heed_msg *m) {
      * parked on a mailbox that will never drain. */
     if (m->flags & HEED__MSG_PARK)
       heed__wake(l, heed__slot(rt, (uint32_t)m->sender));
+    if (m->flags & HEED__MSG_BLOCK)
+      add_blocker(l, a, m, 0); /* released at once */
     if (same_gen)
       heed__schedule(l, a); /* a stopping actor is destroyed when run */
     heed_msg_free(m);
@@ -181,6 +226,9 @@ static void deliver(heed__loop *l, heed_msg *m) {
       heed__wake(l, w);
     }
   }
+  if (m->flags & HEED__MSG_BLOCK)
+    add_blocker(l, a, m,
+                len + atomic_load_explicit(&a->remote, memory_order_relaxed));
   heed__schedule(l, a);
 }
 
@@ -215,11 +263,11 @@ static void destroy(heed__loop *l, heed__actor *a) {
   if (fini != NULL)
     fini(state);
   heed__table_release(rt, a);
-  /* Pairs with a stopper's increment of nblocked before it reads the
-   * generation (rare path, so a full fence is cheap here). */
-  atomic_thread_fence(memory_order_seq_cst);
-  if (atomic_load_explicit(&rt->nblocked, memory_order_relaxed) != 0)
-    heed__signal_blocked(rt); /* blocked senders to it now get ECLOSED */
+  /* The generation changed before this lock is taken: a stopper waiting
+   * in heed_actor_stop() checks it under the same lock, so it either sees
+   * it or is already waiting for this broadcast. Threads blocked sending to
+   * a are released too. Destroying is rare: the lock is cheap here. */
+  release_blockers(l, a);
 }
 
 static unsigned run_actor(heed__loop *l, heed__actor *a) {
@@ -389,6 +437,9 @@ int heed__loop_shutdown(heed__loop *l) {
   }
   while (heed__mpsc_pop(&l->wakeq, &busy) != NULL)
     ;
+  /* Blocked threads left when the loops were joined (rt->joined); their
+   * records may be gone with their stack frames. */
+  l->blockers = NULL;
   /* The runtime owns the loop, so it closes every handle on it, including
    * any another module left open, and uv_loop_close() must then succeed. */
   uv_walk(&l->uv, close_walk, NULL);
