@@ -79,6 +79,8 @@ HEED_API size_t heed_net_nlayers(const heed_net *net); /* weight layers */
 /* Size of layer l (0 = input, nlayers = output). */
 HEED_API uint32_t heed_net_size(const heed_net *net, size_t l);
 HEED_API heed_activation heed_net_activation(const heed_net *net, size_t l);
+/* Training steps taken; may be read from any thread while the driver
+ * trains (e.g. by a monitor reporting when a worker died). */
 HEED_API uint64_t heed_net_step(const heed_net *net);
 HEED_API float heed_net_lr(const heed_net *net);
 HEED_API void heed_net_set_lr(heed_net *net, float lr);

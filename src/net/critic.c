@@ -25,7 +25,10 @@ static int slot_for(heed_critic *c, uint64_t batch) {
   return free_one;
 }
 
-static void judge(heed_runtime *rt, heed_critic *c, int i) {
+/* Scores the batch in slot i into *st; returns 1 when it is to be reported
+ * (the caller does, after its trace event: see trace_hook.h). */
+static int judge(heed_runtime *rt, heed_critic *c, int i,
+                 heed_batch_stats *st_out) {
   heed_net *net = c->net;
   heed_buf *lb = c->pending[i].labels, *zb = c->pending[i].logits;
   const heed_block *h = heed__block_hdr(zb);
@@ -36,6 +39,7 @@ static void judge(heed_runtime *rt, heed_critic *c, int i) {
   heed_batch_stats st = {0, 0, B};
   heed_buf *bid = NULL;
   float *beta = NULL;
+  int judged = 0;
 
   /* The labels block holds B labels and a mask of the net's outputs; the
    * logits must match it, whoever sent them. */
@@ -84,12 +88,14 @@ static void judge(heed_runtime *rt, heed_critic *c, int i) {
       heed__net_fail(net);
     heed_buf_release(bid);
   }
-  heed__net_critic_done(net, h->batch, &st);
+  *st_out = st;
+  judged = 1;
 out:
   heed_buf_release(lb);
   heed_buf_release(zb);
   c->pending[i].labels = c->pending[i].logits = NULL;
   c->pending[i].used = 0;
+  return judged;
 }
 
 void heed__critic_behaviour(heed_runtime *rt, heed_actor self, void *state,
@@ -98,7 +104,7 @@ void heed__critic_behaviour(heed_runtime *rt, heed_actor self, void *state,
   uint32_t type = heed_msg_type(msg);
   heed_buf *b = heed_msg_buf(msg);
   (void)self;
-  c->handled++;
+  heed__count(&c->handled);
   if ((type != HEED_NET_LABELS && type != HEED_NET_FORWARD) || !b) {
     heed__net_fail(c->net);
     heed_msg_free(msg);
@@ -128,14 +134,17 @@ void heed__critic_behaviour(heed_runtime *rt, heed_actor self, void *state,
   else
     c->pending[i].logits = heed_buf_hold(b);
   heed_msg_free(msg);
-  if (c->pending[i].labels && c->pending[i].logits)
-    judge(rt, c, i);
+  heed_batch_stats st;
+  int judged = c->pending[i].labels && c->pending[i].logits &&
+               judge(rt, c, i, &st);
   uint32_t L = (uint32_t)c->net->nlayers;
   heed__trace_end(c->net, t0, batch, kind,
                   kind == HEED_TRACE_LABELS
                       ? heed__who(HEED_ROLE_DRIVER, 0, 0)
                       : heed__who(HEED_ROLE_HUB, L, HEED_TRACE_ALL_NEURONS),
                   heed__who(HEED_ROLE_CRITIC, L + 1, 0), 1, NULL, 0);
+  if (judged)
+    heed__net_critic_done(c->net, batch, &st);
 }
 
 void heed__input_behaviour(heed_runtime *rt, heed_actor self, void *state,
@@ -143,9 +152,14 @@ void heed__input_behaviour(heed_runtime *rt, heed_actor self, void *state,
   heed_input *in = state;
   heed_net *net = in->net;
   (void)self;
-  in->handled++;
+  heed__count(&in->handled);
   uint64_t t0 = heed__trace_begin(net, heed_msg_word(msg, 0),
                                   HEED_TRACE_BATCH);
+  /* Traced before the broadcast: once it is out, the batch may finish and
+   * the driver stop tracing (trace_hook.h). */
+  heed__trace_end(net, t0, heed_msg_word(msg, 0), HEED_TRACE_BATCH,
+                  heed__who(HEED_ROLE_DRIVER, 0, 0),
+                  heed__who(HEED_ROLE_INPUT, 0, 0), 1, NULL, 0);
   if (heed_msg_type(msg) != HEED_NET_BATCH || !heed_msg_buf(msg)) {
     heed__net_fail(net);
   } else if (heed_actor_broadcast(rt, net->layers[0].targets,
@@ -154,8 +168,5 @@ void heed__input_behaviour(heed_runtime *rt, heed_actor self, void *state,
                                   heed_msg_buf(msg)) != 0) {
     heed__net_fail(net);
   }
-  heed__trace_end(net, t0, heed_msg_word(msg, 0), HEED_TRACE_BATCH,
-                  heed__who(HEED_ROLE_DRIVER, 0, 0),
-                  heed__who(HEED_ROLE_INPUT, 0, 0), 1, NULL, 0);
   heed_msg_free(msg);
 }

@@ -147,11 +147,11 @@ static int wait_batch(heed_net *net, uint64_t batch, int train, int judged,
     pthread_mutex_unlock(&net->mu);
     if (st)
       memset(st, 0, sizeof *st);
-    return net->failed ? heed__net_error(net) : 0;
+    return heed__net_failed(net) ? heed__net_error(net) : 0;
   }
-  while (!net->failed && !batch_finished(net, d, train))
+  while (!heed__net_failed(net) && !batch_finished(net, d, train))
     pthread_cond_wait(&net->cv, &net->mu);
-  int failed = net->failed;
+  int failed = heed__net_failed(net);
   if (st && !failed)
     *st = d->stats;
   if (!judged)
@@ -180,7 +180,7 @@ int heed_net_train_batch(heed_net *net, const float *x, const uint8_t *y,
                          uint32_t B, heed_batch_stats *st) {
   if (!net || !x || !y || B == 0 || B > net->max_batch)
     return HEED_EINVAL;
-  if (net->failed)
+  if (heed__net_failed(net))
     return heed__net_error(net);
   if (net->remote.self != 0) /* only the coordinator drives */
     return HEED_ESTATE;
@@ -188,7 +188,7 @@ int heed_net_train_batch(heed_net *net, const float *x, const uint8_t *y,
   int rv = submit(net, HEED_MODE_TRAIN, x, y, B, net->train_mask, &batch);
   if (rv)
     return rv;
-  net->step++;
+  heed__count(&net->step);
   if (is_async(net)) {
     /* Keep two training batches moving so forward passes of this batch can
      * overtake the backward pass of the previous one; report that one. */
@@ -294,9 +294,9 @@ int heed_net_control(heed_net *net, int event) {
       return rv;
   }
   pthread_mutex_lock(&net->mu);
-  while (!net->failed && net->control_acks < net->total_neurons)
+  while (!heed__net_failed(net) && net->control_acks < net->total_neurons)
     pthread_cond_wait(&net->cv, &net->mu);
-  rv = net->failed ? heed__net_error(net) : 0;
+  rv = heed__net_failed(net) ? heed__net_error(net) : 0;
   pthread_mutex_unlock(&net->mu);
   return rv;
 }
@@ -314,10 +314,12 @@ heed_activation heed_net_activation(const heed_net *net, size_t l) {
                                             : HEED_ACT_IDENTITY;
 }
 
-uint64_t heed_net_step(const heed_net *net) { return net ? net->step : 0; }
+uint64_t heed_net_step(const heed_net *net) {
+  return net ? atomic_load_explicit(&net->step, memory_order_relaxed) : 0;
+}
 void heed_net_set_step(heed_net *net, uint64_t step) {
   if (net)
-    net->step = step;
+    atomic_store_explicit(&net->step, step, memory_order_relaxed);
 }
 float heed_net_lr(const heed_net *net) { return net ? net->lr : 0; }
 void heed_net_set_lr(heed_net *net, float lr) {
@@ -390,11 +392,13 @@ int heed_net_state_set(heed_net *net, size_t l, uint32_t j, const float *in,
 void heed_net_counters_get(const heed_net *net, heed_net_counters *c) {
   if (!net || !c)
     return;
-  uint64_t m = net->input.handled + net->critic.handled;
+  const memory_order r = memory_order_relaxed; /* see heed__count */
+  uint64_t m = atomic_load_explicit(&net->input.handled, r) +
+               atomic_load_explicit(&net->critic.handled, r);
   for (size_t l = 0; l < net->nlayers; l++) {
-    m += net->layers[l].hub.handled;
+    m += atomic_load_explicit(&net->layers[l].hub.handled, r);
     for (uint32_t j = 0; j < net->layers[l].n; j++)
-      m += net->layers[l].neurons[j].handled;
+      m += atomic_load_explicit(&net->layers[l].neurons[j].handled, r);
   }
   c->messages = m;
   c->max_overlap = atomic_load(&net->max_overlap);
@@ -406,6 +410,9 @@ int heed_net_set_trace(heed_net *net, struct heed_trace *t) {
   int rv = heed_net_sync(net);
   if (rv)
     return rv;
-  net->trace = t; /* the next message send publishes it to the loops */
+  /* The actors are idle: each reports its trace event before the message
+   * that can complete a batch (trace_hook.h), so none reads net->trace
+   * after the sync above; the next message send publishes it to them. */
+  net->trace = t;
   return 0;
 }

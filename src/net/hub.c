@@ -224,7 +224,7 @@ void heed__hub_behaviour(heed_runtime *rt, heed_actor self, void *state,
                          heed_msg *msg) {
   heed_hub *hub = state;
   (void)self;
-  hub->handled++;
+  heed__count(&hub->handled);
   switch (heed_msg_type(msg)) {
   case HEED_NET_FORWARD:
     on_forward(rt, hub, msg);

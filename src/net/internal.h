@@ -104,7 +104,7 @@ typedef struct heed_neuron_actor {
   float *state;
   size_t nstate;
   uint64_t step;
-  uint64_t handled; /* messages, for counters */
+  _Atomic uint64_t handled; /* messages, for counters (heed__count) */
   float *beta;      /* max_stride: attention received */
   float *g_local;   /* max_stride: bid signal when nobody listens (layer 1) */
   float *scratch;   /* fan_in floats for the strategy */
@@ -142,7 +142,7 @@ typedef struct heed_hub {
   heed_actor self;
   heed_gather fwd[HEED_HUB_GATHERS];
   heed_gather bid[HEED_HUB_GATHERS];
-  uint64_t handled;
+  _Atomic uint64_t handled;
   /* Rows that complete a gather: the whole layer when this process has a
    * reader for the block (neurons of the next or previous layer, or the
    * critic), else only its own slice, which it sends on and forgets. */
@@ -179,13 +179,13 @@ typedef struct heed_critic {
     heed_buf *logits;
     int used;
   } pending[HEED_HUB_GATHERS];
-  uint64_t handled;
+  _Atomic uint64_t handled;
 } heed_critic;
 
 typedef struct heed_input {
   heed_net *net;
   heed_actor self;
-  uint64_t handled;
+  _Atomic uint64_t handled;
 } heed_input;
 
 /* Per-batch completion, filled by actors and awaited by the driver. */
@@ -210,7 +210,9 @@ struct heed_net {
   uint64_t seed;
   uint64_t next_batch; /* id of the next batch the driver sends */
   uint64_t prev_train; /* async: the training batch still in flight */
-  uint64_t step;
+  /* Written by the driver only, read from any thread (a monitor reports
+   * the step a worker died at): relaxed, a number that needs no order. */
+  _Atomic uint64_t step;
   uint32_t total_neurons;
   uint8_t *train_mask; /* classes; NULL = all */
 
@@ -236,8 +238,9 @@ struct heed_net {
   pthread_cond_t cv;
   heed_batch_done done[HEED_HUB_GATHERS];
   uint32_t control_acks;
-  int failed; /* an actor hit an error (e.g. out of memory) */
-  int aborted; /* a peer process died (heed_net_abort) */
+  /* Set under mu (with a broadcast of cv), read anywhere: */
+  _Atomic int failed;  /* an actor hit an error (e.g. out of memory) */
+  _Atomic int aborted; /* a peer process died (heed_net_abort) */
 
   heed_trace *trace; /* not owned; NULL when not tracing */
   _Atomic uint64_t messages;
@@ -289,9 +292,25 @@ static inline uint32_t heed__share(const heed_net *net, size_t l,
 int heed__hub_send_fwd(heed_hub *hub, heed_gather *g);
 int heed__hub_send_bid(heed_hub *hub, heed_gather *g);
 
+/* Adds one to a counter that one thread writes and others may read (the
+ * messages an actor handled, on its loop; the driver's step): a relaxed
+ * load and store suffice, with no locked add on the hot path. Readers load
+ * it relaxed: a statistic, exact once the net is synced. */
+static inline void heed__count(_Atomic uint64_t *c) {
+  atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+}
+
+/* Whether the net has failed (any thread; pairs with heed__net_fail). */
+static inline int heed__net_failed(const heed_net *net) {
+  return atomic_load_explicit(&net->failed, memory_order_acquire);
+}
+
 /* The error a driver call returns once the net has failed. */
 static inline int heed__net_error(const heed_net *net) {
-  return net->aborted ? HEED_EPEER : HEED_ESTATE;
+  return atomic_load_explicit(&net->aborted, memory_order_acquire)
+             ? HEED_EPEER
+             : HEED_ESTATE;
 }
 
 /* Actor behaviours. */

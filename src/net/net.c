@@ -87,8 +87,8 @@ void heed__net_control_ack(heed_net *net) {
 }
 
 void heed__net_fail(heed_net *net) {
-  pthread_mutex_lock(&net->mu);
-  net->failed = 1;
+  pthread_mutex_lock(&net->mu); /* a waiter checks `failed` under mu */
+  atomic_store_explicit(&net->failed, 1, memory_order_release);
   pthread_cond_broadcast(&net->cv);
   pthread_mutex_unlock(&net->mu);
 }

@@ -373,7 +373,7 @@ void heed__neuron_behaviour(heed_runtime *rt, heed_actor self, void *state,
                             heed_msg *msg) {
   heed_neuron_actor *na = state;
   (void)self;
-  na->handled++;
+  heed__count(&na->handled);
   switch (heed_msg_type(msg)) {
   case HEED_NET_FORWARD:
     on_forward(rt, na, msg);

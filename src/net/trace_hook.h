@@ -5,6 +5,11 @@
  * takes from it: a row (y_j or g_j) for a row sent to a hub, the attention
  * beta_j for a bid block delivered to neuron j, nothing for a forward block.
  * Without a tracer (or for a batch the sampler skips) this costs a branch.
+ *
+ * An actor ends its event before it sends the message (or signals the
+ * driver) that can complete a batch: once the batch is complete the driver
+ * may detach and free the tracer (heed_net_set_trace), and net->trace is a
+ * plain field the driver writes only while the actors are idle.
  */
 #ifndef HEED_NET_TRACE_HOOK_H
 #define HEED_NET_TRACE_HOOK_H
