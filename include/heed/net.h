@@ -202,7 +202,7 @@ typedef struct heed_wire_msg {
 } heed_wire_msg;
 
 typedef struct heed_net_remote {
-  unsigned nprocs;            /* processes in the run (>= 1) */
+  unsigned nprocs;            /* processes in the run (1..64) */
   unsigned self;              /* this process; 0 is the coordinator */
   const unsigned *layer_proc; /* per weight layer l (index l-1); ignored
                                  with share */

@@ -35,6 +35,7 @@ static void release(heed_gather *g) {
   g->used = 0;
   g->have = 0;
   g->local = 0;
+  g->peers = 0;
 }
 
 /* The block is whole (or, with no reader here, this process's slice has
@@ -146,12 +147,14 @@ static void on_slice_fwd(heed_runtime *rt, heed_hub *hub, heed_msg *msg) {
   heed_layer *L = hub->layer;
   heed_buf *b = heed_msg_buf(msg);
   const heed_block *h = heed__block_hdr(b);
-  uint64_t first = heed_msg_word(msg, 1);
+  uint64_t first = heed_msg_word(msg, 1) & UINT32_MAX;
+  uint64_t peer = 1ull << (heed_msg_word(msg, 1) >> 32);
   heed_gather *g = first + h->rows <= L->n ? fwd_gather(rt, hub, h) : NULL;
-  if (!g || g->have + h->rows > hub->need_fwd) {
-    heed__net_fail(hub->net);
+  if (!g || g->have + h->rows > hub->need_fwd || (g->peers & peer)) {
+    heed__net_fail(hub->net); /* a slice twice: the block would miss one */
     return;
   }
+  g->peers |= peer;
   memcpy(heed__block_data(g->buf) + first * h->stride, heed__block_data(b),
          (size_t)h->rows * h->stride * sizeof(float));
   g->have += h->rows;
@@ -196,16 +199,18 @@ static void on_slice_bid(heed_runtime *rt, heed_hub *hub, heed_msg *msg) {
   heed_layer *L = hub->layer;
   heed_buf *b = heed_msg_buf(msg);
   const heed_block *h = heed__block_hdr(b);
-  uint64_t first = heed_msg_word(msg, 1);
+  uint64_t first = heed_msg_word(msg, 1) & UINT32_MAX;
+  uint64_t peer = 1ull << (heed_msg_word(msg, 1) >> 32);
   heed_layer *below = L->l >= 2 ? &net->layers[L->l - 2] : NULL;
   heed_gather *g = below && first + h->rows <= L->n &&
                            h->ldc == below->hi - below->lo
                        ? bid_gather(rt, hub, h)
                        : NULL;
-  if (!g || g->have + h->rows > hub->need_bid) {
+  if (!g || g->have + h->rows > hub->need_bid || (g->peers & peer)) {
     heed__net_fail(net);
     return;
   }
+  g->peers |= peer;
   float *G = heed__block_data(g->buf);
   float *C = G + (size_t)L->n * h->stride;
   const float *src = heed__block_data(b);

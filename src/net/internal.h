@@ -30,9 +30,10 @@ enum heed_net_msg {
                              neuron -> hub: buf = g then c, w1 = sender */
   HEED_NET_CONTROL,       /* driver -> neuron: w1 = event */
   HEED_NET_SLICE_FWD,     /* delivery -> hub: buf = rows of the hub's layer
-                             from another process, w1 = the first row */
+                             from another process; w1 = the first row, and
+                             the process << 32 */
   HEED_NET_SLICE_BID,     /* delivery -> hub: buf = g rows and coefficient
-                             rows (this process's columns), w1 = first row */
+                             rows (this process's columns); w1 as above */
 };
 
 enum heed_net_mode { HEED_MODE_TRAIN = 1, HEED_MODE_EVAL = 2 };
@@ -131,6 +132,7 @@ typedef struct heed_gather {
   heed_buf *buf;
   uint32_t have;  /* rows filled */
   uint32_t local; /* of them, rows from this process's neurons */
+  uint64_t peers; /* processes whose slice is in (one each) */
   int used;
 } heed_gather;
 
@@ -270,6 +272,8 @@ typedef struct heed_await {
     int used;
   } e[HEED_PROXY_AWAIT];
 } heed_await;
+
+#define HEED_NET_MAX_PROCS 64 /* processes a net spans (heed_gather.peers) */
 
 static inline int heed__net_distributed(const heed_net *net) {
   return net->remote.nprocs > 1;

@@ -207,7 +207,7 @@ static int check_remote(const heed_net_remote *r, const uint32_t *sizes,
   if (!r || r->nprocs <= 1)
     return 0;
   if (!r->send || (!r->layer_proc && !r->share) || r->self >= r->nprocs ||
-      r->nprocs > 4096)
+      r->nprocs > HEED_NET_MAX_PROCS)
     return HEED_EINVAL;
   for (size_t l = 0; l < nlayers; l++) {
     if (!r->share) {

@@ -424,7 +424,7 @@ static int deliver_block(heed_net *net, unsigned from, const heed_wire_msg *m,
     heed_hub *hub = &net->layers[s.sender - 1].hub;
     rv = heed_actor_broadcast(net->rt, &hub->self, 1,
                               fwd ? HEED_NET_SLICE_FWD : HEED_NET_SLICE_BID,
-                              m->batch, m->word, b);
+                              m->batch, m->word | (uint64_t)from << 32, b);
   } else if (to_critic) {
     rv = heed_actor_broadcast(net->rt, &net->critic.self, 1, HEED_NET_FORWARD,
                               m->batch, 0, b);

@@ -5,14 +5,17 @@
  * straight to the receiving net: the conformance check every real
  * transport (nng) must also pass.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
+#include "net/internal.h"
 #include "net_test_util.h"
 
 #define MAXP 4
@@ -248,6 +251,48 @@ static void test_deliver_checks_slices(void **state) {
   refused_by_slice(1, &par, "only process 0 sends those");
 }
 
+static int sink_send(void *arg, unsigned to, const heed_wire_msg *m) {
+  (void)arg;
+  (void)to;
+  (void)m;
+  return 0;
+}
+
+/* The same slice twice would complete a block with another process's rows
+ * missing: the hub fails the net instead (sends go nowhere and succeed, so
+ * only the hub's own check can fail it). */
+static void test_slice_twice_fails(void **state) {
+  (void)state;
+  static const uint32_t sizes[] = {8, 6, 4, 2};
+  static const uint32_t share[9] = {0, 3, 3, 0, 2, 2, 2, 0, 0};
+  static const unsigned none[3] = {0, 0, 0};
+  world w = {.n = 3};
+  endpoint ep = {&w, 2};
+  heed_runtime *rt = make_rt(1);
+  heed_net_remote r = {3, 2, none, sink_send, &ep, share};
+  heed_net_opts o = {.nsizes = 4, .sizes = sizes, .seed = 1, .lr = 0.1f,
+                     .max_batch = 16};
+  heed_net *net;
+  float d[24] = {0};
+  heed_wire_msg fwd = {.kind = HEED_WIRE_FORWARD, .layer = 2, .mode = 2,
+                       .count = 8, .stride = 8, .rows = 3, .data = d,
+                       .nfloats = 24};
+  assert_int_equal(heed_net_new_remote(&net, rt, &o, &r), 0);
+  assert_int_equal(heed_net_deliver(net, 1, &fwd), 0);
+  assert_int_equal(heed_net_deliver(net, 1, &fwd), 0);
+  int failed = 0;
+  for (int i = 0; i < 2000 && !failed; i++) {
+    pthread_mutex_lock(&net->mu);
+    failed = net->failed;
+    pthread_mutex_unlock(&net->mu);
+    if (!failed)
+      usleep(1000);
+  }
+  assert_true(failed);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+}
+
 /* A peer that died: driver calls return HEED_EPEER, and a worker that is
  * missing makes the coordinator's send fail instead of hanging. */
 static void test_abort_reports_peer(void **state) {
@@ -280,6 +325,7 @@ int main(void) {
       cmocka_unit_test(test_split_is_bitwise_identical_guard),
       cmocka_unit_test(test_deliver_rejects_bad_messages),
       cmocka_unit_test(test_deliver_checks_slices),
+      cmocka_unit_test(test_slice_twice_fails),
       cmocka_unit_test(test_abort_reports_peer),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
