@@ -89,7 +89,7 @@ static void map_put(heed__ta_map *m, size_t i, uint64_t a, uint64_t b,
 
 static int map_grow(heed__ta_map *m) {
   heed__ta_map old = *m, nm = {0};
-  nm.cap = old.cap ? old.cap * 2 : 1024;
+  nm.cap = old.cap ? old.cap * 2 : 64;
   nm.k1 = heed__calloc(nm.cap, 8);
   nm.k2 = heed__calloc(nm.cap, 8);
   nm.val = heed__calloc(nm.cap, 8);

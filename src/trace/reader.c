@@ -117,12 +117,6 @@ int heed_trace_reader_feed(heed_trace_reader *r, const void *data,
 
 /* ---- decoding one object ---- */
 
-static int key_is(const msgpack_object_kv *kv, const char *k) {
-  size_t n = strlen(k);
-  return kv->key.type == MSGPACK_OBJECT_STR && kv->key.via.str.size == n &&
-         !memcmp(kv->key.via.str.ptr, k, n);
-}
-
 static int get_u64(const msgpack_object *o, uint64_t *v) {
   if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER)
     return -1;
@@ -157,6 +151,100 @@ static int get_str(const msgpack_object *o, const char *want) {
              : -1;
 }
 
+/* The keys a reader knows, found by length first: a record has a dozen
+ * keys and this runs for each of them. */
+enum key_id {
+  K_FORMAT, K_KIND, K_VERSION, K_RUN, K_T, K_DUR, K_BATCH, K_FROM, K_TO,
+  K_FANOUT, K_LOOP, K_DROPPED, K_RECORDED, K_START, K_SAMPLE, K_KINDS, K_SUM,
+  K_VALUES, K_UNKNOWN
+};
+
+static const struct {
+  const char *name;
+  uint32_t len;
+} keys[K_UNKNOWN] = {
+    {"format", 6},  {"kind", 4},    {"version", 7},        {"run", 3},
+    {"t", 1},       {"dur", 3},     {"batch", 5},          {"from", 4},
+    {"to", 2},      {"fanout", 6},  {"loop", 4},           {"dropped", 7},
+    {"recorded", 8}, {"start_unix_ns", 13}, {"sample", 6}, {"kinds", 5},
+    {"sum", 3},     {"values", 6},
+};
+
+static enum key_id key_of(const msgpack_object *k) {
+  if (k->type != MSGPACK_OBJECT_STR)
+    return K_UNKNOWN;
+  for (int i = 0; i < K_UNKNOWN; i++)
+    if (keys[i].len == k->via.str.size &&
+        !memcmp(keys[i].name, k->via.str.ptr, k->via.str.size))
+      return (enum key_id)i;
+  return K_UNKNOWN;
+}
+
+static int get_sum(const msgpack_object *v, heed_trace_rec *rec) {
+  if (v->type != MSGPACK_OBJECT_ARRAY || v->via.array.size != 5)
+    return -1;
+  const msgpack_object *a = v->via.array.ptr;
+  return get_u32(&a[0], &rec->count) || heed__mpk_num(&a[1], &rec->mean) ||
+                 heed__mpk_num(&a[2], &rec->mean_abs) ||
+                 heed__mpk_num(&a[3], &rec->min) ||
+                 heed__mpk_num(&a[4], &rec->max)
+             ? -1
+             : 0;
+}
+
+/* An event's stored values (the header's "values" is a boolean). */
+static int get_values(heed_trace_reader *r, const msgpack_object *v,
+                      heed_trace_rec *rec) {
+  if (v->type == MSGPACK_OBJECT_BOOLEAN)
+    return 0;
+  if (v->type != MSGPACK_OBJECT_ARRAY ||
+      v->via.array.size > HEED_TRACE_MAX_VALUES)
+    return -1;
+  for (uint32_t k = 0; k < v->via.array.size; k++) {
+    double x = 0;
+    if (heed__mpk_num(&v->via.array.ptr[k], &x))
+      return -1;
+    r->vals[k] = (float)x;
+  }
+  rec->nvalues = v->via.array.size;
+  rec->values = rec->nvalues ? r->vals : NULL;
+  return 0;
+}
+
+/* One field into rec: 0, or -1 when its value has the wrong type. */
+static int field(heed_trace_reader *r, enum key_id id,
+                 const msgpack_object *v, heed_trace_rec *rec, int *header,
+                 int *have_kind) {
+  switch (id) {
+  case K_FORMAT:
+    *header = 1;
+    return get_str(v, "heed-trace");
+  case K_KIND:
+    if (v->type != MSGPACK_OBJECT_STR)
+      return -1;
+    rec->kind = heed__trace_kind_parse1(v->via.str.ptr, v->via.str.size);
+    *have_kind = 1;
+    return rec->kind ? 0 : -1;
+  case K_VERSION: return get_u32(v, &rec->version);
+  case K_RUN: return get_u64(v, &rec->run);
+  case K_T: return get_u64(v, &rec->t_ns);
+  case K_DUR: return get_u64(v, &rec->dur_ns);
+  case K_BATCH: return get_u64(v, &rec->batch);
+  case K_FROM: return get_who(v, &rec->sender);
+  case K_TO: return get_who(v, &rec->receiver);
+  case K_FANOUT: return get_u32(v, &rec->fanout);
+  case K_LOOP: return get_u32(v, &rec->loop);
+  case K_DROPPED: return get_u64(v, &rec->dropped);
+  case K_RECORDED: return get_u64(v, &rec->recorded);
+  case K_START: return get_u64(v, &rec->start_unix_ns);
+  case K_SAMPLE: return heed__mpk_num(v, &rec->sample);
+  case K_KINDS: return get_u32(v, &rec->kinds);
+  case K_SUM: return get_sum(v, rec);
+  case K_VALUES: return get_values(r, v, rec);
+  default: return 0; /* unknown keys are skipped: later versions may add */
+  }
+}
+
 static int decode(heed_trace_reader *r, const msgpack_object *o,
                   heed_trace_rec *rec) {
   memset(rec, 0, sizeof *rec);
@@ -165,76 +253,15 @@ static int decode(heed_trace_reader *r, const msgpack_object *o,
   int header = 0, have_kind = 0;
   for (uint32_t i = 0; i < o->via.map.size; i++) {
     const msgpack_object_kv *kv = &o->via.map.ptr[i];
-    const msgpack_object *v = &kv->val;
-    int bad = 0;
-    if (key_is(kv, "format")) {
-      bad = get_str(v, "heed-trace");
-      header = 1;
-    } else if (key_is(kv, "kind")) {
-      if (v->type != MSGPACK_OBJECT_STR)
-        return HEED_EFORMAT;
-      rec->kind = heed__trace_kind_parse1(v->via.str.ptr, v->via.str.size);
-      bad = rec->kind == 0;
-      have_kind = 1;
-    } else if (key_is(kv, "version")) {
-      bad = get_u32(v, &rec->version);
-    } else if (key_is(kv, "run")) {
-      bad = get_u64(v, &rec->run);
-    } else if (key_is(kv, "t")) {
-      bad = get_u64(v, &rec->t_ns);
-    } else if (key_is(kv, "dur")) {
-      bad = get_u64(v, &rec->dur_ns);
-    } else if (key_is(kv, "batch")) {
-      bad = get_u64(v, &rec->batch);
-    } else if (key_is(kv, "from")) {
-      bad = get_who(v, &rec->sender);
-    } else if (key_is(kv, "to")) {
-      bad = get_who(v, &rec->receiver);
-    } else if (key_is(kv, "fanout")) {
-      bad = get_u32(v, &rec->fanout);
-    } else if (key_is(kv, "loop")) {
-      bad = get_u32(v, &rec->loop);
-    } else if (key_is(kv, "dropped")) {
-      bad = get_u64(v, &rec->dropped);
-    } else if (key_is(kv, "recorded")) {
-      bad = get_u64(v, &rec->recorded);
-    } else if (key_is(kv, "start_unix_ns")) {
-      bad = get_u64(v, &rec->start_unix_ns);
-    } else if (key_is(kv, "sample")) {
-      bad = heed__mpk_num(v, &rec->sample);
-    } else if (key_is(kv, "kinds")) {
-      bad = get_u32(v, &rec->kinds);
-    } else if (key_is(kv, "sum")) {
-      const msgpack_object *a =
-          v->type == MSGPACK_OBJECT_ARRAY ? v->via.array.ptr : NULL;
-      bad = !a || v->via.array.size != 5 || get_u32(&a[0], &rec->count) ||
-            heed__mpk_num(&a[1], &rec->mean) ||
-            heed__mpk_num(&a[2], &rec->mean_abs) ||
-            heed__mpk_num(&a[3], &rec->min) || heed__mpk_num(&a[4], &rec->max);
-    } else if (key_is(kv, "values")) {
-      if (header)
-        continue; /* the header's "values" flag */
-      if (v->type == MSGPACK_OBJECT_BOOLEAN)
-        continue;
-      if (v->type != MSGPACK_OBJECT_ARRAY ||
-          v->via.array.size > HEED_TRACE_MAX_VALUES)
-        return HEED_EFORMAT;
-      for (uint32_t k = 0; k < v->via.array.size && !bad; k++) {
-        double x = 0;
-        bad = heed__mpk_num(&v->via.array.ptr[k], &x);
-        r->vals[k] = (float)x;
-      }
-      rec->nvalues = v->via.array.size;
-      rec->values = rec->nvalues ? r->vals : NULL;
-    }
-    /* Unknown keys are skipped: later versions may add some. */
-    if (bad)
+    if (field(r, key_of(&kv->key), &kv->val, rec, &header, &have_kind))
       return HEED_EFORMAT;
   }
   if (header) {
     if (rec->version != HEED__TRACE_VERSION)
       return HEED_EVERSION;
     rec->kind = 0;
+    rec->nvalues = 0;
+    rec->values = NULL;
     return 0;
   }
   return have_kind ? 0 : HEED_EFORMAT;
