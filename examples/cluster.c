@@ -96,9 +96,11 @@ int main(void) {
   if (!rv && (rv = heed_cluster_pull(c)) != 0)
     fprintf(stderr, "cluster: %s\n", heed_cluster_error(c));
   size_t n = rv ? 0 : params(net, dist);
-  printf("3 processes: layers on");
+  printf("3 processes: neurons per process");
   for (size_t l = 1; l < NSIZES; l++)
-    printf(" %zu:w%u", l, heed_cluster_layer_proc(c, l));
+    for (unsigned p = 0; p <= heed_cluster_nworkers(c); p++)
+      if (heed_cluster_share(c, l, p))
+        printf(" %zu:%u=%u", l, p, heed_cluster_share(c, l, p));
   printf("; loss %.4f -> %.4f\n", f0, l0);
   heed_cluster_stop(c);
   heed_net_free(net);

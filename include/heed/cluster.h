@@ -118,16 +118,19 @@ HEED_API int heed_cluster_start(heed_cluster **cp, const heed_cluster_opts *o,
 
 /* How the network is spread over the processes. */
 typedef enum heed_placement {
+  /* The library's choice: HEED_PLACE_SLICES (faster for every net measured
+   * in docs/benchmarks.md, "Transport"). */
+  HEED_PLACE_AUTO = 0,
   /* Whole weight layers: contiguous groups, one per worker, chosen so the
    * heaviest worker is as light as possible (extra workers idle). A batch
    * runs through the workers one after the other. */
-  HEED_PLACE_LAYERS = 0,
+  HEED_PLACE_LAYERS = 1,
   /* Neuron slices: every worker hosts a contiguous slice of every weight
    * layer (as even as whole neurons allow), so every worker works in
    * every phase of every batch; the coordinator keeps the input, the
    * critic and the driver. Each layer boundary is then an exchange of
    * slices between the workers (docs/distributed.md). */
-  HEED_PLACE_SLICES = 1,
+  HEED_PLACE_SLICES = 2,
 } heed_placement;
 
 typedef struct heed_cluster_net_opts {
@@ -174,8 +177,10 @@ HEED_API unsigned heed_cluster_layer_proc(const heed_cluster *c, size_t l);
 HEED_API uint32_t heed_cluster_share(const heed_cluster *c, size_t l,
                                      unsigned p);
 
-/* Ends the run: STOP to every worker (local ones are then terminated and
- * reaped), the cluster's threads joined. Call before heed_net_free. */
+/* Ends the run: waits for the batch still in flight (unless the run has
+ * failed), STOP to every worker (local ones are then terminated and
+ * reaped), the cluster's threads joined. Call before heed_net_free, from
+ * the thread that drives the net. */
 HEED_API void heed_cluster_stop(heed_cluster *c);
 /* Frees what is left and removes the socket folder. Call after
  * heed_runtime_free. NULL is ignored. */

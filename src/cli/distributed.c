@@ -282,7 +282,7 @@ static void print_placement(heed_dist *d, const heed_exp_opts *eo,
   if (nw > nl && d->placement == HEED_PLACE_LAYERS)
     fprintf(stderr, "heed %s: %u workers for %zu layers: %zu will idle\n",
             d->cmd, nw, nl, nw - nl);
-  if (d->placement == HEED_PLACE_SLICES) {
+  if (d->placement != HEED_PLACE_LAYERS) {
     fprintf(stderr, "heed %s: %u worker(s), run %016llx; neurons per worker",
             d->cmd, nw, (unsigned long long)heed_cluster_run_id(d->c));
     for (size_t l = 1; l <= nl; l++)
@@ -322,9 +322,9 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
     return 1;
   }
   d->cmd = cmd;
-  d->placement = o->placement && !strcmp(o->placement, "layers")
-                     ? HEED_PLACE_LAYERS
-                     : HEED_PLACE_SLICES;
+  d->placement = !o->placement                 ? HEED_PLACE_AUTO
+                 : !strcmp(o->placement, "layers") ? HEED_PLACE_LAYERS
+                                                   : HEED_PLACE_SLICES;
   heed_cluster_opts co = {.on_failure = on_failure, .failure_arg = d};
   if (cluster_opts(cmd, o, &co, &cf, urls, secret, rdv, sizeof rdv)) {
     free(d);

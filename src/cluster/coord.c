@@ -589,8 +589,7 @@ static int make_config(heed_cluster *c, const heed_cluster_net_opts *o,
   const heed_net_opts *n = o->net;
   if (!n || n->nsizes < 2 || n->nsizes > HEED_WIRE_MAX_LAYERS + 1 ||
       !n->sizes || o->nplugins > HEED_WIRE_MAX_PLUGINS ||
-      (o->placement != HEED_PLACE_LAYERS &&
-       o->placement != HEED_PLACE_SLICES) ||
+      (unsigned)o->placement > HEED_PLACE_SLICES ||
       (o->strategy && strlen(o->strategy) >= sizeof rc->strategy)) {
     set_error(c, "bad network options (at most %d layers and %d plugins, "
               "placement HEED_PLACE_LAYERS or _SLICES)", HEED_WIRE_MAX_LAYERS,
@@ -612,7 +611,7 @@ static int make_config(heed_cluster *c, const heed_cluster_net_opts *o,
     rc->acts[l] = n->acts ? (uint32_t)n->acts[l]
                           : l + 2 == n->nsizes ? HEED_ACT_IDENTITY
                                                : HEED_ACT_RELU;
-  if (o->placement == HEED_PLACE_SLICES) {
+  if (o->placement != HEED_PLACE_LAYERS) {
     const char *e = getenv("HEED_SLICE_FROM"); /* measuring only */
     unsigned from = e && *e == '0' ? 0 : 1;
     heed__place_slices(rc->sizes, rc->nsizes - 1, c->nprocs, from,
@@ -794,6 +793,14 @@ int heed_cluster_push(heed_cluster *c) {
 void heed_cluster_stop(heed_cluster *c) {
   if (!c)
     return;
+  /* heed_net_train_batch returns before the workers' last updates are in
+   * (docs/distributed.md, pipelining): wait for them while the workers can
+   * still report, or heed_net_free would wait for ever. */
+  pthread_mutex_lock(&c->mu);
+  heed_net *net = c->net;
+  pthread_mutex_unlock(&c->mu);
+  if (net && !atomic_load(&c->failed) && !atomic_load(&c->stopping))
+    heed_net_sync(net);
   atomic_store(&c->stopping, 1);
   if (c->link) { /* the survivors stop now, not after 2 s of silence */
     int failed = atomic_load(&c->failed);

@@ -394,6 +394,26 @@ static void test_plugin_two_runs(void **state) {
   stop_worker(w);
 }
 
+/* heed_net_train_batch returns before the worker's last updates are in;
+ * stopping right after it waits for them instead of leaving heed_net_free
+ * to wait for a DONE that can no longer arrive (a hang, caught by the
+ * test's timeout). */
+static void test_stop_after_train(void **state) {
+  (void)state;
+  char url[128];
+  pid_t w = start_worker(url, sizeof url, 0, NULL);
+  coord k;
+  assert_int_equal(coord_start(&k, url, NULL, "bp", NULL), 0);
+  float x[4 * 8];
+  uint8_t y[4] = {0, 1, 2, 0};
+  for (int i = 0; i < 32; i++)
+    x[i] = (float)(i % 5) * 0.1f;
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(heed_net_train_batch(k.net, x, y, 4, NULL), 0);
+  coord_end(&k);
+  stop_worker(w);
+}
+
 static void test_busy(void **state) {
   (void)state;
   char url[128];
@@ -497,6 +517,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_refuse_plugins),
       cmocka_unit_test(test_plugin_two_runs),
       cmocka_unit_test(test_busy),
+      cmocka_unit_test(test_stop_after_train),
       cmocka_unit_test(test_secret),
       cmocka_unit_test(test_version),
   };
