@@ -42,6 +42,15 @@ grep -q "test accuracy" "$tmp/run1"
 # And afterwards it still serves.
 "$heed" train "${common[@]}" --epochs 1 >"$tmp/run2"
 grep -q "test accuracy" "$tmp/run2"
+# A late frame of the run that just ended (a dead peer's, one that
+# crossed STOP) is dropped without a word: it is no rejection (issue 11
+# item 14: it used to log "no run in progress").
+last=$(sed -n 's/.*run \([0-9a-f]\{16\}\): process.*/\1/p' "$tmp/log" | tail -1)
+[ -n "$last" ] || { echo "no run id in the worker's log" >&2; cat "$tmp/log" >&2; exit 1; }
+# shellcheck disable=SC2059
+printf "\x97\xa4heed\x01\xcf$(echo "$last" | sed 's/../\\x&/g')\x00\x01\x00\x90" >"$tmp/late"
+send "$tmp/late"
+sleep 0.3
 kill "$wpid"
 wait "$wpid" || { echo "worker did not exit cleanly on SIGTERM" >&2; exit 1; }
 wpid=
