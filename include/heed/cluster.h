@@ -177,6 +177,28 @@ HEED_API unsigned heed_cluster_layer_proc(const heed_cluster *c, size_t l);
 HEED_API uint32_t heed_cluster_share(const heed_cluster *c, size_t l,
                                      unsigned p);
 
+/* Records every process's actors into t (heed/trace.h), a tracer this
+ * process made (opts.procs = workers + 1 puts the count in its header),
+ * like heed_net_set_trace for a net in one process: each worker traces its
+ * own actors with t's sample, kinds and values and ships the records here,
+ * where t writes them to its file and live stream as they arrive, each
+ * marked with its process (`proc`) and timed on this process's clock
+ * (docs/trace-format.md, "Several processes"). Waits until every worker
+ * traces (a few quick PING/PONGs first align the clocks). NULL stops:
+ * waits until every worker's last records are in t, so call it before
+ * heed_trace_free and heed_cluster_stop. Between batches only (the net is
+ * synced first). 0, or HEED_EIO / HEED_ETIMEDOUT (a worker could not or
+ * did not answer; the reason in heed_cluster_error, tracing left off). */
+struct heed_trace;
+HEED_API int heed_cluster_set_trace(heed_cluster *c, struct heed_trace *t);
+
+/* The estimate of worker's clock offset (its CLOCK_MONOTONIC minus this
+ * process's, ns) from the PING/PONG round trips, and its error bound (half
+ * the round trip of the sample it comes from). HEED_ENOENT before the
+ * first answer. */
+HEED_API int heed_cluster_clock(const heed_cluster *c, unsigned worker,
+                                int64_t *offset_ns, uint64_t *bound_ns);
+
 /* Ends the run: waits for the batch still in flight (unless the run has
  * failed), STOP to every worker (local ones are then terminated and
  * reaped), the cluster's threads joined. Call before heed_net_free, from

@@ -75,6 +75,24 @@ typedef struct heed_trace_opts {
   uint64_t run;         /* run id written in every record */
   size_t queue;         /* events the queue holds (rounded up to a power
                            of two); 0 means 65536, or 4096 with values */
+  /* Records handed to a function besides (or instead of) a file and a
+   * live socket: called on the tracer's own thread, never an actor's,
+   * with one whole encoded record at a time, and with (NULL, 0) whenever
+   * the queue is empty for now (a chance to ship what has gathered) and
+   * once more at close. It may take its time: the queue then fills, and
+   * events are dropped and counted. */
+  void (*sink)(void *arg, const void *rec, size_t len);
+  void *sink_arg;
+  /* A run over several processes (heed/cluster.h): this process's index
+   * (0: the coordinator, whose trace the others' records join; other
+   * indices are written as `proc` on every record, and such a tracer
+   * writes no header) and the number of processes (in the header). */
+  uint32_t proc, procs;
+  /* This process's CLOCK_MONOTONIC time, in ns, that records count from
+   * (t = 0); 0 means when the tracer starts. A worker passes process 0's
+   * start shifted by its clock offset, so that every process's records
+   * share process 0's clock. */
+  uint64_t start_ns;
 } heed_trace_opts;
 
 /* Opens the sinks and starts the tracer's thread. One-line reason in err. */
@@ -112,6 +130,33 @@ HEED_API int heed_trace_wants(const heed_trace *t, uint64_t batch,
 /* Queues one event; never blocks. Returns HEED_EAGAIN when it was dropped. */
 HEED_API int heed_trace_record(heed_trace *t, const heed_trace_event *ev);
 
+/* The options t was made with (path and live_url set to NULL, start_ns
+ * to its actual start, sink cleared): what the other processes of a run
+ * need to trace alike. */
+HEED_API void heed_trace_opts_get(const heed_trace *t, heed_trace_opts *o);
+
+/* Moves t = 0 to start_ns (this process's CLOCK_MONOTONIC, ns): a
+ * worker's estimate of its clock offset was refined. Any thread. */
+HEED_API void heed_trace_set_start(heed_trace *t, uint64_t start_ns);
+
+/* Bytes of other processes' records that may wait to be written before
+ * more are dropped (and counted). */
+#define HEED_TRACE_INBOX_MAX ((size_t)64 << 20)
+
+/* Process 0 of a run over several processes: adds records that the tracer
+ * of process `proc` encoded (its sink's records, whole and concatenated;
+ * nrec of them) to this tracer's file and live stream. Never blocks: the
+ * bytes are copied and queued for the tracer's thread, which writes a
+ * record only if it is a trace record (not a header) of this run that
+ * says it comes from `proc`; a record that is not, the records after it
+ * in the same bytes, and bytes that do not fit in HEED_TRACE_INBOX_MAX
+ * are dropped and counted in this tracer's drop count. Stop adding before
+ * heed_trace_free. 0, HEED_EINVAL, HEED_EAGAIN (dropped) or HEED_ENOMEM
+ * (dropped too). */
+HEED_API int heed_trace_add_records(heed_trace *t, uint32_t proc,
+                                    const void *bytes, size_t len,
+                                    uint32_t nrec);
+
 /* At most this many values are copied per event (opts.values); the summary
  * (count, mean, mean |x|, min, max) always covers all of them. */
 #define HEED_TRACE_MAX_VALUES 1024
@@ -134,6 +179,8 @@ typedef struct heed_trace_rec {
   uint64_t batch;
   heed_trace_who sender, receiver;
   uint32_t fanout, loop;
+  uint32_t proc;   /* process that recorded it (0 when absent: one process
+                      or the coordinator) */
   /* Summary of the event's values (all of them, not only those stored). */
   uint32_t count;
   double mean, mean_abs, min, max;
@@ -146,6 +193,7 @@ typedef struct heed_trace_rec {
   uint64_t start_unix_ns;
   double sample;
   uint32_t kinds;
+  uint32_t procs;  /* processes of the run (0 when absent: one) */
 } heed_trace_rec;
 
 typedef struct heed_trace_reader heed_trace_reader;

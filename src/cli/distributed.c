@@ -395,6 +395,20 @@ int heed__dist_push(heed_dist *d) {
   return rv;
 }
 
+int heed__dist_trace(heed_dist *d, struct heed_trace *t) {
+  if (!d)
+    return 0;
+  int rv = heed_cluster_set_trace(d->c, t);
+  if (rv && !heed_cluster_failed(d->c, NULL, 0))
+    fprintf(stderr, "heed %s: trace: %s\n", d->cmd,
+            heed_cluster_error(d->c));
+  return rv;
+}
+
+unsigned heed__dist_procs(const heed_dist *d) {
+  return d ? heed_cluster_nworkers(d->c) + 1 : 1;
+}
+
 int heed__dist_failed(const heed_dist *d) {
   return d ? heed_cluster_failed(d->c, NULL, 0) : 0;
 }

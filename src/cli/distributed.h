@@ -47,6 +47,10 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *d,
 /* heed_cluster_pull / _push with a one-line error; 0 when d is NULL. */
 int heed__dist_pull(heed_dist *d);
 int heed__dist_push(heed_dist *d);
+/* heed_cluster_set_trace with a one-line error; the processes of the run
+ * (1 when d is NULL). */
+int heed__dist_trace(heed_dist *d, struct heed_trace *t);
+unsigned heed__dist_procs(const heed_dist *d);
 /* Nonzero once the run has failed (a worker died, a signal, ...). */
 int heed__dist_failed(const heed_dist *d);
 /* heed_cluster_stop: before heed_net_free. NULL ignored. */

@@ -223,10 +223,13 @@ static int trace_start(run *r) {
   if (!r->tr.path && !r->tr.live_url)
     return 0;
   r->tr.run = r->o.seed;
+  r->tr.procs = heed__dist_procs(r->dist);
   if (heed_trace_new(&r->trace, &r->tr, err, sizeof err) != 0) {
     fprintf(stderr, "heed train: %s\n", err);
     return -1;
   }
+  if (r->dist) /* every process's actors, into this one trace */
+    return heed__dist_trace(r->dist, r->trace) ? -1 : 0;
   return heed_net_set_trace(r->net, r->trace) ? -1 : 0;
 }
 
@@ -235,7 +238,9 @@ static int trace_start(run *r) {
 static int trace_stop(run *r) {
   if (!r->trace)
     return 0;
-  if (r->net)
+  if (r->dist) /* the workers' last records first */
+    heed__dist_trace(r->dist, NULL);
+  else if (r->net)
     heed_net_set_trace(r->net, NULL);
   heed_trace_stats st;
   char err[600];

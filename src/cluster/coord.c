@@ -63,6 +63,14 @@ struct heed_cluster {
   atomic_int failed, quit, stopping;
   pthread_t rx, mon;
   int rx_on, mon_on;
+  /* Clocks and tracing (heed_cluster_set_trace, trace.c); under mu. */
+  uint64_t ping_nonce[HEED_WIRE_MAX_PROCS], ping_sent[HEED_WIRE_MAX_PROCS];
+  heed__clock_est clock[HEED_WIRE_MAX_PROCS];
+  heed_trace *trace;
+  int traced[HEED_WIRE_MAX_PROCS]; /* 1 tracing, -1 could not */
+  int trace_ended[HEED_WIRE_MAX_PROCS];
+  int64_t clock_sent[HEED_WIRE_MAX_PROCS];
+  char trace_why[256];
 };
 
 /* ---- failure ------------------------------------------------------------ */
@@ -265,6 +273,43 @@ static void on_hello(heed_cluster *c, unsigned from,
   pthread_mutex_unlock(&c->mu);
 }
 
+/* A PONG carries the worker's clock when it answered: one sample of its
+ * offset (trace.c). Only the answer to the latest PING counts. */
+static void on_pong(heed_cluster *c, unsigned from, const heed_frame_msg *fm) {
+  uint64_t t_recv = heed__mono_ns();
+  if (fm->nbytes != 8)
+    return; /* a worker that does not say its time */
+  pthread_mutex_lock(&c->mu);
+  if (fm->m.word && fm->m.word == c->ping_nonce[from]) {
+    heed__clock_add(&c->clock[from], c->ping_sent[from],
+                    heed__le_u64(fm->bytes), t_recv, heed__now_s());
+    c->ping_nonce[from] = 0;
+    pthread_cond_broadcast(&c->cv);
+  }
+  pthread_mutex_unlock(&c->mu);
+}
+
+static void on_trace(heed_cluster *c, unsigned from,
+                     const heed_frame_msg *fm) {
+  uint32_t what = (uint32_t)(fm->m.word & 0xff);
+  pthread_mutex_lock(&c->mu);
+  if (what == HEED_TRACE_RECORDS && c->trace && c->traced[from] == 1)
+    heed_trace_add_records(c->trace, from, fm->bytes, fm->nbytes,
+                           (uint32_t)(fm->m.word >> 8));
+  else if (what == HEED_TRACE_STARTED && !c->traced[from]) {
+    c->traced[from] = fm->m.word >> 8 ? -1 : 1;
+    if (c->traced[from] < 0) {
+      char why[200];
+      peer_text(why, sizeof why, fm->bytes, fm->nbytes);
+      snprintf(c->trace_why, sizeof c->trace_why, "worker %u (%s) cannot "
+               "trace: %s", from, c->urls[from], why);
+    }
+  } else if (what == HEED_TRACE_END)
+    c->trace_ended[from] = 1;
+  pthread_cond_broadcast(&c->cv);
+  pthread_mutex_unlock(&c->mu);
+}
+
 static void on_msg(heed_cluster *c, unsigned from, heed_net *net,
                    const heed_frame_msg *fm) {
   char why[300];
@@ -286,6 +331,11 @@ static void on_msg(heed_cluster *c, unsigned from, heed_net *net,
     died(c, from, why);
     break;
   case HEED_SESS_PONG:
+    on_pong(c, from, fm);
+    break;
+  case HEED_SESS_TRACE:
+    on_trace(c, from, fm);
+    break;
   case HEED_SESS_PING:
   case HEED_SESS_BUILD:
   case HEED_SESS_STOP:
@@ -362,6 +412,36 @@ static void check_silence(heed_cluster *c, double now) {
   pthread_mutex_unlock(&c->mu);
 }
 
+/* A PING whose PONG is one clock sample (the send time kept first). */
+static void ping(heed_cluster *c, unsigned i, uint64_t nonce) {
+  pthread_mutex_lock(&c->mu);
+  c->ping_nonce[i] = nonce;
+  c->ping_sent[i] = heed__mono_ns();
+  pthread_mutex_unlock(&c->mu);
+  heed_link_send_sess(c->link, i, HEED_SESS_PING, nonce, NULL, 0);
+}
+
+/* Tells each traced worker its refined clock offset. */
+static void refresh_clocks(heed_cluster *c) {
+  for (unsigned i = 1; i < c->nprocs; i++) {
+    int64_t off;
+    uint64_t bound;
+    pthread_mutex_lock(&c->mu);
+    int send = c->traced[i] == 1 && !c->trace_ended[i] &&
+               heed__clock_get(&c->clock[i], &off, &bound) == 0 &&
+               off != c->clock_sent[i];
+    if (send)
+      c->clock_sent[i] = off;
+    pthread_mutex_unlock(&c->mu);
+    if (send) {
+      uint8_t b[8];
+      heed__u64_le(b, (uint64_t)off);
+      heed_link_send_sess(c->link, i, HEED_SESS_TRACE, HEED_TRACE_CLOCK, b,
+                          sizeof b);
+    }
+  }
+}
+
 static void *mon_main(void *arg) {
   heed_cluster *c = arg;
   double next_ping = 0;
@@ -379,8 +459,9 @@ static void *mon_main(void *arg) {
         int ready = c->ready[i];
         pthread_mutex_unlock(&c->mu);
         if (ready)
-          heed_link_send_sess(c->link, i, HEED_SESS_PING, nonce, NULL, 0);
+          ping(c, i, nonce);
       }
+      refresh_clocks(c);
     }
     check_silence(c, now);
     pthread_mutex_lock(&c->mu);
@@ -769,6 +850,161 @@ int heed_cluster_net_new(heed_cluster *c, heed_runtime *rt,
   return 0;
 }
 
+/* ---- tracing every process ----------------------------------------------- */
+
+/* Waits up to ms until flag[i] is set for every worker i with want[i]
+ * (or the run fails); returns the first worker still missing, 0 if none. */
+static unsigned wait_flags(heed_cluster *c, const int *want, const int *flag,
+                           int ms) {
+  double end = heed__now_s() + ms / 1000.0;
+  unsigned missing;
+  pthread_mutex_lock(&c->mu);
+  for (;;) {
+    missing = 0;
+    for (unsigned i = c->nprocs - 1; i >= 1; i--)
+      if (want[i] && !flag[i])
+        missing = i;
+    if (!missing || atomic_load(&c->failed) || heed__now_s() > end)
+      break;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 5000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+  }
+  pthread_mutex_unlock(&c->mu);
+  return missing;
+}
+
+/* A few quick round trips to every worker, so that the first records are
+ * aligned as well as the heartbeat's later ones. */
+static void quick_pings(heed_cluster *c) {
+  for (uint64_t round = 0; round < 8; round++) {
+    for (unsigned i = 1; i < c->nprocs; i++)
+      ping(c, i, 1ull << 63 | round << 8 | i);
+    double end = heed__now_s() + 0.2;
+    for (;;) { /* on_pong consumes (zeroes) the nonce it answers */
+      unsigned left = 0;
+      pthread_mutex_lock(&c->mu);
+      for (unsigned i = 1; i < c->nprocs; i++)
+        left += c->ping_nonce[i] != 0;
+      pthread_mutex_unlock(&c->mu);
+      if (!left || heed__now_s() > end || atomic_load(&c->failed))
+        break;
+      usleep(50);
+    }
+  }
+}
+
+/* Stops the workers' tracers and waits for their last records. */
+static int trace_off(heed_cluster *c) {
+  int rv = heed_net_set_trace(c->net, NULL);
+  int want[HEED_WIRE_MAX_PROCS] = {0};
+  pthread_mutex_lock(&c->mu);
+  for (unsigned i = 1; i < c->nprocs; i++) {
+    want[i] = c->traced[i] == 1;
+    c->trace_ended[i] = 0;
+  }
+  pthread_mutex_unlock(&c->mu);
+  for (unsigned i = 1; i < c->nprocs; i++)
+    if (want[i])
+      heed_link_send_sess(c->link, i, HEED_SESS_TRACE, HEED_TRACE_STOP, NULL,
+                          0);
+  unsigned missing = wait_flags(c, want, c->trace_ended,
+                                atomic_load(&c->failed) ? 300 : 10000);
+  pthread_mutex_lock(&c->mu);
+  c->trace = NULL;
+  memset(c->traced, 0, sizeof c->traced);
+  pthread_mutex_unlock(&c->mu);
+  if (missing && !atomic_load(&c->failed)) {
+    set_error(c, "worker %u (%s) did not send its last trace records within "
+              "10 s", missing, c->urls[missing]);
+    return HEED_ETIMEDOUT;
+  }
+  return rv;
+}
+
+static int trace_on(heed_cluster *c, heed_trace *t) {
+  heed_trace_opts o;
+  heed_trace_opts_get(t, &o);
+  if (o.proc != 0) {
+    set_error(c, "the coordinator's tracer must be process 0's");
+    return HEED_EINVAL;
+  }
+  quick_pings(c);
+  int want[HEED_WIRE_MAX_PROCS] = {0};
+  pthread_mutex_lock(&c->mu);
+  c->trace = t;
+  c->trace_why[0] = 0;
+  memset(c->traced, 0, sizeof c->traced);
+  pthread_mutex_unlock(&c->mu);
+  for (unsigned i = 1; i < c->nprocs; i++) {
+    heed__trace_cfg tc = {.run = o.run, .sample = o.sample, .kinds = o.kinds,
+                          .values = o.values != 0, .procs = c->nprocs,
+                          .start_ns = o.start_ns};
+    uint64_t bound;
+    pthread_mutex_lock(&c->mu);
+    if (heed__clock_get(&c->clock[i], &tc.offset, &bound) != 0)
+      tc.offset = 0; /* no PONG yet: one machine's clock is shared */
+    c->clock_sent[i] = tc.offset;
+    pthread_mutex_unlock(&c->mu);
+    uint8_t b[HEED_TRACE_CFG_LEN];
+    heed__trace_cfg_encode(&tc, b);
+    want[i] = 1;
+    heed_link_send_sess(c->link, i, HEED_SESS_TRACE, HEED_TRACE_START, b,
+                        sizeof b);
+  }
+  unsigned missing = wait_flags(c, want, c->traced, 10000);
+  int bad = 0;
+  pthread_mutex_lock(&c->mu);
+  for (unsigned i = 1; i < c->nprocs; i++)
+    bad |= c->traced[i] < 0;
+  pthread_mutex_unlock(&c->mu);
+  int rv = atomic_load(&c->failed) ? c->fail_code : 0;
+  if (!rv && (missing || bad)) {
+    char why[sizeof c->trace_why];
+    pthread_mutex_lock(&c->mu);
+    memcpy(why, c->trace_why, sizeof why);
+    pthread_mutex_unlock(&c->mu);
+    trace_off(c);
+    if (bad)
+      set_error(c, "%s", why);
+    else
+      set_error(c, "worker %u (%s) did not start tracing within 10 s",
+                missing, c->urls[missing]);
+    return bad ? HEED_EIO : HEED_ETIMEDOUT;
+  }
+  if (!rv && (rv = heed_net_set_trace(c->net, t)) != 0)
+    trace_off(c);
+  return rv;
+}
+
+int heed_cluster_set_trace(heed_cluster *c, heed_trace *t) {
+  if (!c || !c->net)
+    return HEED_EINVAL;
+  pthread_mutex_lock(&c->mu);
+  heed_trace *cur = c->trace;
+  pthread_mutex_unlock(&c->mu);
+  if (cur == t)
+    return 0;
+  int rv = cur ? trace_off(c) : 0;
+  return t && !rv ? trace_on(c, t) : rv;
+}
+
+int heed_cluster_clock(const heed_cluster *c, unsigned worker,
+                       int64_t *offset_ns, uint64_t *bound_ns) {
+  if (!c || worker == 0 || worker >= c->nprocs || !offset_ns || !bound_ns)
+    return HEED_EINVAL;
+  heed_cluster *m = (heed_cluster *)c;
+  pthread_mutex_lock(&m->mu);
+  int rv = heed__clock_get(&m->clock[worker], offset_ns, bound_ns);
+  pthread_mutex_unlock(&m->mu);
+  return rv;
+}
+
 /* ---- parameters, stopping ----------------------------------------------- */
 
 int heed_cluster_pull(heed_cluster *c) {
@@ -819,6 +1055,7 @@ void heed_cluster_stop(heed_cluster *c) {
   c->mon_on = c->rx_on = 0;
   pthread_mutex_lock(&c->mu);
   c->net = NULL;
+  c->trace = NULL;
   pthread_mutex_unlock(&c->mu);
   reap_all(c, 1000);
   if (c->link)

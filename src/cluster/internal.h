@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "heed/cluster.h"
+#include "heed/trace.h"
 #include "transport/link.h"
 #include "transport/wire.h"
 
@@ -117,5 +118,63 @@ int heed__listen_toward(const char *url, char *out, size_t len, char *err,
 /* tcp://ADDR:0 with ADDR this host's first non-loopback IPv4 address (or
  * 127.0.0.1). */
 void heed__listen_here(char *out, size_t len);
+
+/* ---- trace.c: traced workers ------------------------------------------ */
+/* TRACE session messages: the low byte of `word` says which. */
+enum {
+  HEED_TRACE_START = 1,   /* 0 -> worker: trace (bytes heed__trace_cfg) */
+  HEED_TRACE_CLOCK = 2,   /* 0 -> worker: bytes a refined offset (8, LE) */
+  HEED_TRACE_STOP = 3,    /* 0 -> worker: stop tracing, ship the rest */
+  HEED_TRACE_STARTED = 4, /* worker -> 0: tracing */
+  HEED_TRACE_RECORDS = 5, /* worker -> 0: records; word >> 8 their count */
+  HEED_TRACE_END = 6,     /* worker -> 0: the last records were shipped */
+};
+
+uint64_t heed__mono_ns(void); /* CLOCK_MONOTONIC, ns */
+void heed__u64_le(uint8_t out[8], uint64_t v);
+uint64_t heed__le_u64(const uint8_t in[8]);
+
+/* A worker's clock offset from round trips (see trace.c). */
+typedef struct heed__clock_sample {
+  int have;
+  int64_t offset; /* worker clock - process 0's clock, ns */
+  uint64_t rtt;   /* ns */
+} heed__clock_sample;
+typedef struct heed__clock_est {
+  heed__clock_sample cur, prev; /* best of this window and the last */
+  double window_start;
+} heed__clock_est;
+/* One PING/PONG: sent at t_send and answered at t_recv (process 0's
+ * clock), when the worker's clock read t_worker; now_s for the windows. */
+void heed__clock_add(heed__clock_est *e, uint64_t t_send, uint64_t t_worker,
+                     uint64_t t_recv, double now_s);
+/* The best estimate and its error bound (half its round trip), or
+ * HEED_ENOENT before the first sample. */
+int heed__clock_get(const heed__clock_est *e, int64_t *offset,
+                    uint64_t *bound);
+
+/* What TRACE start tells a worker. */
+#define HEED_TRACE_CFG_LEN 48
+typedef struct heed__trace_cfg {
+  uint64_t run;
+  double sample;
+  uint32_t kinds, values, procs;
+  uint64_t start_ns; /* process 0's tracer start, on process 0's clock */
+  int64_t offset;    /* this worker's clock offset */
+} heed__trace_cfg;
+void heed__trace_cfg_encode(const heed__trace_cfg *c,
+                            uint8_t out[HEED_TRACE_CFG_LEN]);
+int heed__trace_cfg_decode(heed__trace_cfg *c, const uint8_t *p, size_t n,
+                           char *why, size_t whylen);
+
+/* A worker's tracer and the shipping of its records to process 0. */
+typedef struct heed__tship heed__tship;
+int heed__tship_start(heed__tship **sp, heed_link *link, unsigned self,
+                      const heed__trace_cfg *c, char *why, size_t whylen);
+heed_trace *heed__tship_trace(heed__tship *s);
+void heed__tship_clock(heed__tship *s, int64_t offset);
+/* Frees the tracer (its last records shipped) and sends TRACE end. Only
+ * once no actor can record any more (the net synced or freed). */
+void heed__tship_stop(heed__tship *s);
 
 #endif

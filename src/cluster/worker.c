@@ -43,6 +43,7 @@ typedef struct wk {
    * would drop it unsent. */
   double linger;
   unsigned served;
+  heed__tship *ship; /* tracing: this process's records go to process 0 */
 } wk;
 
 static void say(wk *w, const char *fmt, ...) {
@@ -76,6 +77,8 @@ static void end_session_linger(wk *w, const char *why, int linger) {
   heed_runtime_free(w->rt);
   w->net = NULL;
   w->rt = NULL;
+  heed__tship_stop(w->ship); /* no actor left: the last records go too */
+  w->ship = NULL;
   if (linger)
     w->linger = heed__now_s() + 1.0;
   else
@@ -259,10 +262,71 @@ static void on_build(wk *w, const heed_frame_msg *fm) {
   }
 }
 
+/* TRACE from process 0: start or stop tracing this process's actors, or
+ * a refined clock offset (docs/trace-format.md, "Several processes"). */
+static void on_trace(wk *w, unsigned from, const heed_frame_msg *fm) {
+  char why[300];
+  heed__trace_cfg tc;
+  uint32_t what = (uint32_t)(fm->m.word & 0xff);
+  if (from != 0) {
+    say(w, "rejected a TRACE message from process %u", from);
+    return;
+  }
+  if (what == HEED_TRACE_START) {
+    int rv = w->ship ? HEED_ESTATE : 0;
+    if (rv)
+      snprintf(why, sizeof why, "already tracing");
+    else if (!(rv = heed__trace_cfg_decode(&tc, fm->bytes, fm->nbytes, why,
+                                           sizeof why)) &&
+             (tc.run == 0 || tc.procs != w->cfg.nprocs)) {
+      snprintf(why, sizeof why, "a TRACE start for %u processes, not %u",
+               tc.procs, w->cfg.nprocs);
+      rv = HEED_ERANGE;
+    }
+    if (!rv &&
+        !(rv = heed__tship_start(&w->ship, w->link, w->self, &tc, why,
+                                 sizeof why)) &&
+        (rv = heed_net_set_trace(w->net, heed__tship_trace(w->ship))) != 0)
+      snprintf(why, sizeof why, "cannot attach the tracer: %s",
+               heed_strerror(rv));
+    if (rv) {
+      say(w, "cannot trace run %016llx: %s", (unsigned long long)w->run_id,
+          why);
+      if (w->ship) {
+        heed_net_set_trace(w->net, NULL);
+        heed__tship_stop(w->ship);
+        w->ship = NULL;
+      }
+    }
+    heed_link_send_sess(w->link, 0, HEED_SESS_TRACE,
+                        HEED_TRACE_STARTED | (rv ? 1u << 8 : 0), rv ? why : NULL,
+                        rv ? strlen(why) : 0);
+  } else if (what == HEED_TRACE_CLOCK && fm->nbytes == 8) {
+    heed__tship_clock(w->ship, (int64_t)heed__le_u64(fm->bytes));
+  } else if (what == HEED_TRACE_STOP) {
+    heed_net_set_trace(w->net, NULL);
+    if (w->ship)
+      heed__tship_stop(w->ship); /* ships the rest, then TRACE end */
+    else
+      heed_link_send_sess(w->link, 0, HEED_SESS_TRACE, HEED_TRACE_END, NULL,
+                          0);
+    w->ship = NULL;
+  } else {
+    say(w, "rejected a TRACE message (%u, %zu bytes) during run %016llx",
+        what, fm->nbytes, (unsigned long long)w->run_id);
+  }
+}
+
 static void on_run_msg(wk *w, unsigned from, const heed_frame_msg *fm) {
+  uint8_t now[8];
   switch (fm->m.kind) {
-  case HEED_SESS_PING:
-    heed_link_send_sess(w->link, from, HEED_SESS_PONG, fm->m.word, NULL, 0);
+  case HEED_SESS_PING: /* with this process's clock, for the trace */
+    heed__u64_le(now, heed__mono_ns());
+    heed_link_send_sess(w->link, from, HEED_SESS_PONG, fm->m.word, now,
+                        sizeof now);
+    break;
+  case HEED_SESS_TRACE:
+    on_trace(w, from, fm);
     break;
   case HEED_SESS_STOP:
     if (from == 0)

@@ -156,7 +156,7 @@ static int get_str(const msgpack_object *o, const char *want) {
 enum key_id {
   K_FORMAT, K_KIND, K_VERSION, K_RUN, K_T, K_DUR, K_BATCH, K_FROM, K_TO,
   K_FANOUT, K_LOOP, K_DROPPED, K_RECORDED, K_START, K_SAMPLE, K_KINDS, K_SUM,
-  K_VALUES, K_UNKNOWN
+  K_VALUES, K_PROC, K_PROCS, K_UNKNOWN
 };
 
 static const struct {
@@ -167,7 +167,7 @@ static const struct {
     {"t", 1},       {"dur", 3},     {"batch", 5},          {"from", 4},
     {"to", 2},      {"fanout", 6},  {"loop", 4},           {"dropped", 7},
     {"recorded", 8}, {"start_unix_ns", 13}, {"sample", 6}, {"kinds", 5},
-    {"sum", 3},     {"values", 6},
+    {"sum", 3},     {"values", 6},  {"proc", 4},           {"procs", 5},
 };
 
 static enum key_id key_of(const msgpack_object *k) {
@@ -241,6 +241,8 @@ static int field(heed_trace_reader *r, enum key_id id,
   case K_KINDS: return get_u32(v, &rec->kinds);
   case K_SUM: return get_sum(v, rec);
   case K_VALUES: return get_values(r, v, rec);
+  case K_PROC: return get_u32(v, &rec->proc);
+  case K_PROCS: return get_u32(v, &rec->procs);
   default: return 0; /* unknown keys are skipped: later versions may add */
   }
 }

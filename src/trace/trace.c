@@ -4,7 +4,10 @@
  * producer claims a position with one compare-and-swap and publishes the
  * slot with one release store), drained by the tracer's own thread, which
  * encodes each event as a msgpack record (docs/trace-format.md) and writes
- * it to a buffered file and/or publishes it on an nng PUB socket.
+ * it to a buffered file and/or publishes it on an nng PUB socket and/or
+ * hands it to a sink (a worker shipping its records to process 0). Process
+ * 0 of a run over several processes also writes the records the others
+ * ship (inbox.c), as they arrive.
  *
  * The file is written with write(2) from the tracer's own buffer, so that
  * a failed write (a full disk) is known exactly: the first error stops
@@ -53,10 +56,15 @@ struct heed_trace {
 
   uint32_t kinds;
   uint64_t keep_below; /* batch kept when hash >> 11 < keep_below */
-  int sample_all;
+  int sample_all, values;
   uint64_t run;
   double sample;
-  uint64_t start_mono, start_unix;
+  _Atomic uint64_t start_mono;
+  uint64_t start_unix;
+  uint32_t proc, procs;
+  void (*sink)(void *arg, const void *rec, size_t len);
+  void *sink_arg;
+  heed__trace_inbox inbox;
 
   int fd; /* the file, or -1 */
   char *path;
@@ -239,17 +247,37 @@ static void who(msgpack_packer *pk, const heed_trace_who *w) {
   msgpack_pack_uint32(pk, w->index);
 }
 
-/* Hands the encoded record to the sinks; event: it is an event record. */
-static void emit(heed_trace *t, int event) {
-  file_put(t, t->buf, t->len, event);
+/* One whole record to every sink (the live stream: one per message);
+ * event: one of this process's event records. */
+static void emit_rec(heed_trace *t, const void *p, size_t n, int event) {
+  file_put(t, p, n, event);
   if (t->live)
-    nng_send(t->sock, t->buf, t->len, NNG_FLAG_NONBLOCK);
+    nng_send(t->sock, (void *)p, n, NNG_FLAG_NONBLOCK);
+  if (t->sink)
+    t->sink(t->sink_arg, p, n);
+}
+
+static void emit(heed_trace *t, int event) {
+  emit_rec(t, t->buf, t->len, event);
   t->len = 0;
+}
+
+/* Another process's record (inbox.c): written, not counted as ours. */
+static void emit_other(void *arg, const void *p, size_t n) {
+  emit_rec(arg, p, n, 0);
+}
+
+/* Records of other processes are marked with theirs (absent means 0). */
+static void proc_key(heed_trace *t) {
+  if (t->proc) {
+    key(&t->pk, "proc");
+    msgpack_pack_uint32(&t->pk, t->proc);
+  }
 }
 
 static void encode_header(heed_trace *t, int values) {
   msgpack_packer *pk = &t->pk;
-  msgpack_pack_map(pk, 8);
+  msgpack_pack_map(pk, 8 + (t->procs > 1));
   key(pk, "format");
   str(pk, "heed-trace");
   key(pk, "version");
@@ -269,16 +297,22 @@ static void encode_header(heed_trace *t, int values) {
     msgpack_pack_false(pk);
   key(pk, "max_values");
   msgpack_pack_uint32(pk, HEED_TRACE_MAX_VALUES);
+  if (t->procs > 1) {
+    key(pk, "procs");
+    msgpack_pack_uint32(pk, t->procs);
+  }
   emit(t, 0);
 }
 
-static uint64_t since_start(const heed_trace *t, uint64_t mono) {
-  return mono > t->start_mono ? mono - t->start_mono : 0;
+static uint64_t since_start(heed_trace *t, uint64_t mono) {
+  uint64_t s = atomic_load_explicit(&t->start_mono, memory_order_relaxed);
+  return mono > s ? mono - s : 0;
 }
 
 static void encode_drops(heed_trace *t) {
   msgpack_packer *pk = &t->pk;
-  msgpack_pack_map(pk, 5);
+  msgpack_pack_map(pk, 5 + (t->proc != 0));
+  proc_key(t);
   key(pk, "t");
   msgpack_pack_uint64(pk, since_start(t, clock_ns(CLOCK_MONOTONIC)));
   key(pk, "run");
@@ -295,7 +329,8 @@ static void encode_drops(heed_trace *t) {
 static void encode_event(heed_trace *t, const slot *s) {
   msgpack_packer *pk = &t->pk;
   const heed_trace_event *ev = &s->ev;
-  msgpack_pack_map(pk, 9 + (ev->count > 0) + (s->nvals > 0));
+  msgpack_pack_map(pk, 9 + (ev->count > 0) + (s->nvals > 0) + (t->proc != 0));
+  proc_key(t);
   key(pk, "t");
   msgpack_pack_uint64(pk, since_start(t, ev->t_ns));
   key(pk, "run");
@@ -350,12 +385,21 @@ static size_t drain(heed_trace *t, size_t max) {
   return n;
 }
 
+/* Writes the records other processes shipped; counts the rejected. */
+static size_t drain_inbox(heed_trace *t) {
+  uint64_t bad = 0;
+  size_t n = heed__inbox_drain(&t->inbox, t->run, emit_other, t, &bad);
+  if (bad)
+    atomic_fetch_add_explicit(&t->dropped, bad, memory_order_relaxed);
+  return n;
+}
+
 static void *writer(void *arg) {
   heed_trace *t = arg;
   uint64_t last = clock_ns(CLOCK_MONOTONIC), reported = 0;
   for (;;) {
     int stopping = atomic_load_explicit(&t->stop, memory_order_acquire);
-    size_t n = drain(t, 4096);
+    size_t n = drain(t, 4096) + drain_inbox(t);
     uint64_t now = clock_ns(CLOCK_MONOTONIC);
     if (now - last >= 1000000000u) {
       uint64_t d = atomic_load(&t->dropped);
@@ -370,11 +414,15 @@ static void *writer(void *arg) {
     if (n == 0) {
       if (stopping)
         break;
+      if (t->sink)
+        t->sink(t->sink_arg, NULL, 0);
       struct timespec ts = {0, 500000};
       nanosleep(&ts, NULL);
     }
   }
   encode_drops(t);
+  if (t->sink)
+    t->sink(t->sink_arg, NULL, 0);
   return NULL;
 }
 
@@ -389,6 +437,7 @@ static void destroy(heed_trace *t) {
     nng_close(t->sock);
   heed__free_aligned(t->slots);
   heed__free(t->buf);
+  heed__inbox_destroy(&t->inbox);
   heed__free_aligned(t);
 }
 
@@ -406,8 +455,8 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
     snprintf(err, errlen, "trace: sample %g is not in (0, 1]", opts->sample);
     return HEED_EINVAL;
   }
-  if (!opts->path && !opts->live_url) {
-    snprintf(err, errlen, "trace: neither a file nor a live URL");
+  if (!opts->path && !opts->live_url && !opts->sink) {
+    snprintf(err, errlen, "trace: neither a file, a live URL nor a sink");
     return HEED_EINVAL;
   }
   size_t want = opts->queue ? opts->queue : opts->values ? 4096 : 65536;
@@ -441,12 +490,20 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
   t->sample_all = sample >= 1;
   t->keep_below = (uint64_t)(sample * 9007199254740992.0); /* 2^53 */
   t->run = opts->run;
-  t->start_mono = clock_ns(CLOCK_MONOTONIC);
+  t->values = opts->values != 0;
+  t->proc = opts->proc;
+  t->procs = opts->procs;
+  t->sink = opts->sink;
+  t->sink_arg = opts->sink_arg;
+  heed__inbox_init(&t->inbox);
+  atomic_init(&t->start_mono, opts->start_ns ? opts->start_ns
+                                             : clock_ns(CLOCK_MONOTONIC));
   t->start_unix = clock_ns(CLOCK_REALTIME);
   msgpack_packer_init(&t->pk, t, buf_write);
 
   t->slots = heed__malloc_aligned(cap * t->stride);
   if (!t->slots) {
+    heed__inbox_destroy(&t->inbox);
     heed__free_aligned(t);
     snprintf(err, errlen, "trace: out of memory for a queue of %zu events",
              cap);
@@ -485,7 +542,8 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
       return HEED_EIO;
     }
   }
-  encode_header(t, opts->values != 0);
+  if (t->proc == 0) /* the others' records join process 0's trace */
+    encode_header(t, opts->values != 0);
   if (pthread_create(&t->thread, NULL, writer, t) != 0) {
     snprintf(err, errlen, "trace: cannot start the writer thread");
     destroy(t);
@@ -525,6 +583,41 @@ int heed_trace_close(heed_trace *t, heed_trace_stats *st, char *err,
 }
 
 void heed_trace_free(heed_trace *t) { heed_trace_close(t, NULL, NULL, 0); }
+
+void heed_trace_opts_get(const heed_trace *t, heed_trace_opts *o) {
+  if (!o)
+    return;
+  memset(o, 0, sizeof *o);
+  if (!t)
+    return;
+  heed_trace *m = (heed_trace *)t;
+  o->sample = t->sample;
+  o->kinds = t->kinds;
+  o->values = t->values;
+  o->run = t->run;
+  o->queue = t->mask + 1;
+  o->proc = t->proc;
+  o->procs = t->procs;
+  o->start_ns = atomic_load(&m->start_mono);
+}
+
+void heed_trace_set_start(heed_trace *t, uint64_t start_ns) {
+  if (t && start_ns)
+    atomic_store_explicit(&t->start_mono, start_ns, memory_order_relaxed);
+}
+
+int heed_trace_add_records(heed_trace *t, uint32_t proc, const void *bytes,
+                           size_t len, uint32_t nrec) {
+  if (!t || (len && !bytes) || proc == 0)
+    return HEED_EINVAL;
+  if (!len)
+    return 0;
+  int rv = heed__inbox_push(&t->inbox, proc, bytes, len, nrec);
+  if (rv)
+    atomic_fetch_add_explicit(&t->dropped, nrec ? nrec : 1,
+                              memory_order_relaxed);
+  return rv;
+}
 
 /* ---- names ---- */
 

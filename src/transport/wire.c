@@ -390,6 +390,7 @@ const char *heed_wire_kind_name(uint32_t kind) {
   case HEED_SESS_HELLO: return "HELLO";
   case HEED_SESS_REFUSE: return "REFUSE";
   case HEED_SESS_JOIN: return "JOIN";
+  case HEED_SESS_TRACE: return "TRACE";
   default: return "?";
   }
 }

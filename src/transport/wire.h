@@ -8,7 +8,8 @@
  * A net message (FORWARD, BID, CONTROL, DONE, ACK, PARAMS, PULL) is
  *   [kind, layer, batch, word, mode, count, stride, rows, ldc, bin floats]
  * with the floats little-endian float32; a session message (BUILD, READY,
- * STOP, PING, PONG, ERROR, HELLO, REFUSE, JOIN) is [kind, word, bin bytes].
+ * STOP, PING, PONG, ERROR, HELLO, REFUSE, JOIN, TRACE) is [kind, word, bin
+ * bytes].
  *
  * The decoder trusts nothing: every length is checked against the bytes
  * that remain before it is used, the frame against a size limit, and the
@@ -45,7 +46,9 @@ enum heed_sess_kind {
   HEED_SESS_REFUSE = 39, /* worker -> 0: bytes the reason it will not join */
   HEED_SESS_JOIN = 40,  /* worker -> 0 (launchers): word its rank, bytes the
                            URL it listens at */
-  HEED_SESS_LAST = HEED_SESS_JOIN,
+  HEED_SESS_TRACE = 41, /* traced workers (src/cluster/trace.c): the low
+                           byte of word says which, bytes its payload */
+  HEED_SESS_LAST = HEED_SESS_TRACE,
 };
 
 typedef struct heed_frame_hdr {
