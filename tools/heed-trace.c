@@ -288,16 +288,22 @@ static int read_any(const char *src, rec_fn fn, void *ctx) {
 typedef struct cat_ctx {
   heed_trace_filter f;
   uint64_t count, seen;
+  uint32_t procs; /* the header's: more than 1, a column for the process */
 } cat_ctx;
 
-static void print_rec(const heed_trace_rec *r) {
+static void print_rec(const heed_trace_rec *r, uint32_t procs) {
   char a[48], b[48];
   if (r->kind == 0) {
     printf("# heed-trace v%u run %" PRIu64 " start %" PRIu64
-           " ns (unix) sample %g kinds 0x%x\n",
+           " ns (unix) sample %g kinds 0x%x",
            r->version, r->run, r->start_unix_ns, r->sample, r->kinds);
+    if (r->procs > 1)
+      printf(" processes %u", r->procs);
+    putchar('\n');
     return;
   }
+  if (procs > 1 || r->proc)
+    printf("p%-2u", r->proc);
   if (r->kind == HEED_TRACE_DROPS) {
     printf("%14.6f ms  drops    %" PRIu64 " dropped of %" PRIu64
            " recorded\n", r->t_ns / 1e6, r->dropped, r->recorded);
@@ -327,9 +333,11 @@ static int cat_rec(void *ctx, const heed_trace_rec *r, char *err,
   cat_ctx *c = ctx;
   (void)err;
   (void)errlen;
+  if (r->kind == 0)
+    c->procs = r->procs;
   if (!heed_trace_filter_match(&c->f, r))
     return 0;
-  print_rec(r);
+  print_rec(r, c->procs);
   int last = c->count && ++c->seen >= c->count;
   /* Stop at once when standard output fails (a full disk, a closed
    * pipe): reading on would only print into the void. out_finish gives
@@ -415,6 +423,29 @@ static int load_stats(const char *path, heed__ta_stats *s) {
   rc = read_file(path, stats_rec, s);
   quiet_warnings = 0;
   return rc;
+}
+
+/* One line per process of a run over several (the per-layer counts below
+ * cover all of them). */
+static void print_procs(const heed__ta_stats *s) {
+  uint32_t n = 0;
+  for (uint32_t p = 1; p < HEED__TA_MAX_PROCS; p++)
+    if (s->proc_records[p] || s->proc_recorded[p])
+      n = p + 1;
+  if (s->procs > n)
+    n = s->procs;
+  if (n < 2)
+    return;
+  printf("\n\nprocesses: %u\n", n);
+  for (uint32_t p = 0; p < n; p++) {
+    printf("  %-11s %11" PRIu64 " records", p ? "worker" : "coordinator",
+           s->proc_records[p]);
+    if (p)
+      printf(" (process %u)", p);
+    if (s->proc_recorded[p] || s->proc_dropped[p])
+      printf(", %" PRIu64 " dropped", s->proc_dropped[p]);
+    putchar('\n');
+  }
 }
 
 static void print_counts(const heed__ta_stats *s) {
@@ -508,6 +539,7 @@ static int cmd_stats(int argc, char **argv) {
   if (s.recorded)
     printf(", %" PRIu64 " dropped of %" PRIu64 " recorded", s.dropped,
            s.recorded + s.dropped);
+  print_procs(&s);
   print_counts(&s);
   rc = print_batches(&s);
   uint32_t top = top_layer(&s);
@@ -565,9 +597,9 @@ static int write_chrome(heed__ta_chrome *c, const char *out) {
     e = rv ? e : errno;
     return fail("cannot write %s: %s", out, strerror(e ? e : EIO));
   }
-  fprintf(stderr, "%s: wrote %zu events on %" PRIu64 " tracks, %" PRIu64
-                  " flow arrows to %s\n",
-          prog, info.events, info.tracks, info.flows, out);
+  fprintf(stderr, "%s: wrote %zu events on %" PRIu64 " tracks in %" PRIu32
+                  " process(es), %" PRIu64 " flow arrows to %s\n",
+          prog, info.events, info.tracks, info.procs, info.flows, out);
   return 0;
 }
 

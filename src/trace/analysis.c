@@ -42,6 +42,12 @@ int heed__ta_check(const heed_trace_rec *r, uint64_t nrec, char *err,
                    size_t errlen) {
   if (errlen)
     err[0] = '\0';
+  if (r->proc >= HEED__TA_MAX_PROCS || r->procs > HEED__TA_MAX_PROCS) {
+    snprintf(err, errlen, "record %" PRIu64 ": process %" PRIu32 " of %"
+             PRIu32 ": a run has at most %d processes", nrec, r->proc,
+             r->procs, HEED__TA_MAX_PROCS);
+    return HEED_ERANGE;
+  }
   int rv = who_check(&r->sender, "sender", nrec, err, errlen);
   return rv ? rv : who_check(&r->receiver, "receiver", nrec, err, errlen);
 }
@@ -261,11 +267,16 @@ static int add_batch(heed__ta_stats *s, const heed_trace_rec *r) {
 
 static int add_count(heed__ta_stats *s, const heed_trace_rec *r) {
   if (r->kind == HEED_TRACE_DROPS) {
-    s->dropped = r->dropped;
-    s->recorded = r->recorded;
+    /* each process's last drops record has its totals; the trace's are
+     * their sums */
+    s->dropped += r->dropped - s->proc_dropped[r->proc];
+    s->recorded += r->recorded - s->proc_recorded[r->proc];
+    s->proc_dropped[r->proc] = r->dropped;
+    s->proc_recorded[r->proc] = r->recorded;
     return 0;
   }
   s->records++;
+  s->proc_records[r->proc]++;
   uint32_t L = r->receiver.layer; /* checked: <= HEED__TA_MAX_LAYER + 1 */
   if (L > s->max_layer)
     s->max_layer = L;
@@ -283,6 +294,7 @@ int heed__ta_stats_add(heed__ta_stats *s, const heed_trace_rec *r,
   if (r->kind == 0) {
     s->sample = r->sample;
     s->run = r->run;
+    s->procs = r->procs;
     return 0;
   }
   rv = s->pass == 2 ? add_attention(s, r) : add_count(s, r);
@@ -435,7 +447,7 @@ int heed__ta_attention(const heed__ta_stats *s, uint32_t l, int q,
 
 typedef struct ev {
   uint64_t t, dur, batch;
-  uint32_t kind, fanout, count;
+  uint32_t kind, fanout, count, proc;
   heed_trace_who from, to;
   double mean_abs;
 } ev;
@@ -475,9 +487,9 @@ int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
     c->e = e;
     c->cap = cap;
   }
-  c->e[c->n++] = (ev){r->t_ns,   r->dur_ns, r->batch,    r->kind,
-                      r->fanout, r->count,  r->sender,   r->receiver,
-                      r->mean_abs};
+  c->e[c->n++] = (ev){r->t_ns,  r->dur_ns,   r->batch,    r->kind,
+                      r->fanout, r->count, r->proc,     r->sender,
+                      r->receiver, r->mean_abs};
   return 0;
 }
 
@@ -521,28 +533,56 @@ static void json_num(FILE *f, double x) {
 
 typedef struct chrome_out {
   FILE *f;
-  heed__ta_map tids, last; /* actor -> track; (actor, batch) -> event */
+  /* (process, actor) -> track; (actor, batch) -> event (an actor lives
+   * in one process, so a sender is found whichever process it is in) */
+  heed__ta_map tids, last;
   uint64_t ntid, flows;
+  uint8_t named[HEED__TA_MAX_PROCS]; /* process groups written */
+  uint32_t procs;
 } chrome_out;
 
-/* The track of the actor w, named and sorted by layer when new; NULL when
- * out of memory. */
-static uint64_t *track(chrome_out *o, const heed_trace_who *w) {
+/* The process group of heed process proc (pid proc + 1), named when new:
+ * the coordinator (or the only process) first, then the workers. */
+static void group(chrome_out *o, uint32_t proc) {
+  if (o->named[proc])
+    return;
+  o->named[proc] = 1;
+  o->procs++;
+  char name[32];
+  if (proc)
+    snprintf(name, sizeof name, "heed worker %" PRIu32, proc);
+  else
+    snprintf(name, sizeof name, "heed");
+  fprintf(o->f,
+          ",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRIu32
+          ",\"tid\":0,\"ts\":0,\"args\":{\"name\":\"%s\"}}"
+          ",\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":%"
+          PRIu32 ",\"tid\":0,\"ts\":0,\"args\":{\"sort_index\":%" PRIu32
+          "}}",
+          proc + 1, name, proc + 1, proc);
+}
+
+/* The track of the actor w of process proc, named and sorted by layer
+ * when new; NULL when out of memory. */
+static uint64_t *track(chrome_out *o, uint32_t proc,
+                       const heed_trace_who *w) {
   int isnew;
-  uint64_t *tid = map_get(&o->tids, who_key(w), 0, o->ntid + 1, &isnew);
+  uint64_t *tid = map_get(&o->tids, who_key(w), proc, o->ntid + 1, &isnew);
   if (!tid || !isnew)
     return tid;
   char a[48];
   o->ntid++;
+  group(o, proc);
   uint64_t order = (uint64_t)w->layer * 4000000000ull +
                    (w->role == HEED_ROLE_HUB ? 3999999999ull : w->index);
   fprintf(o->f,
-          ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,"
-          "\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"name\":\"%s\"}}"
-          ",\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":1,"
-          "\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"sort_index\":%" PRIu64
-          "}}",
-          *tid, heed__ta_who_str(w, a, sizeof a), *tid, order);
+          ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRIu32
+          ",\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"name\":\"%s\"}}"
+          ",\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%"
+          PRIu32 ",\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"sort_index\":%"
+          PRIu64 "}}",
+          proc + 1, *tid, heed__ta_who_str(w, a, sizeof a), proc + 1, *tid,
+          order);
   return tid;
 }
 
@@ -556,24 +596,26 @@ static void flow(chrome_out *o, const ev *all, const ev *e, uint64_t tid) {
     return;
   size_t at = 0;
   uint64_t *src_i = map_find(&o->last, who_key(&from), e->batch, &at);
-  uint64_t *src_tid = map_find(&o->tids, who_key(&from), 0, &at);
-  if (!src_i || !src_tid)
+  if (!src_i)
     return;
   const ev *s = &all[*src_i];
+  uint64_t *src_tid = map_find(&o->tids, who_key(&from), s->proc, &at);
+  if (!src_tid)
+    return;
   o->flows++;
   fprintf(o->f,
           ",\n{\"name\":\"message\",\"cat\":\"flow\",\"ph\":\"s\","
-          "\"id\":%" PRIu64 ",\"ts\":%.3f,\"pid\":1,\"tid\":%" PRIu64
-          "},\n{\"name\":\"message\",\"cat\":\"flow\",\"ph\":\"f\","
-          "\"bp\":\"e\",\"id\":%" PRIu64 ",\"ts\":%.3f,\"pid\":1,"
-          "\"tid\":%" PRIu64 "}",
-          o->flows, (double)(s->t + s->dur / 2) / 1e3, *src_tid,
-          o->flows, (double)e->t / 1e3, tid);
+          "\"id\":%" PRIu64 ",\"ts\":%.3f,\"pid\":%" PRIu32 ",\"tid\":%"
+          PRIu64 "},\n{\"name\":\"message\",\"cat\":\"flow\",\"ph\":"
+          "\"f\",\"bp\":\"e\",\"id\":%" PRIu64 ",\"ts\":%.3f,\"pid\":%"
+          PRIu32 ",\"tid\":%" PRIu64 "}",
+          o->flows, (double)(s->t + s->dur / 2) / 1e3, s->proc + 1, *src_tid,
+          o->flows, (double)e->t / 1e3, e->proc + 1, tid);
 }
 
 static int slice(chrome_out *o, const ev *all, size_t i) {
   const ev *e = &all[i];
-  uint64_t *tid = track(o, &e->to);
+  uint64_t *tid = track(o, e->proc, &e->to);
   if (!tid)
     return HEED_ENOMEM;
   uint64_t t = *tid;
@@ -581,9 +623,10 @@ static int slice(chrome_out *o, const ev *all, size_t i) {
   const char *kind = heed_trace_kind_name(e->kind);
   fprintf(o->f,
           ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,"
-          "\"dur\":%.3f,\"pid\":1,\"tid\":%" PRIu64 ",\"args\":{"
+          "\"dur\":%.3f,\"pid\":%" PRIu32 ",\"tid\":%" PRIu64 ",\"args\":{"
           "\"batch\":%" PRIu64 ",\"from\":\"%s\",\"fanout\":%" PRIu32,
-          kind, kind, (double)e->t / 1e3, (double)e->dur / 1e3, t, e->batch,
+          kind, kind, (double)e->t / 1e3, (double)e->dur / 1e3, e->proc + 1,
+          t, e->batch,
           heed__ta_who_str(&e->from, b, sizeof b), e->fanout);
   if (e->count) {
     fprintf(o->f, ",\"n\":%" PRIu32 ",\"mean_abs\":", e->count);
@@ -610,12 +653,14 @@ int heed__ta_chrome_write(heed__ta_chrome *c, FILE *f,
         "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,"
         "\"ts\":0,\"args\":{\"name\":\"heed\"}}",
         f);
+  o.named[0] = 1; /* process 0 (or the only one): always there */
+  o.procs = 1;
   int rv = 0;
   for (size_t i = 0; i < c->n && !rv && !ferror(f); i++)
     rv = slice(&o, c->e, i);
   fputs("\n]}\n", f);
   if (info)
-    *info = (heed__ta_chrome_info){c->n, o.ntid, o.flows};
+    *info = (heed__ta_chrome_info){c->n, o.ntid, o.flows, o.procs};
   map_free(&o.tids);
   map_free(&o.last);
   return rv ? rv : ferror(f) ? HEED_EIO : 0;

@@ -25,6 +25,8 @@
  * (other than HEED_TRACE_ALL_NEURONS) is not from heed. */
 #define HEED__TA_MAX_INDEX ((1u << 24) - 1)
 #define HEED__TA_MAX_ROLE HEED_ROLE_CRITIC
+/* A run has at most 64 processes (heed/cluster.h): proc is 0..63. */
+#define HEED__TA_MAX_PROCS 64
 
 /* Checks the ends of record number nrec (1 is the header): roles, layers
  * and indices heed can write. 0, or HEED_ERANGE with a one-line reason
@@ -72,9 +74,14 @@ typedef struct heed__ta_stats {
   size_t nbatch, capbatch;
   uint32_t ntrain;
   heed__ta_att layer[HEED__TA_MAX_LAYER + 1];
-  uint64_t dropped, recorded, records; /* records: events in pass 1 */
+  uint64_t dropped, recorded, records; /* records: events in pass 1;
+                                          drops summed over processes */
   double sample;
   uint64_t run;
+  uint32_t procs;                            /* the header's, 0: one */
+  uint64_t proc_records[HEED__TA_MAX_PROCS]; /* events per process */
+  uint64_t proc_dropped[HEED__TA_MAX_PROCS]; /* last drops record of each */
+  uint64_t proc_recorded[HEED__TA_MAX_PROCS];
 } heed__ta_stats;
 
 void heed__ta_stats_init(heed__ta_stats *s);
@@ -110,8 +117,9 @@ int heed__ta_attention(const heed__ta_stats *s, uint32_t l, int q,
 void heed__ta_view_free(heed__ta_view *v);
 
 /* Chrome trace-event JSON: collect the events (heed__ta_chrome_add, any
- * order), then write them sorted by time, one track per receiving actor
- * with flow arrows from sender to receiver. Values that are not finite
+ * order), then write them sorted by time, one process group (pid) per
+ * heed process (proc + 1) and in it one track per receiving actor, with
+ * flow arrows from sender to receiver (across processes too). Values that are not finite
  * (a diverging run) are written as the strings "nan", "inf", "-inf". */
 typedef struct heed__ta_chrome heed__ta_chrome;
 int heed__ta_chrome_new(heed__ta_chrome **cp);
@@ -122,6 +130,7 @@ int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
 typedef struct heed__ta_chrome_info {
   size_t events;
   uint64_t tracks, flows;
+  uint32_t procs; /* process groups written */
 } heed__ta_chrome_info;
 /* Writes the JSON to f (which the caller flushes and closes). 0,
  * HEED_ENOMEM, or HEED_EIO when f reports a write error. */
