@@ -302,11 +302,15 @@ static void print_rec(const heed_trace_rec *r, uint32_t procs) {
     putchar('\n');
     return;
   }
-  if (procs > 1 || r->proc)
-    printf("p%-2u", r->proc);
+  /* a run over several processes: which one recorded it, at the end so
+   * that the columns stay where they are */
+  int show_proc = procs > 1 || r->proc;
   if (r->kind == HEED_TRACE_DROPS) {
     printf("%14.6f ms  drops    %" PRIu64 " dropped of %" PRIu64
-           " recorded\n", r->t_ns / 1e6, r->dropped, r->recorded);
+           " recorded", r->t_ns / 1e6, r->dropped, r->recorded);
+    if (show_proc)
+      printf("  proc %u", r->proc);
+    putchar('\n');
     return;
   }
   printf("%14.6f ms  b%-7" PRIu64 " %-7s %-15s -> %-15s %9.1f us  loop %u"
@@ -325,6 +329,8 @@ static void print_rec(const heed_trace_rec *r, uint32_t procs) {
     if (r->nvalues > 8)
       printf(" ...");
   }
+  if (show_proc)
+    printf("  proc %u", r->proc);
   putchar('\n');
 }
 

@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# A traced run over several processes records every process's actors: the
+# per-layer message counts of `heed-trace stats` equal those of the same run
+# in one process (every batch, and with one batch in three sampled); the
+# records carry processes 0, 1 and 2, the workers' on process 0's clock
+# (each batch's first-layer neurons start after the input handed the batch
+# on); `export --chrome` has one process group per process; the live
+# stream carries the workers' records too. With data/mnist present (CI
+# fetches it), also the acceptance command of issue 12: MNIST 784-256-256-10,
+# 200 steps.
+# Usage: trace_workers.sh HEED HEED_TRACE DATA_DIR
+set -euo pipefail
+heed=$1 ht=$2 data=$3
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# The "messages handled" table of heed-trace stats.
+counts() {
+  "$ht" stats "$1" | sed -n '/^messages handled/,/^$/p'
+}
+
+# run NAME ARGS...: the same run traced in one process and over 2 workers,
+# the same per-layer counts.
+compare() {
+  local name=$1
+  shift
+  "$heed" train "$@" --quiet --trace "$tmp/$name.1.trace" >/dev/null 2>"$tmp/$name.1.err"
+  "$heed" train "$@" --quiet --workers 2 --trace "$tmp/$name.2.trace" \
+    >/dev/null 2>"$tmp/$name.2.err"
+  counts "$tmp/$name.1.trace" >"$tmp/$name.1.counts"
+  counts "$tmp/$name.2.trace" >"$tmp/$name.2.counts"
+  grep -q '^  forward' "$tmp/$name.1.counts"
+  if ! cmp -s "$tmp/$name.1.counts" "$tmp/$name.2.counts"; then
+    echo "$name: per-layer counts differ (one process, then --workers 2):" >&2
+    cat "$tmp/$name.1.counts" "$tmp/$name.2.counts" >&2
+    exit 1
+  fi
+  # nothing dropped, in any process
+  "$ht" stats "$tmp/$name.2.trace" | head -1 | grep -q ' 0 dropped of '
+}
+
+digits=(--data digits --data-dir "$data" --hidden 32,24 --batch 16 --seed 3
+        --epochs 1 --max-steps 60)
+compare digits "${digits[@]}"
+compare sampled "${digits[@]}" --trace-sample 0.34
+
+# Every process is in the trace, marked with its index.
+t="$tmp/digits.2.trace"
+"$ht" stats "$t" >"$tmp/stats"
+grep -q '^processes: 3' "$tmp/stats"
+"$ht" cat "$t" >"$tmp/cat"
+head -1 "$tmp/cat" | grep -q 'processes 3'
+for p in 0 1 2; do
+  grep -q " proc $p\$" "$tmp/cat" || { echo "no record of process $p" >&2; exit 1; }
+done
+
+# One clock: the workers' records of a batch start after the coordinator's
+# input handed it on (allowing 1 ms: the offset is within half a round trip).
+python3 - "$tmp/cat" <<'PY'
+import re, sys
+batch_at, first_neuron = {}, {}
+for line in open(sys.argv[1]):
+    m = re.match(r"\s*([\d.]+) ms  b(\d+)\s+(\w+)\s+(.+?)\s+->\s+(.+?)\s{2,}", line)
+    if not m:
+        continue
+    t, b, kind, frm, to = float(m[1]), int(m[2]), m[3], m[4], m[5]
+    if kind == "batch":
+        batch_at[b] = t
+    elif kind == "forward" and to.startswith("neuron L1#"):
+        first_neuron[b] = min(t, first_neuron.get(b, t))
+assert batch_at and first_neuron, "no batch or layer-1 records"
+late = [(b, batch_at[b], t) for b, t in first_neuron.items()
+        if b in batch_at and t < batch_at[b] - 1.0]
+assert not late, f"layer 1 handled batches before they were handed on: {late[:3]}"
+PY
+
+# Chrome export: valid JSON, one process group per heed process.
+"$ht" export --chrome "$tmp/run.json" "$t" 2>/dev/null
+python3 -m json.tool "$tmp/run.json" >/dev/null
+python3 - "$tmp/run.json" <<'PY'
+import json, sys
+ev = json.load(open(sys.argv[1]))["traceEvents"]
+pids = {e["pid"] for e in ev if e["ph"] == "X"}
+named = {e["pid"] for e in ev if e["ph"] == "M" and e["name"] == "process_name"}
+assert pids == {1, 2, 3}, pids
+assert named == pids, (named, pids)
+tracks = {(e["pid"], e["tid"]) for e in ev if e["ph"] == "M" and e["name"] == "thread_name"}
+assert {(e["pid"], e["tid"]) for e in ev if e["ph"] == "X"} <= tracks
+assert any(e["ph"] == "s" for e in ev), "no flow arrows"
+PY
+
+# The live stream carries the workers' records too.
+url="ipc://$tmp/live"
+"$heed" train --data digits --data-dir "$data" --hidden 16 --epochs 100000 \
+  --quiet --workers 2 --trace-live "$url" >/dev/null 2>&1 &
+pid=$!
+timeout -k 5 60 "$ht" tail "$url" --kind forward --layer 1 --count 200 >"$tmp/live.out"
+grep -q ' proc 1$' "$tmp/live.out" || { echo "no worker record on the live stream" >&2; exit 1; }
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
+
+# The acceptance command of issue 12, when MNIST is here.
+if [ -f "$data/mnist/train-images-idx3-ubyte" ] || [ -f "$data/mnist/train-images-idx3-ubyte.gz" ]; then
+  compare mnist --data mnist --data-dir "$data" --hidden 256,256 --max-steps 200
+  echo "trace_workers: MNIST 784-256-256-10, 200 steps: per-layer counts equal"
+  cat "$tmp/mnist.2.counts"
+else
+  echo "trace_workers: $data/mnist absent: the MNIST acceptance run was not made"
+fi
+echo "trace_workers: ok"
