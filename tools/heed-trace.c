@@ -442,15 +442,14 @@ static void print_procs(const heed__ta_stats *s) {
     n = s->procs;
   if (n < 2)
     return;
-  printf("\n\nprocesses: %u\n", n);
+  printf("\n\nprocesses: %u", n);
   for (uint32_t p = 0; p < n; p++) {
-    printf("  %-11s %11" PRIu64 " records", p ? "worker" : "coordinator",
+    printf("\n  %-11s %11" PRIu64 " records", p ? "worker" : "coordinator",
            s->proc_records[p]);
     if (p)
       printf(" (process %u)", p);
     if (s->proc_recorded[p] || s->proc_dropped[p])
       printf(", %" PRIu64 " dropped", s->proc_dropped[p]);
-    putchar('\n');
   }
 }
 

@@ -4,7 +4,11 @@
  * A network with a tracer attached reports every message its actors handle
  * as a heed_trace_event; the tracer samples, filters, encodes each kept
  * event as a msgpack record (docs/trace-format.md) and writes it to a file
- * and/or publishes it on an nng PUB socket. Recording never blocks an
+ * and/or publishes it on an nng PUB socket and/or hands it to a sink. In a
+ * run over several processes each worker's tracer hands its records to a
+ * sink that ships them to process 0, whose tracer writes them too
+ * (heed_trace_add_records; heed/cluster.h: heed_cluster_set_trace).
+ * Recording never blocks an
  * actor: events go into a bounded queue drained by the tracer's own thread,
  * and when that queue is full events are dropped and counted; the drop
  * count is itself recorded.

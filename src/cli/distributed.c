@@ -395,9 +395,23 @@ int heed__dist_push(heed_dist *d) {
   return rv;
 }
 
+/* Each worker's clock offset and its error bound, as the trace used them. */
+static void print_clocks(const heed_dist *d) {
+  for (unsigned i = 1; i <= heed_cluster_nworkers(d->c); i++) {
+    int64_t off;
+    uint64_t bound;
+    if (heed_cluster_clock(d->c, i, &off, &bound) == 0)
+      fprintf(stderr, "heed %s: trace: worker %u's clock is %+.1f us from "
+              "this one's, within %.1f us\n", d->cmd, i, off / 1e3,
+              bound / 1e3);
+  }
+}
+
 int heed__dist_trace(heed_dist *d, struct heed_trace *t) {
   if (!d)
     return 0;
+  if (!t)
+    print_clocks(d);
   int rv = heed_cluster_set_trace(d->c, t);
   if (rv && !heed_cluster_failed(d->c, NULL, 0))
     fprintf(stderr, "heed %s: trace: %s\n", d->cmd,

@@ -447,7 +447,7 @@ int heed__ta_attention(const heed__ta_stats *s, uint32_t l, int q,
 
 typedef struct ev {
   uint64_t t, dur, batch;
-  uint32_t kind, fanout, count, proc;
+  uint32_t kind, fanout, count, proc, loop;
   heed_trace_who from, to;
   double mean_abs;
 } ev;
@@ -488,7 +488,7 @@ int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
     c->cap = cap;
   }
   c->e[c->n++] = (ev){r->t_ns,  r->dur_ns,   r->batch,    r->kind,
-                      r->fanout, r->count, r->proc,     r->sender,
+                      r->fanout, r->count, r->proc,     r->loop, r->sender,
                       r->receiver, r->mean_abs};
   return 0;
 }
@@ -624,10 +624,11 @@ static int slice(chrome_out *o, const ev *all, size_t i) {
   fprintf(o->f,
           ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,"
           "\"dur\":%.3f,\"pid\":%" PRIu32 ",\"tid\":%" PRIu64 ",\"args\":{"
-          "\"batch\":%" PRIu64 ",\"from\":\"%s\",\"fanout\":%" PRIu32,
+          "\"batch\":%" PRIu64 ",\"from\":\"%s\",\"fanout\":%" PRIu32
+          ",\"loop\":%" PRIu32,
           kind, kind, (double)e->t / 1e3, (double)e->dur / 1e3, e->proc + 1,
-          t, e->batch,
-          heed__ta_who_str(&e->from, b, sizeof b), e->fanout);
+          t, e->batch, heed__ta_who_str(&e->from, b, sizeof b), e->fanout,
+          e->loop);
   if (e->count) {
     fprintf(o->f, ",\"n\":%" PRIu32 ",\"mean_abs\":", e->count);
     json_num(o->f, e->mean_abs);
