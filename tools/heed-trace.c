@@ -341,6 +341,9 @@ static int cat_rec(void *ctx, const heed_trace_rec *r, char *err,
   (void)errlen;
   if (r->kind == 0)
     c->procs = r->procs;
+  else if (r->proc && c->procs < 2)
+    c->procs = 2; /* a live stream joined after its header: a column
+                     for every record from here on */
   if (!heed_trace_filter_match(&c->f, r))
     return 0;
   print_rec(r, c->procs);

@@ -141,8 +141,11 @@ HEED_API int heed_net_state_set(heed_net *net, size_t l, uint32_t j,
 HEED_API void heed_net_set_step(heed_net *net, uint64_t step);
 
 /* Attaches a tracer (heed/trace.h) that records every message the
- * network's actors handle; NULL detaches. The net does not own t; detach or
- * free the net before freeing t. */
+ * network's actors handle; NULL detaches. Waits for the batches in flight
+ * first; on a failed net that returns its error at once, and NULL still
+ * detaches (t is not attached). The net does not own t; detach or free the
+ * net before freeing t (after a failure, free the net: actors may still be
+ * finishing messages). */
 struct heed_trace;
 HEED_API int heed_net_set_trace(heed_net *net, struct heed_trace *t);
 

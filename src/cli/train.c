@@ -233,15 +233,22 @@ static int trace_start(run *r) {
   return heed_net_set_trace(r->net, r->trace) ? -1 : 0;
 }
 
-/* Stops the tracer: nonzero, after one line, when its file could not be
- * written whole (a full disk). */
-static int trace_stop(run *r) {
+/* Detaches the tracer: the workers' last records arrive first. */
+static void trace_stop(run *r) {
   if (!r->trace)
-    return 0;
-  if (r->dist) /* the workers' last records first */
+    return;
+  if (r->dist)
     heed__dist_trace(r->dist, NULL);
   else if (r->net)
     heed_net_set_trace(r->net, NULL);
+}
+
+/* Closes it, once the net is gone (after a failure its actors may still
+ * have been finishing messages): nonzero, after one line, when its file
+ * could not be written whole (a full disk). */
+static int trace_free(run *r) {
+  if (!r->trace)
+    return 0;
   heed_trace_stats st;
   char err[600];
   int rv = heed_trace_close(r->trace, &st, err, sizeof err);
@@ -478,13 +485,14 @@ int heed_cmd_train(int argc, char **argv) {
   if ((rc = heed__dist_launch("train", &r.dopts)) >= 0)
     return rc; /* a launched worker's run is over */
   rc = train(&r);
-  if (trace_stop(&r) && rc == 0)
-    rc = 1;
+  trace_stop(&r);
   heed__dist_stop(r.dist);
   if (heed__dist_failed(r.dist))
     rc = 1;
   heed_net_free(r.net);
   heed_runtime_free(r.rt);
+  if (trace_free(&r) && rc == 0)
+    rc = 1;
   heed__dist_free(r.dist);
   heed_dataset_destroy(&r.train);
   heed_dataset_destroy(&r.test);

@@ -853,9 +853,10 @@ int heed_cluster_net_new(heed_cluster *c, heed_runtime *rt,
 /* ---- tracing every process ----------------------------------------------- */
 
 /* Waits up to ms until flag[i] is set for every worker i with want[i]
- * (or the run fails); returns the first worker still missing, 0 if none. */
+ * (or, with give_up, the run fails); returns the first worker still
+ * missing, 0 if none. */
 static unsigned wait_flags(heed_cluster *c, const int *want, const int *flag,
-                           int ms) {
+                           int ms, int give_up) {
   double end = heed__now_s() + ms / 1000.0;
   unsigned missing;
   pthread_mutex_lock(&c->mu);
@@ -864,7 +865,8 @@ static unsigned wait_flags(heed_cluster *c, const int *want, const int *flag,
     for (unsigned i = c->nprocs - 1; i >= 1; i--)
       if (want[i] && !flag[i])
         missing = i;
-    if (!missing || atomic_load(&c->failed) || heed__now_s() > end)
+    if (!missing || (give_up && atomic_load(&c->failed)) ||
+        heed__now_s() > end)
       break;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -903,9 +905,11 @@ static void quick_pings(heed_cluster *c) {
 static int trace_off(heed_cluster *c) {
   int rv = heed_net_set_trace(c->net, NULL);
   int want[HEED_WIRE_MAX_PROCS] = {0};
+  int failed = atomic_load(&c->failed);
   pthread_mutex_lock(&c->mu);
   for (unsigned i = 1; i < c->nprocs; i++) {
-    want[i] = c->traced[i] == 1;
+    /* after a failure, the survivors' records still count */
+    want[i] = c->traced[i] == 1 && !(failed && i == c->dead);
     c->trace_ended[i] = 0;
   }
   pthread_mutex_unlock(&c->mu);
@@ -914,7 +918,7 @@ static int trace_off(heed_cluster *c) {
       heed_link_send_sess(c->link, i, HEED_SESS_TRACE, HEED_TRACE_STOP, NULL,
                           0);
   unsigned missing = wait_flags(c, want, c->trace_ended,
-                                atomic_load(&c->failed) ? 300 : 10000);
+                                failed ? 1000 : 10000, 0);
   pthread_mutex_lock(&c->mu);
   c->trace = NULL;
   memset(c->traced, 0, sizeof c->traced);
@@ -957,7 +961,7 @@ static int trace_on(heed_cluster *c, heed_trace *t) {
     heed_link_send_sess(c->link, i, HEED_SESS_TRACE, HEED_TRACE_START, b,
                         sizeof b);
   }
-  unsigned missing = wait_flags(c, want, c->traced, 10000);
+  unsigned missing = wait_flags(c, want, c->traced, 10000, 1);
   int bad = 0;
   pthread_mutex_lock(&c->mu);
   for (unsigned i = 1; i < c->nprocs; i++)

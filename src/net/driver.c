@@ -407,12 +407,14 @@ void heed_net_counters_get(const heed_net *net, heed_net_counters *c) {
 int heed_net_set_trace(heed_net *net, struct heed_trace *t) {
   if (!net)
     return HEED_EINVAL;
+  /* Detached even when the net has failed (the sync then returns at once
+   * with its error): the caller frees the tracer next. */
   int rv = heed_net_sync(net);
-  if (rv)
+  if (rv && t)
     return rv;
   /* The actors are idle: each reports its trace event before the message
    * that can complete a batch (trace_hook.h), so none reads net->trace
    * after the sync above; the next message send publishes it to them. */
   net->trace = t;
-  return 0;
+  return rv;
 }
