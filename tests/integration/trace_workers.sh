@@ -27,14 +27,32 @@ counts() {
   "$ht" stats "$1" | sed -n '/^messages handled/,/^$/p'
 }
 
-# run NAME ARGS...: the same run traced in one process and over 2 workers,
-# the same per-layer counts.
+# traced OUT ARGS...: heed train ARGS traced into OUT with nothing dropped.
+# A tracer drops (and counts) what it cannot keep up with, by design; on a
+# machine loaded enough to starve its writer thread the counts cannot be
+# compared, so such a run is made again (at most three times, said on
+# stdout).
+traced() {
+  local out=$1
+  shift
+  for attempt in 1 2 3; do
+    "$heed" train "$@" --quiet --trace "$out" >/dev/null 2>"$out.err"
+    if "$ht" stats "$out" | head -1 | grep -q ' 0 dropped of '; then
+      return 0
+    fi
+    echo "trace_workers: $(basename "$out"): records dropped (a loaded machine), run $attempt of 3"
+  done
+  echo "$out: records dropped in three runs" >&2
+  exit 1
+}
+
+# compare NAME ARGS...: the same run traced in one process and over 2
+# workers, the same per-layer counts.
 compare() {
   local name=$1
   shift
-  "$heed" train "$@" --quiet --trace "$tmp/$name.1.trace" >/dev/null 2>"$tmp/$name.1.err"
-  "$heed" train "$@" --quiet --workers 2 --trace "$tmp/$name.2.trace" \
-    >/dev/null 2>"$tmp/$name.2.err"
+  traced "$tmp/$name.1.trace" "$@"
+  traced "$tmp/$name.2.trace" "$@" --workers 2
   counts "$tmp/$name.1.trace" >"$tmp/$name.1.counts"
   counts "$tmp/$name.2.trace" >"$tmp/$name.2.counts"
   grep -q '^  forward' "$tmp/$name.1.counts"
@@ -43,8 +61,6 @@ compare() {
     cat "$tmp/$name.1.counts" "$tmp/$name.2.counts" >&2
     exit 1
   fi
-  # nothing dropped, in any process
-  "$ht" stats "$tmp/$name.2.trace" | head -1 | grep -q ' 0 dropped of '
 }
 
 digits=(--data digits --data-dir "$data" --hidden 32,24 --batch 16 --seed 3
