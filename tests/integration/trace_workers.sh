@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A traced run over several processes records every process's actors: the
 # per-layer message counts of `heed-trace stats` equal those of the same run
-# in one process (every batch, and with one batch in three sampled); the
+# in one process (every batch, one batch in three sampled, sliced and
+# whole-layer placement); the
 # records carry processes 0, 1 and 2, the workers' on process 0's clock
 # (each batch's first-layer neurons start after the input handed the batch
 # on); `export --chrome` has one process group per process; the live
@@ -67,6 +68,7 @@ digits=(--data digits --data-dir "$data" --hidden 32,24 --batch 16 --seed 3
         --epochs 1 --max-steps 60)
 compare digits "${digits[@]}"
 compare sampled "${digits[@]}" --trace-sample 0.34
+compare layers "${digits[@]}" --placement layers
 
 # Every process is in the trace, marked with its index.
 t="$tmp/digits.2.trace"
