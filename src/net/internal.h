@@ -335,6 +335,13 @@ void heed__net_critic_done(heed_net *net, uint64_t batch,
                            const heed_batch_stats *st);
 void heed__net_control_ack(heed_net *net);
 void heed__net_fail(heed_net *net);
+/* Takes and drops net->mu. A worker's actors write weights and states,
+ * then the last of them reports DONE or ACK; the coordinator may then PULL,
+ * and the thread delivering that frame reads them (deliver_pull). The
+ * frames order the two, but through another process, which neither this
+ * process's memory model nor ThreadSanitizer sees: the reporting loop
+ * calls this before it sends, the delivering thread before it reads. */
+void heed__net_handoff(heed_net *net);
 
 /* Allocates a block buffer with a header for `rows` rows of `stride`
  * floats plus `extra` floats. */

@@ -45,6 +45,7 @@ void heed__net_neuron_done(heed_net *net, uint64_t batch) {
     _Atomic uint32_t *c = &net->worker_done[batch % HEED_HUB_GATHERS];
     if (atomic_fetch_add(c, 1) + 1 == net->local_neurons) {
       atomic_store(c, 0);
+      heed__net_handoff(net);
       heed_wire_msg m = {.kind = HEED_WIRE_DONE, .batch = batch,
                          .word = net->local_neurons};
       if (net->remote.send(net->remote.arg, 0, &m) != 0)
@@ -74,6 +75,7 @@ void heed__net_control_ack(heed_net *net) {
   if (heed__net_distributed(net) && net->remote.self != 0) {
     if (atomic_fetch_add(&net->worker_acks, 1) + 1 == net->local_neurons) {
       atomic_store(&net->worker_acks, 0);
+      heed__net_handoff(net);
       heed_wire_msg m = {.kind = HEED_WIRE_ACK, .word = net->local_neurons};
       if (net->remote.send(net->remote.arg, 0, &m) != 0)
         heed__net_fail(net);
@@ -83,6 +85,11 @@ void heed__net_control_ack(heed_net *net) {
   pthread_mutex_lock(&net->mu);
   if (++net->control_acks == net->total_neurons)
     pthread_cond_broadcast(&net->cv);
+  pthread_mutex_unlock(&net->mu);
+}
+
+void heed__net_handoff(heed_net *net) {
+  pthread_mutex_lock(&net->mu);
   pthread_mutex_unlock(&net->mu);
 }
 

@@ -549,6 +549,7 @@ static int deliver_control(heed_net *net, unsigned from,
 static int deliver_pull(heed_net *net, unsigned from, heed_why *why) {
   if (net->remote.self == 0 || from != 0)
     return refuse(net, why, "PULL from process %u", from);
+  heed__net_handoff(net); /* after the loops' DONE/ACK: see internal.h */
   for (size_t l = 0; l < net->nlayers; l++) {
     heed_layer *L = &net->layers[l];
     if (L->local) {
