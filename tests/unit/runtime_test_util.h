@@ -22,7 +22,7 @@
 size_t heed__runtime_msgs_outstanding(heed_runtime *rt);
 size_t heed__runtime_bufs_outstanding(heed_runtime *rt);
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 #define HEED_TEST_SANITIZED 1
 #elif defined(__has_feature)
 #if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
