@@ -38,6 +38,7 @@ struct peer {
   int busy, stop, err;
   size_t max_frame;
   uint64_t seq;
+  int warned; /* the backlog overflow was logged */
 };
 
 struct heed_link {
@@ -47,6 +48,7 @@ struct heed_link {
   char who[32];
   size_t max_frame;
   int recv_timeo;
+  size_t backlog; /* bytes an outbox may hold; 0: the default */
   nng_msg *last; /* the frame the last recv decoded */
   pthread_mutex_t mu;
   uint64_t run_id;
@@ -137,6 +139,30 @@ static size_t take(peer *p, size_t *nbytes) {
   return k;
 }
 
+/* Builds the nng message for a frame of k messages (nb bytes at body). */
+static int make_frame(heed_link *l, peer *p, uint64_t seq, size_t k,
+                      const uint8_t *body, size_t nb, nng_msg **out,
+                      size_t *len) {
+  pthread_mutex_lock(&l->mu);
+  heed_frame_hdr h = {HEED_WIRE_VERSION, l->run_id, l->self, p->id, seq};
+  pthread_mutex_unlock(&l->mu);
+  uint8_t hdr[HEED_WIRE_HDR_MAX];
+  size_t hl = heed_wire_header(hdr, &h, (uint32_t)k);
+  int rv = nng_msg_alloc(out, hl + nb);
+  if (rv)
+    return rv;
+  uint8_t *m = nng_msg_body(*out);
+  memcpy(m, hdr, hl);
+  memcpy(m + hl, body, nb);
+  *len = hl + nb;
+  return 0;
+}
+
+/* The sender thread of a peer: ships what gathered in the outbox, as few
+ * frames as the peer's limit allows. It is the only thread that waits for
+ * nng (nng_sendmsg blocks while the peer is not reading); senders only
+ * append to the outbox under the lock, so they never wait for the
+ * network, and the outbox is copied out of the lock when taken whole. */
 static void *sender(void *arg) {
   peer *p = arg;
   heed_link *l = p->l;
@@ -146,36 +172,36 @@ static void *sender(void *arg) {
       pthread_cond_wait(&p->cv, &p->mu);
     if (!p->nends)
       break;
-    size_t nb, k = take(p, &nb);
-    pthread_mutex_lock(&l->mu);
-    heed_frame_hdr h = {HEED_WIRE_VERSION, l->run_id, l->self, p->id, p->seq++};
-    pthread_mutex_unlock(&l->mu);
-    uint8_t hdr[HEED_WIRE_HDR_MAX];
-    size_t hl = heed_wire_header(hdr, &h, (uint32_t)k);
+    size_t nb, k = take(p, &nb), len = 0;
+    uint64_t seq = p->seq++;
     nng_msg *m = NULL;
-    int rv = nng_msg_alloc(&m, hl + nb);
-    if (rv == 0) {
-      uint8_t *body = nng_msg_body(m);
-      memcpy(body, hdr, hl);
-      memcpy(body + hl, p->pend.p, nb);
-    }
-    /* Drop the prefix from the outbox. */
-    if (k == p->nends) {
+    int rv;
+    p->busy = 1;
+    if (k == p->nends) { /* the usual case: take the buffer, copy unlocked */
       heed_wbuf t = p->pend;
       p->pend = p->spare;
-      p->spare = t;
+      p->spare = (heed_wbuf){0};
       p->pend.len = 0;
       p->nends = 0;
-    } else {
+      pthread_cond_broadcast(&p->space);
+      pthread_mutex_unlock(&p->mu);
+      rv = make_frame(l, p, seq, k, t.p, nb, &m, &len);
+      pthread_mutex_lock(&p->mu);
+      if (!p->spare.p)
+        p->spare = t; /* recycled for the next swap */
+      else
+        heed_wbuf_free(&t);
+      pthread_mutex_unlock(&p->mu);
+    } else { /* past one frame: split off a prefix */
+      rv = make_frame(l, p, seq, k, p->pend.p, nb, &m, &len);
       memmove(p->pend.p, p->pend.p + nb, p->pend.len - nb);
       p->pend.len -= nb;
       for (size_t i = k; i < p->nends; i++)
         p->ends[i - k] = p->ends[i] - nb;
       p->nends -= k;
+      pthread_cond_broadcast(&p->space);
+      pthread_mutex_unlock(&p->mu);
     }
-    p->busy = 1;
-    pthread_cond_broadcast(&p->space);
-    pthread_mutex_unlock(&p->mu);
     if (rv == 0) {
       rv = nng_sendmsg(p->sock, m, 0);
       if (rv)
@@ -184,7 +210,7 @@ static void *sender(void *arg) {
         pthread_mutex_lock(&l->stmu);
         l->frames++;
         l->msgs += k;
-        l->bytes += hl + nb;
+        l->bytes += len;
         pthread_mutex_unlock(&l->stmu);
       }
     }
@@ -395,6 +421,16 @@ static int send_now(heed_link *l, peer *p, const heed_wire_msg *m,
   return rv;
 }
 
+/* Bytes an outbox may hold before its peer counts as stuck. */
+static size_t backlog_of(const heed_link *l, const peer *p) {
+  if (l->backlog)
+    return l->backlog;
+  size_t four = p->max_frame > SIZE_MAX / 4 ? SIZE_MAX : 4 * p->max_frame;
+  return four > HEED_LINK_BACKLOG ? four : HEED_LINK_BACKLOG;
+}
+
+void heed_link_set_backlog(heed_link *l, size_t bytes) { l->backlog = bytes; }
+
 /* Encodes into the outbox of `to` under its lock. */
 static int enqueue(heed_link *l, unsigned to, const heed_wire_msg *m,
                    uint32_t kind, uint64_t word, const void *bytes, size_t n) {
@@ -411,9 +447,17 @@ static int enqueue(heed_link *l, unsigned to, const heed_wire_msg *m,
             p->max_frame);
     rv = HEED_ERANGE;
   }
-  /* Back-pressure: an outbox holds at most a few frames' worth. */
-  while (!rv && p->pend.len > 4 * p->max_frame && !p->stop && !p->err)
-    pthread_cond_wait(&p->space, &p->mu);
+  /* Never wait here: the caller is an actor's loop thread. The net's own
+   * flow control keeps an outbox small; one that outgrows the backlog
+   * means the peer stopped reading, and the run fails with a reason. */
+  if (!rv && !p->stop && p->pend.len + est > backlog_of(l, p)) {
+    if (!p->warned)
+      fprintf(stderr, "%s: process %u is not taking messages: %zu bytes "
+                      "wait for it (the limit is %zu); giving up on it\n",
+              l->who, to, p->pend.len, backlog_of(l, p));
+    p->warned = 1;
+    rv = p->err = HEED_EPEER;
+  }
   if (!rv && (p->stop || p->err))
     rv = p->err ? p->err : HEED_ECLOSED;
   if (!rv && p->nends == p->ecap) {

@@ -3,10 +3,14 @@
  *
  * Every process listens with one nng PULL socket at its URL and dials one
  * PUSH socket to each peer it sends to (docs/architecture.md, "Transport").
- * Sends never wait for the network: a message is encoded into the peer's
- * outbox and a sender thread per peer ships everything that has gathered
- * as one frame (coalescing), splitting only where a frame would pass the
- * peer's size limit. Frames to one peer leave in the order they were sent.
+ * Sends never wait for the network: a message goes straight to nng when
+ * it can take it at once (NNG_FLAG_NONBLOCK), else it is encoded into the
+ * peer's outbox and a sender thread per peer ships everything that has
+ * gathered as one frame (coalescing), splitting only where a frame would
+ * pass the peer's size limit. Frames to one peer leave in the order they
+ * were sent. A send never blocks either: an outbox that outgrows its
+ * backlog limit (the peer stopped reading) fails that peer with
+ * HEED_EPEER and one logged line instead of stalling the sending thread.
  */
 #ifndef HEED_TRANSPORT_LINK_H
 #define HEED_TRANSPORT_LINK_H
@@ -15,6 +19,10 @@
 #include <stdint.h>
 
 #include "transport/wire.h"
+
+/* An outbox holds at least this many bytes (or 4 frames) before its peer
+ * counts as stuck. */
+#define HEED_LINK_BACKLOG ((size_t)256 << 20)
 
 typedef struct heed_link heed_link;
 
@@ -37,7 +45,12 @@ int heed_link_flush(heed_link *l, int id, int timeout_ms);
 /* Closes every peer (ends a run). */
 void heed_link_drop_peers(heed_link *l);
 
-/* Queue a net / session message for `to`. Thread-safe; copies. */
+/* Sets the backlog limit of every outbox (0: the default); for tests. */
+void heed_link_set_backlog(heed_link *l, size_t bytes);
+
+/* Queue a net / session message for `to`. Thread-safe; copies; never
+ * waits for the network. HEED_EPEER once the peer's outbox overflowed
+ * or its sender failed, HEED_ECLOSED after the peer was dropped. */
 int heed_link_send(heed_link *l, unsigned to, const heed_wire_msg *m);
 int heed_link_send_sess(heed_link *l, unsigned to, uint32_t kind,
                         uint64_t word, const void *bytes, size_t n);
