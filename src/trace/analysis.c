@@ -63,6 +63,8 @@ static uint64_t mix(uint64_t x) {
 }
 
 static void map_free(heed__ta_map *m) {
+  if (!m->cap)
+    return; /* nothing allocated: most layers of most traces */
   heed__free(m->k1);
   heed__free(m->k2);
   heed__free(m->val);
@@ -146,6 +148,8 @@ void heed__ta_stats_free(heed__ta_stats *s) {
   heed__free(s->binfo);
   for (int l = 0; l <= HEED__TA_MAX_LAYER; l++) {
     heed__ta_att *a = &s->layer[l];
+    if (!a->cap && !a->slot.cap)
+      continue;
     map_free(&a->slot);
     heed__free(a->index);
     heed__free(a->sum);
