@@ -18,6 +18,7 @@
 
 #include "cluster/internal.h"
 #include "common/alloc.h"
+#include "trace/internal.h"
 
 #define WINDOW_S 10.0
 #define SHIP_BYTES (32 * 1024) /* records gathered before they are sent */
@@ -134,15 +135,16 @@ struct heed__tship {
   uint8_t *buf;
   size_t len, cap;
   uint32_t n;
-  int oom;
 };
 
+/* Records that cannot be sent count as dropped: the trace says so. */
 static void ship_send(heed__tship *s) {
   if (!s->len)
     return;
-  heed_link_send_sess(s->link, 0, HEED_SESS_TRACE,
-                      HEED_TRACE_RECORDS | (uint64_t)s->n << 8, s->buf,
-                      s->len);
+  if (heed_link_send_sess(s->link, 0, HEED_SESS_TRACE,
+                          HEED_TRACE_RECORDS | (uint64_t)s->n << 8, s->buf,
+                          s->len) != 0)
+    heed__trace_lost(s->trace, s->n);
   s->len = 0;
   s->n = 0;
 }
@@ -162,7 +164,7 @@ static void ship_sink(void *arg, const void *rec, size_t len) {
     size_t cap = SHIP_BYTES > len ? SHIP_BYTES : len;
     uint8_t *b = heed__realloc(s->buf, cap);
     if (!b) {
-      s->oom++; /* one record lost; process 0 sees fewer than recorded */
+      heed__trace_lost(s->trace, 1);
       return;
     }
     s->buf = b;

@@ -15,6 +15,10 @@ uint64_t heed__trace_mix(uint64_t x);
 /* One kind name of n bytes to its bit, 0 if unknown. */
 uint32_t heed__trace_kind_parse1(const char *s, size_t n);
 
+/* Counts n records a sink could not pass on (out of memory, a link that
+ * refused them) among t's drops. The tracer's thread (a sink) only. */
+void heed__trace_lost(heed_trace *t, uint64_t n);
+
 /* ---- inbox.c: other processes' records waiting for process 0's writer */
 
 typedef struct heed__trace_chunk heed__trace_chunk;

@@ -606,6 +606,11 @@ void heed_trace_set_start(heed_trace *t, uint64_t start_ns) {
     atomic_store_explicit(&t->start_mono, start_ns, memory_order_relaxed);
 }
 
+void heed__trace_lost(heed_trace *t, uint64_t n) {
+  if (t && n)
+    atomic_fetch_add_explicit(&t->dropped, n, memory_order_relaxed);
+}
+
 int heed_trace_add_records(heed_trace *t, uint32_t proc, const void *bytes,
                            size_t len, uint32_t nrec) {
   if (!t || (len && !bytes) || proc == 0)
