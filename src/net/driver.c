@@ -413,8 +413,9 @@ int heed_net_set_trace(heed_net *net, struct heed_trace *t) {
   if (rv && t)
     return rv;
   /* The actors are idle: each reports its trace event before the message
-   * that can complete a batch (trace_hook.h), so none reads net->trace
-   * after the sync above; the next message send publishes it to them. */
-  net->trace = t;
+   * that can complete a batch (trace_hook.h), so none is still using the
+   * old tracer after the sync above (on a worker, after the coordinator's;
+   * on a failed net, the caller frees the tracer after the net). */
+  atomic_store_explicit(&net->trace, t, memory_order_release);
   return rv;
 }

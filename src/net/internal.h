@@ -244,7 +244,11 @@ struct heed_net {
   _Atomic int failed;  /* an actor hit an error (e.g. out of memory) */
   _Atomic int aborted; /* a peer process died (heed_net_abort) */
 
-  heed_trace *trace; /* not owned; NULL when not tracing */
+  /* The tracer, or NULL. Written by heed_net_set_trace (release), read by
+   * the actors (acquire; trace_hook.h). Atomic because on a worker, or on a
+   * failed net, the write is not ordered after the actors' last reads by
+   * anything in this process. Not owned. */
+  _Atomic(heed_trace *) trace;
   _Atomic uint64_t messages;
   _Atomic uint32_t max_overlap;
 };

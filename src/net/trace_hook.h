@@ -8,8 +8,10 @@
  *
  * An actor ends its event before it sends the message (or signals the
  * driver) that can complete a batch: once the batch is complete the driver
- * may detach and free the tracer (heed_net_set_trace), and net->trace is a
- * plain field the driver writes only while the actors are idle.
+ * may detach and free the tracer (heed_net_set_trace). net->trace itself
+ * is an atomic pointer: a worker's tracer is attached and detached by the
+ * thread that delivers frames, ordered after the actors only through the
+ * coordinator.
  */
 #ifndef HEED_NET_TRACE_HOOK_H
 #define HEED_NET_TRACE_HOOK_H
@@ -28,7 +30,7 @@ static inline uint64_t heed__trace_clock(void) {
 /* Start time if this (batch, kind) is traced, else 0. */
 static inline uint64_t heed__trace_begin(const heed_net *net, uint64_t batch,
                                          uint32_t kind) {
-  heed_trace *t = net->trace;
+  heed_trace *t = atomic_load_explicit(&net->trace, memory_order_acquire);
   if (!t || !heed_trace_wants(t, batch, kind))
     return 0;
   return heed__trace_clock();
@@ -44,7 +46,8 @@ static inline void heed__trace_end(heed_net *net, uint64_t t0, uint64_t batch,
                                    uint32_t kind, heed_trace_who from,
                                    heed_trace_who to, uint32_t fanout,
                                    const float *values, uint32_t count) {
-  if (!t0)
+  heed_trace *t = atomic_load_explicit(&net->trace, memory_order_acquire);
+  if (!t0 || !t) /* not traced, or detached meanwhile (a failed net) */
     return;
   heed_trace_event ev = {
       .t_ns = t0,
@@ -58,7 +61,7 @@ static inline void heed__trace_end(heed_net *net, uint64_t t0, uint64_t batch,
       .count = count,
       .loop = (uint32_t)heed_runtime_current_loop(net->rt),
   };
-  heed_trace_record(net->trace, &ev);
+  heed_trace_record(t, &ev);
 }
 
 #endif
