@@ -146,9 +146,9 @@ int heed__send_once(const char *url, uint64_t run_id, unsigned from,
   nng_socket_set_ms(s, NNG_OPT_SENDTIMEO, timeout_ms);
   if (nng_dial(s, url, NULL, 0) == 0 && nng_send(s, b.p, b.len, 0) == 0) {
     rv = 0;
-    /* nng_close drops what is still queued: give the pipe time to write
-     * the one small frame. */
-    usleep(50000);
+    /* nng_close drops what is still queued and nng has no flush: give
+     * the connected pipe time to write the one small frame. */
+    usleep(200000);
   }
   nng_close(s);
 out:

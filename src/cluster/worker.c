@@ -38,9 +38,9 @@ typedef struct wk {
   heed_runtime *rt;
   heed_net *net;
   double heard; /* last frame from the coordinator */
-  /* Peers kept open after a REFUSE or JOIN until this time: nng queues a
-   * message on a connection still being dialled, and closing the socket
-   * would drop it unsent. */
+  /* After a JOIN, the socket to the coordinator stays open until its
+   * HELLO (or this time): nng queues a message on a connection still
+   * being dialled, and closing the socket would drop it unsent. */
   double linger;
   unsigned served;
   heed__tship *ship; /* tracing: this process's records go to process 0 */
@@ -68,9 +68,8 @@ static void drop_peers(wk *w) {
   w->linger = 0;
 }
 
-/* Back to IDLE: the network freed, the peers flushed and closed (or, with
- * linger, closed a little later by the main loop). */
-static void end_session_linger(wk *w, const char *why, int linger) {
+/* Back to IDLE: the network freed, the peers flushed and closed. */
+static void end_session(wk *w, const char *why) {
   if (w->state == IDLE)
     return;
   heed_net_free(w->net);
@@ -79,10 +78,7 @@ static void end_session_linger(wk *w, const char *why, int linger) {
   w->rt = NULL;
   heed__tship_stop(w->ship); /* no actor left: the last records go too */
   w->ship = NULL;
-  if (linger)
-    w->linger = heed__now_s() + 1.0;
-  else
-    drop_peers(w);
+  drop_peers(w);
   if (w->state == RUN && (w->o->verbose || why))
     say(w, "run %016llx ended%s%s", (unsigned long long)w->run_id,
         why ? ": " : "", why ? why : "");
@@ -90,15 +86,18 @@ static void end_session_linger(wk *w, const char *why, int linger) {
   w->state = IDLE;
 }
 
-static void end_session(wk *w, const char *why) {
-  end_session_linger(w, why, 0);
-}
-
-/* Tells the coordinator (and the log) why this worker will not join. */
+/* Tells the coordinator (and the log) why this worker will not join.
+ * The REFUSE goes from a socket of its own, dialled and closed here: the
+ * link's socket to the coordinator may still be connecting, and kept
+ * open it would reconnect to the next coordinator at the same address
+ * (nng 1.5 then left that coordinator's next connection unread). */
 static void refuse(wk *w, const char *why) {
   say(w, "refused run %016llx: %s", (unsigned long long)w->run_id, why);
-  heed_link_send_sess(w->link, 0, HEED_SESS_REFUSE, 0, why, strlen(why));
-  end_session_linger(w, NULL, 1);
+  if (heed__send_once(w->hello.url, w->run_id, w->self, 0, HEED_SESS_REFUSE,
+                      0, why, strlen(why), 2000))
+    say(w, "run %016llx: cannot tell the coordinator at %s",
+        (unsigned long long)w->run_id, w->hello.url);
+  end_session(w, NULL);
 }
 
 static void on_hello(wk *w, const heed_frame *f) {

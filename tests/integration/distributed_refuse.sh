@@ -45,7 +45,7 @@ expect_refusal() {
   "$heed" train "${common[@]}" "$@" >/dev/null 2>"$tmp/err" || rc=$?
   ms=$(( ($(date +%s%N) - t0) / 1000000 ))
   [ "$rc" -ne 0 ] || { echo "train exited 0 though refused ($want)" >&2; exit 1; }
-  [ "$ms" -lt 2000 ] || { echo "refusal took $ms ms ($want)" >&2; exit 1; }
+  [ "$ms" -lt 2000 ] || { echo "refusal took $ms ms ($want):" >&2; cat "$tmp/err" >&2; exit 1; }
   grep -q "refused the run: .*$want" "$tmp/err" ||
     { echo "coordinator did not print '$want':" >&2; cat "$tmp/err" >&2; exit 1; }
   sleep 0.2

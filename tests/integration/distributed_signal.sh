@@ -8,7 +8,12 @@ set -euo pipefail
 heed=$1 data=$2
 tmp=$(mktemp -d)
 . "$(dirname "$0")/data.sh"
-trap 'rm -rf "$tmp"' EXIT
+coord=
+cleanup() {
+  [ -n "$coord" ] && kill -9 "$coord" 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
 use_data digits "$data" "$tmp"
 export TMPDIR="$tmp/t"
 mkdir "$TMPDIR"
@@ -32,6 +37,7 @@ for sig in INT TERM HUP; do
   kill -s "$sig" "$coord"
   rc=0
   wait "$coord" || rc=$?
+  coord=
   [ "$rc" -ne 0 ] || { echo "SIG$sig: exit 0" >&2; exit 1; }
   grep -q "interrupted by SIG$sig; stopping the workers" "$tmp/err" ||
     { echo "SIG$sig: no line said so:" >&2; cat "$tmp/err" >&2; exit 1; }
@@ -52,6 +58,7 @@ kill -9 "$coord"
 wait "$coord" || true
 sleep 0.3 # the workers die with it (PR_SET_PDEATHSIG)
 left=$(ls -d "$TMPDIR"/heed-$coord-*)
+coord=
 [ -d "$left" ] || { echo "expected SIGKILL to leave the folder" >&2; exit 1; }
 "$heed" train "${common[@]}" --epochs 1 --max-steps 5 >/dev/null
 [ ! -e "$left" ] || { echo "the next start did not remove $left" >&2; exit 1; }
