@@ -269,7 +269,7 @@ static void test_hostile_peer_over_ipc(void **state) {
   heed_runtime_opts ro = {.threads = 2};
   assert_int_equal(heed_runtime_new(&rt, &ro), 0);
   assert_int_equal(heed_runtime_start(rt), 0);
-  heed_net_remote r = {2, 1, place, link_send, t->b};
+  heed_net_remote r = {2, 1, place, link_send, t->b, NULL};
   heed_net_opts o = {.nsizes = 4, .sizes = sizes, .seed = 1, .lr = 0.1f,
                      .max_batch = 16};
   heed_net *net;
