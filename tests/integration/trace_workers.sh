@@ -2,7 +2,7 @@
 # A traced run over several processes records every process's actors: the
 # per-layer message counts of `heed-trace stats` equal those of the same run
 # in one process (every batch, one batch in three sampled, sliced and
-# whole-layer placement); the
+# whole-layer placement, workers on tcp:// serving two runs); the
 # records carry processes 0, 1 and 2, the workers' on process 0's clock
 # (each batch's first-layer neurons start after the input handed the batch
 # on); `export --chrome` has one process group per process; the live
@@ -14,7 +14,9 @@ set -euo pipefail
 heed=$1 ht=$2 data=$3
 tmp=$(mktemp -d)
 pid=
+wpids=()
 cleanup() {
+  for p in "${wpids[@]}"; do kill "$p" 2>/dev/null || true; done
   if [ -n "$pid" ]; then
     kill "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
@@ -69,6 +71,25 @@ digits=(--data digits --data-dir "$data" --hidden 32,24 --batch 16 --seed 3
 compare digits "${digits[@]}"
 compare sampled "${digits[@]}" --trace-sample 0.34
 compare layers "${digits[@]}" --placement layers
+
+# Workers started by hand on tcp:// (--cluster) serve two traced runs, with
+# the counts of one process each time.
+base=$(( 20000 + RANDOM % 20000 ))
+for i in 1 2; do
+  "$heed" worker --listen "tcp://127.0.0.1:$((base + i))" --quiet 2>"$tmp/worker$i.log" &
+  wpids+=($!)
+done
+printf 'coordinator tcp://127.0.0.1:0\nworker tcp://127.0.0.1:%d\nworker tcp://127.0.0.1:%d\n' \
+  $((base + 1)) $((base + 2)) >"$tmp/cluster"
+for k in 1 2; do
+  traced "$tmp/tcp$k.trace" "${digits[@]}" --cluster "$tmp/cluster"
+  counts "$tmp/tcp$k.trace" >"$tmp/tcp$k.counts"
+  cmp -s "$tmp/digits.1.counts" "$tmp/tcp$k.counts" ||
+    { echo "--cluster run $k: per-layer counts differ" >&2; cat "$tmp/tcp$k.counts" >&2; exit 1; }
+done
+kill "${wpids[@]}"
+wait "${wpids[@]}" 2>/dev/null || true
+wpids=()
 
 # Every process is in the trace, marked with its index.
 t="$tmp/digits.2.trace"
