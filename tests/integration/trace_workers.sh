@@ -6,7 +6,8 @@
 # records carry processes 0, 1 and 2, the workers' on process 0's clock
 # (each batch's first-layer neurons start after the input handed the batch
 # on); `export --chrome` has one process group per process; the live
-# stream carries the workers' records too. With data/mnist present (CI
+# stream carries the workers' records too; under mpirun (--launcher mpi)
+# the same. Generated data when digits is absent. With data/mnist present (CI
 # fetches it), also the acceptance command of issue 12: MNIST 784-256-256-10,
 # 200 steps.
 # Usage: trace_workers.sh HEED HEED_TRACE DATA_DIR
@@ -24,6 +25,10 @@ cleanup() {
   rm -rf "$tmp"
 }
 trap cleanup EXIT
+. "$(dirname "$0")/data.sh"
+use_data digits "$data" "$tmp"
+command -v mpirun >/dev/null ||
+  { echo "mpirun not found: tools/setup installs openmpi-bin" >&2; exit 1; }
 
 # The "messages handled" table of heed-trace stats.
 counts() {
@@ -66,8 +71,8 @@ compare() {
   fi
 }
 
-digits=(--data digits --data-dir "$data" --hidden 32,24 --batch 16 --seed 3
-        --epochs 1 --max-steps 60)
+digits=("${data_args[@]}" --hidden 32,24 --batch 16 --seed 3 --epochs 1
+        --max-steps 60)
 compare digits "${digits[@]}"
 compare sampled "${digits[@]}" --trace-sample 0.34
 compare layers "${digits[@]}" --placement layers
@@ -90,6 +95,16 @@ done
 kill "${wpids[@]}"
 wait "${wpids[@]}" 2>/dev/null || true
 wpids=()
+
+# Launched by mpirun (--launcher mpi): the same counts.
+heed_abs=$(realpath "$heed")
+(cd "$tmp" && mpirun --oversubscribe --allow-run-as-root -np 3 "$heed_abs" \
+   train "${digits[@]}" --launcher mpi --quiet --trace "$tmp/mpi.trace" \
+   >/dev/null 2>"$tmp/mpi.err")
+counts "$tmp/mpi.trace" >"$tmp/mpi.counts"
+cmp -s "$tmp/digits.1.counts" "$tmp/mpi.counts" ||
+  { echo "mpirun run: per-layer counts differ" >&2; cat "$tmp/mpi.counts" >&2; exit 1; }
+"$ht" stats "$tmp/mpi.trace" | grep -q '^processes: 3'
 
 # Every process is in the trace, marked with its index.
 t="$tmp/digits.2.trace"
@@ -138,7 +153,7 @@ PY
 
 # The live stream carries the workers' records too.
 url="ipc://$tmp/live"
-"$heed" train --data digits --data-dir "$data" --hidden 16 --epochs 100000 \
+"$heed" train "${data_args[@]}" --hidden 16 --epochs 100000 \
   --quiet --workers 2 --trace-live "$url" >/dev/null 2>&1 &
 pid=$!
 timeout -k 5 60 "$ht" tail "$url" --kind forward --layer 1 --count 200 >"$tmp/live.out"
