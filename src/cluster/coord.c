@@ -723,9 +723,12 @@ static int make_config(heed_cluster *c, const heed_cluster_net_opts *o,
 }
 
 /* Waits until flag[i] is set for every worker, the run fails or the time
- * is up (which fails it). */
-static int wait_all(heed_cluster *c, const int *flag, const char *what) {
+ * is up (which fails it). With `again`, calls it every second for each
+ * worker that has not answered yet. */
+static int wait_all(heed_cluster *c, const int *flag, const char *what,
+                    void (*again)(heed_cluster *c, unsigned i)) {
   double end = heed__now_s() + c->ready_ms / 1000.0;
+  double kick = heed__now_s() + 1.0;
   unsigned missing = 0;
   pthread_mutex_lock(&c->mu);
   for (;;) {
@@ -735,6 +738,15 @@ static int wait_all(heed_cluster *c, const int *flag, const char *what) {
         missing = i;
     if (!missing || atomic_load(&c->failed) || heed__now_s() > end)
       break;
+    if (again && heed__now_s() > kick) {
+      kick = heed__now_s() + 1.0;
+      for (unsigned i = 1; i < c->nprocs; i++)
+        if (!flag[i]) {
+          pthread_mutex_unlock(&c->mu);
+          again(c, i);
+          pthread_mutex_lock(&c->mu);
+        }
+    }
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     ts.tv_nsec += 20000000L;
@@ -751,16 +763,31 @@ static int wait_all(heed_cluster *c, const int *flag, const char *what) {
   return atomic_load(&c->failed) ? c->fail_code : 0;
 }
 
-static int send_hellos(heed_cluster *c) {
-  char err[512];
+static int hello_bytes(heed_cluster *c, uint8_t *b, size_t cap, size_t *n) {
   heed_hello h;
-  uint8_t b[sizeof h];
-  size_t n;
-  heed__random(c->nonce_c, sizeof c->nonce_c);
   memcpy(h.nonce, c->nonce_c, sizeof h.nonce);
   heed__cpy(h.version, sizeof h.version, HEED_VERSION);
   heed__cpy(h.url, sizeof h.url, c->urls[0]);
-  int rv = heed__hello_encode(&h, b, sizeof b, &n);
+  return heed__hello_encode(&h, b, cap, n);
+}
+
+/* HELLO once more to a worker that has not answered: under nng 1.5.2 the
+ * first frame on a new connection can be lost (docs/reliability.md); the
+ * worker answers a repeat with the same nonce. */
+static void hello_again(heed_cluster *c, unsigned i) {
+  uint8_t b[sizeof(heed_hello)];
+  size_t n;
+  if (!hello_bytes(c, b, sizeof b, &n))
+    heed_link_send_sess(c->link, i, HEED_SESS_HELLO,
+                        c->auth ? HEED_HELLO_AUTH : 0, b, n);
+}
+
+static int send_hellos(heed_cluster *c) {
+  char err[512];
+  uint8_t b[sizeof(heed_hello)];
+  size_t n;
+  heed__random(c->nonce_c, sizeof c->nonce_c);
+  int rv = hello_bytes(c, b, sizeof b, &n);
   for (unsigned i = 1; i < c->nprocs && !rv; i++) {
     rv = heed_link_add_peer(c->link, i, c->urls[i], c->max_frame, err,
                             sizeof err);
@@ -827,9 +854,9 @@ int heed_cluster_net_new(heed_cluster *c, heed_runtime *rt,
     return HEED_ENOMEM;
   int rv = make_config(c, o, rc);
   if (!rv && !(rv = send_hellos(c)) &&
-      !(rv = wait_all(c, c->hello, "answer HELLO")) &&
+      !(rv = wait_all(c, c->hello, "answer HELLO", hello_again)) &&
       !(rv = send_builds(c, rc)))
-    rv = wait_all(c, c->ready, "build its layers");
+    rv = wait_all(c, c->ready, "build its layers", NULL);
   if (!rv) {
     for (unsigned i = 1; i < c->nprocs; i++)
       heed_link_set_peer_limit(c->link, i, c->limits[i]);

@@ -119,16 +119,6 @@ static void on_hello(wk *w, const heed_frame *f) {
   w->run_id = f->h.run_id;
   w->self = f->h.to;
   w->hello = h;
-  heed_link_set_run(w->link, w->run_id, w->self);
-  if (heed_link_add_peer(w->link, 0, h.url, HEED_WIRE_MIN_FRAME * 64, why,
-                         sizeof why)) {
-    say(w, "run %016llx: cannot reach the coordinator: %s",
-        (unsigned long long)w->run_id, why);
-    heed_link_drop_peers(w->link);
-    return;
-  }
-  w->state = SETUP;
-  w->heard = heed__now_s();
   int theirs = (fm->m.word & HEED_HELLO_AUTH) != 0, ours = !!w->o->secret;
   if (strcmp(h.version, HEED_VERSION))
     snprintf(why, sizeof why, "the coordinator runs heed %s, this worker "
@@ -143,10 +133,21 @@ static void on_hello(wk *w, const heed_frame *f) {
              "--secret-file or HEED_SECRET)");
   else
     why[0] = 0;
-  if (why[0]) {
+  if (why[0]) { /* before dialling: no socket to close half-connected */
     refuse(w, why);
+    w->last_run = w->run_id;
     return;
   }
+  heed_link_set_run(w->link, w->run_id, w->self);
+  if (heed_link_add_peer(w->link, 0, h.url, HEED_WIRE_MIN_FRAME * 64, why,
+                         sizeof why)) {
+    say(w, "run %016llx: cannot reach the coordinator: %s",
+        (unsigned long long)w->run_id, why);
+    heed_link_drop_peers(w->link);
+    return;
+  }
+  w->state = SETUP;
+  w->heard = heed__now_s();
   w->auth = ours;
   heed__random(w->nonce_w, sizeof w->nonce_w);
   heed_link_send_sess(w->link, 0, HEED_SESS_HELLO, ours ? HEED_HELLO_AUTH : 0,
@@ -331,11 +332,15 @@ static void on_run_msg(wk *w, unsigned from, const heed_frame_msg *fm) {
     if (from == 0)
       end_session(w, NULL);
     break;
+  case HEED_SESS_HELLO: /* a repeat that crossed our answer */
+    if (from != 0)
+      say(w, "rejected a HELLO from process %u during run %016llx", from,
+          (unsigned long long)w->run_id);
+    break;
   case HEED_SESS_BUILD:
   case HEED_SESS_READY:
   case HEED_SESS_PONG:
   case HEED_SESS_ERROR:
-  case HEED_SESS_HELLO:
   case HEED_SESS_REFUSE:
   case HEED_SESS_JOIN:
     say(w, "rejected a %s message from process %u during run %016llx",
@@ -377,6 +382,13 @@ static void on_session(wk *w, const heed_frame *f) {
       k = 1;
     } else if (from == 0 && k0 == HEED_SESS_STOP) {
       end_session(w, NULL); /* the coordinator gave up (another refused) */
+      return;
+    } else if (from == 0 && k0 == HEED_SESS_HELLO) {
+      /* The coordinator asks again: our answer may have been a frame nng
+       * lost (docs/reliability.md). The same nonce, so nothing changes. */
+      heed_link_send_sess(w->link, 0, HEED_SESS_HELLO,
+                          w->auth ? HEED_HELLO_AUTH : 0, w->nonce_w,
+                          sizeof w->nonce_w);
       return;
     } else if (k0 != HEED_SESS_PING) {
       say(w, "rejected a frame (first %s) from process %u during the setup "

@@ -9,6 +9,7 @@
  * the same plugin. Part of the unit suite, so it runs under ASan/UBSan.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -482,6 +483,90 @@ static void test_version(void **state) {
   stop_worker(w);
 }
 
+/* Receives frames on l until one whose first message is `kind` (2 s). */
+static int recv_kind(heed_link *l, heed_frame *f, uint32_t kind,
+                     uint64_t run) {
+  heed_wire_expect ex = {.check_run = run != 0, .run_id = run};
+  double t0 = heed__now_s();
+  while (heed__now_s() - t0 < 2)
+    if (heed_link_recv(l, f, &ex, 100) == 0 && f->nmsgs >= 1 &&
+        f->msgs[0].m.kind == kind)
+      return 1;
+  return 0;
+}
+
+typedef struct net_new_arg {
+  coord *k;
+  const char *url;
+  int rv;
+} net_new_arg;
+
+static void *net_new_thread(void *arg) {
+  net_new_arg *a = arg;
+  a->rv = coord_start(a->k, a->url, NULL, "bp", NULL);
+  return NULL;
+}
+
+/* A HELLO whose answer does not come is sent again (nng 1.5.2 can lose
+ * the first frame of a connection), and a worker answers a repeat with
+ * the same nonce. */
+static void test_hello_again(void **state) {
+  (void)state;
+  char url[128], err[256], me[128];
+  heed_frame f = {0};
+  /* A coordinator facing a worker (played here) that ignores a HELLO. */
+  heed_link *w;
+  snprintf(url, sizeof url, "ipc:///tmp/heed-cluster-test-%d-fw",
+           (int)getpid());
+  assert_int_equal(heed_link_open(&w, url, 0, "test", err, sizeof err), 0);
+  coord k;
+  net_new_arg a = {.k = &k, .url = url};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, net_new_thread, &a), 0);
+  assert_true(recv_kind(w, &f, HEED_SESS_HELLO, 0));
+  uint64_t run = f.h.run_id;
+  heed_hello h1, h2;
+  assert_int_equal(heed__hello_decode(&h1, f.msgs[0].bytes, f.msgs[0].nbytes,
+                                      err, sizeof err), 0);
+  assert_true(recv_kind(w, &f, HEED_SESS_HELLO, run)); /* again, in 1 s */
+  assert_int_equal(heed__hello_decode(&h2, f.msgs[0].bytes, f.msgs[0].nbytes,
+                                      err, sizeof err), 0);
+  assert_memory_equal(h1.nonce, h2.nonce, HEED_NONCE_LEN);
+  heed_link_set_run(w, run, 1);
+  assert_int_equal(heed_link_add_peer(w, 0, h1.url, 0, err, sizeof err), 0);
+  assert_int_equal(heed_link_send_sess(w, 0, HEED_SESS_REFUSE, 0, "test over",
+                                       9), 0);
+  pthread_join(th, NULL);
+  assert_int_equal(a.rv, HEED_EREFUSED);
+  assert_non_null(strstr(heed_cluster_error(k.c), "test over"));
+  coord_end(&k);
+  heed_link_close(w);
+
+  /* A worker asked twice answers twice, with the same nonce. */
+  pid_t wp = start_worker(url, sizeof url, 0, NULL);
+  heed_link *l;
+  snprintf(me, sizeof me, "ipc:///tmp/heed-cluster-test-%d-fc",
+           (int)getpid());
+  assert_int_equal(heed_link_open(&l, me, 0, "test", err, sizeof err), 0);
+  assert_int_equal(heed_link_add_peer(l, 1, url, 0, err, sizeof err), 0);
+  heed_link_set_run(l, 99, 0);
+  heed_hello h = {.version = HEED_VERSION};
+  heed__cpy(h.url, sizeof h.url, me);
+  uint8_t b[512], n1[HEED_NONCE_LEN];
+  size_t n;
+  assert_int_equal(heed__hello_encode(&h, b, sizeof b, &n), 0);
+  assert_int_equal(heed_link_send_sess(l, 1, HEED_SESS_HELLO, 0, b, n), 0);
+  assert_true(recv_kind(l, &f, HEED_SESS_HELLO, 99));
+  assert_int_equal(f.msgs[0].nbytes, HEED_NONCE_LEN);
+  memcpy(n1, f.msgs[0].bytes, HEED_NONCE_LEN);
+  assert_int_equal(heed_link_send_sess(l, 1, HEED_SESS_HELLO, 0, b, n), 0);
+  assert_true(recv_kind(l, &f, HEED_SESS_HELLO, 99));
+  assert_memory_equal(f.msgs[0].bytes, n1, HEED_NONCE_LEN);
+  heed_frame_free(&f);
+  heed_link_close(l);
+  stop_worker(wp);
+}
+
 static void test_insecure(void **state) {
   (void)state;
   char err[512];
@@ -520,6 +605,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_stop_after_train),
       cmocka_unit_test(test_secret),
       cmocka_unit_test(test_version),
+      cmocka_unit_test(test_hello_again),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
