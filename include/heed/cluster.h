@@ -188,7 +188,8 @@ HEED_API uint32_t heed_cluster_share(const heed_cluster *c, size_t l,
  * waits until every worker's last records are in t, so call it before
  * heed_trace_free and heed_cluster_stop. Between batches only (the net is
  * synced first). 0, or HEED_EIO / HEED_ETIMEDOUT (a worker could not or
- * did not answer; the reason in heed_cluster_error, tracing left off). */
+ * did not answer; the reason in heed_cluster_error) or the run's failure:
+ * tracing is then left off and t no longer referenced. */
 struct heed_trace;
 HEED_API int heed_cluster_set_trace(heed_cluster *c, struct heed_trace *t);
 

@@ -1008,7 +1008,9 @@ static int trace_on(heed_cluster *c, heed_trace *t) {
                 missing, c->urls[missing]);
     return bad ? HEED_EIO : HEED_ETIMEDOUT;
   }
-  if (!rv && (rv = heed_net_set_trace(c->net, t)) != 0)
+  if (!rv)
+    rv = heed_net_set_trace(c->net, t);
+  if (rv) /* failed: t is not referenced any more, the caller may free it */
     trace_off(c);
   return rv;
 }

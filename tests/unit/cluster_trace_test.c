@@ -2,11 +2,14 @@
  * cluster_trace_test.c - traced workers (src/cluster/trace.c,
  * heed_trace_add_records): the clock offset estimator stays within its
  * bound and keeps the shortest round trip; on one machine a live worker's
- * offset is within its measured bound of 0; TRACE start payloads
- * round-trip and out-of-range ones are refused; a worker's tracer marks
- * its records with its process and writes no header; process 0 writes the
- * records a worker ships and drops (and counts) garbage, headers and
- * records in another process's name.
+ * offset is within its measured bound of 0; heed_cluster_set_trace puts a
+ * live worker's records (and its last drops record) into process 0's
+ * trace and refuses a tracer that is not process 0's; TRACE start
+ * payloads round-trip and out-of-range ones are refused; a worker's
+ * tracer marks its records with its process and writes no header;
+ * process 0 writes the records a worker ships and drops (and counts)
+ * garbage, headers and records in another process's name, and stays a
+ * whole trace under 3000 mangled chunks.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -55,6 +58,49 @@ static void live_offset_within_bound(void **state) {
   assert_true(bound < 50000000); /* a round trip on one machine */
   assert_int_equal(heed_cluster_clock(c, 0, &off, &bound), HEED_EINVAL);
   assert_int_equal(heed_cluster_clock(c, 2, &off, &bound), HEED_EINVAL);
+
+  /* Tracing through the library: the worker's records join ours. */
+  char path[] = "/tmp/heed-cluster-trace-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  heed_trace *t, *w;
+  heed_trace_opts to = {.path = path, .procs = 2, .run = 5};
+  heed_trace_opts wo = {.path = "/dev/null", .proc = 1, .procs = 2};
+  assert_int_equal(heed_trace_new(&t, &to, err, sizeof err), 0);
+  assert_int_equal(heed_trace_new(&w, &wo, err, sizeof err), 0);
+  assert_int_equal(heed_cluster_set_trace(c, w), HEED_EINVAL); /* not ours */
+  heed_trace_free(w);
+  assert_int_equal(heed_cluster_set_trace(c, t), 0);
+  float x[4 * 8];
+  uint8_t y[4];
+  for (int i = 0; i < 32; i++)
+    x[i] = (float)(i % 7) / 7.0f;
+  for (int i = 0; i < 4; i++)
+    y[i] = (uint8_t)(i % 3);
+  for (int b = 0; b < 3; b++)
+    assert_int_equal(heed_net_train_batch(net, x, y, 4, NULL), 0);
+  assert_int_equal(heed_cluster_set_trace(c, NULL), 0);
+  heed_trace_free(t);
+  heed_trace_reader *r;
+  assert_int_equal(heed_trace_reader_open(&r, path, err, sizeof err), 0);
+  heed_trace_rec rec;
+  unsigned mine = 0, theirs = 0, procs = 0, worker_drops = 0;
+  while (heed_trace_reader_next(r, &rec) == 1) {
+    if (rec.kind == 0)
+      procs = rec.procs;
+    else if (rec.kind == HEED_TRACE_DROPS)
+      worker_drops += rec.proc == 1;
+    else if (rec.proc == 1)
+      theirs++;
+    else
+      mine++;
+  }
+  heed_trace_reader_free(r);
+  unlink(path);
+  assert_int_equal(procs, 2);
+  assert_true(mine > 0 && theirs > 0);
+  assert_int_equal(worker_drops, 1); /* its last, at the end */
   heed_cluster_stop(c);
   heed_net_free(net);
   heed_runtime_free(rt);
