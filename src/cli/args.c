@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 int heed__arg_u64(const char *cmd, const char *flag, const char *s,
                   uint64_t min, uint64_t max, uint64_t *out) {
@@ -87,5 +89,50 @@ int heed__arg_run(const char *cmd, heed_run_field f, const char *s,
     return -1;
   }
   *out = v;
+  return 0;
+}
+
+/* The directory part of path ("." for a bare name), into buf. */
+static void dir_of(const char *path, char *buf, size_t len) {
+  const char *slash = strrchr(path, '/');
+  if (!slash)
+    snprintf(buf, len, ".");
+  else if (slash == path)
+    snprintf(buf, len, "/");
+  else
+    snprintf(buf, len, "%.*s", (int)(slash - path), path);
+}
+
+int heed__arg_out_path(const char *cmd, const char *flag, const char *path) {
+  struct stat st;
+  char dir[4096];
+  if (!path)
+    return 0;
+  if (!*path) {
+    fprintf(stderr, "heed %s: %s wants a file name, got ''\n", cmd, flag);
+    return -1;
+  }
+  if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    const char *what = S_ISDIR(st.st_mode)    ? "a directory"
+                       : S_ISFIFO(st.st_mode) ? "a FIFO"
+                       : S_ISSOCK(st.st_mode) ? "a socket"
+                       : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
+                           ? "a device"
+                           : "not a regular file";
+    fprintf(stderr, "heed %s: %s %s: is %s; give a regular file or a new "
+                    "path\n", cmd, flag, path, what);
+    return -1;
+  }
+  dir_of(path, dir, sizeof dir);
+  if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    fprintf(stderr, "heed %s: %s %s: directory %s does not exist\n", cmd,
+            flag, path, dir);
+    return -1;
+  }
+  if (access(dir, W_OK | X_OK) != 0) {
+    fprintf(stderr, "heed %s: %s %s: directory %s is not writable\n", cmd,
+            flag, path, dir);
+    return -1;
+  }
   return 0;
 }

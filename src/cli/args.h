@@ -23,4 +23,11 @@ int heed__arg_sizes(const char *cmd, const char *flag, const char *s,
  * error printed when it is missing. */
 const char *heed__arg_value(const char *cmd, int argc, char **argv, int *i);
 
+/* An output path checked before any work: NULL, or a regular file or a
+ * new name in a directory that exists and can be written. A checkpoint
+ * replaces its path by rename, so a device, FIFO, socket or directory is
+ * refused (as root, renaming over /dev/null would destroy the device
+ * node). Returns 0, or prints "heed CMD: FLAG PATH: ..." and returns -1. */
+int heed__arg_out_path(const char *cmd, const char *flag, const char *path);
+
 #endif

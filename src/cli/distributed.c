@@ -321,6 +321,12 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
     fprintf(stderr, "heed %s: out of memory\n", cmd);
     return 1;
   }
+  if (!eo->build_strategy && strchr(eo->strategy, ';')) {
+    fprintf(stderr, "heed %s: --strategy per layer ('%s') is not supported "
+                    "with --workers or --cluster yet\n", cmd, eo->strategy);
+    free(d);
+    return 1;
+  }
   d->cmd = cmd;
   d->placement = !o->placement                 ? HEED_PLACE_AUTO
                  : !strcmp(o->placement, "layers") ? HEED_PLACE_LAYERS
@@ -352,7 +358,10 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
   heed_net_opts no = {.nsizes = ns, .sizes = sizes, .acts = acts,
                       .init = eo->init, .seed = eo->seed, .lr = (float)eo->lr,
                       .max_batch = eo->batch > 1000 ? eo->batch : 1000};
-  heed_cluster_net_opts cno = {.net = &no, .strategy = eo->strategy,
+  /* a resumed society is built with one spec, then pushed neuron by
+   * neuron from its checkpoint */
+  const char *spec = eo->build_strategy ? eo->build_strategy : eo->strategy;
+  heed_cluster_net_opts cno = {.net = &no, .strategy = spec,
                                .plugins = plug,
                                .nplugins = plugins(o, abs, plug),
                                .worker_threads = eo->threads,

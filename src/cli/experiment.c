@@ -35,7 +35,8 @@ void heed__exp_usage(FILE *f) {
       "  --init NAME            auto (He for relu, else Xavier), he, xavier, or\n"
       "                         torch (PyTorch's nn.Linear default) (default auto)\n"
       "  --strategy NAME[:k=v,...]  what every neuron plays (default bp; see\n"
-      "                         'heed strategies')\n"
+      "                         'heed strategies'); one per weight layer with\n"
+      "                         ';', e.g. 'bp;guard:c=0.01;bp'\n"
       "  --strategy-plugin PATH.so  load a strategy from a shared object\n"
       "  --epochs N             passes over the training set (default 1)\n"
       "  --batch N              mini-batch size (default 32)\n"
@@ -62,9 +63,11 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
   } while (0)
   if (!strcmp(a, "--data")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_DATA;
     o->data = v;
   } else if (!strcmp(a, "--split-seed")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_SPLIT_SEED;
     if (heed__arg_u64(cmd, a, v, 1, UINT64_MAX, &u))
       return -1;
     o->split_seed = u;
@@ -73,12 +76,14 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
     o->data_dir = v;
   } else if (!strcmp(a, "--hidden")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_HIDDEN;
     if (heed__arg_sizes(cmd, a, v, o->hidden, HEED_EXP_MAX_LAYERS - 1,
                         &o->nhidden))
       return -1;
     o->hidden_set = 1;
   } else if (!strcmp(a, "--activation")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_ACT;
     if (heed_activation_parse(v, &o->act) != 0) {
       fprintf(stderr, "heed %s: unknown activation '%s' (relu, tanh, sigmoid, "
                       "identity)\n", cmd, v);
@@ -86,6 +91,7 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
     }
   } else if (!strcmp(a, "--init")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_INIT;
     static const char *const inits[] = {"auto", "he", "xavier", "torch"};
     int found = -1;
     for (int k = 0; k < 4; k++)
@@ -99,6 +105,7 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
     o->init = (heed_init)found;
   } else if (!strcmp(a, "--strategy")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_STRATEGY;
     o->strategy = v;
   } else if (!strcmp(a, "--strategy-plugin")) {
     VALUE();
@@ -114,6 +121,7 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
     o->epochs = (uint32_t)d;
   } else if (!strcmp(a, "--batch")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_BATCH;
     if (heed__arg_run(cmd, HEED_RUN_BATCH, v, &d))
       return -1;
     o->batch = (uint32_t)d;
@@ -129,11 +137,13 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
     o->threads = (uint32_t)u;
   } else if (!strcmp(a, "--lr")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_LR;
     if (heed__arg_run(cmd, HEED_RUN_LR, v, &d))
       return -1;
     o->lr = d;
   } else if (!strcmp(a, "--seed")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_SEED;
     if (heed__arg_u64(cmd, a, v, 0, UINT64_MAX, &o->seed))
       return -1;
   } else if (!strcmp(a, "--max-steps")) {
@@ -142,6 +152,7 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
       return -1;
   } else if (!strcmp(a, "--shuffle")) {
     VALUE();
+    o->given |= HEED_EXP_GIVEN_SHUFFLE;
     if (strcmp(v, "on") && strcmp(v, "off")) {
       fprintf(stderr, "heed %s: --shuffle wants on or off, got '%s'\n", cmd, v);
       return -1;
@@ -156,6 +167,79 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
   }
 #undef VALUE
   return 1;
+}
+
+int heed__exp_layer_spec(const char *cmd, const heed_exp_opts *o, size_t l,
+                         size_t nlayers, char *buf, size_t len) {
+  const char *p = o->build_strategy ? o->build_strategy : o->strategy;
+  size_t parts = 1;
+  for (const char *q = p; *q; q++)
+    parts += *q == ';';
+  if (parts > 1 && parts != nlayers) {
+    fprintf(stderr, "heed %s: --strategy '%s' names %zu layers' strategies, "
+                    "the network has %zu weight layers\n",
+            cmd, p, parts, nlayers);
+    return -1;
+  }
+  for (size_t k = 0; parts > 1 && k < l; k++)
+    p = strchr(p, ';') + 1;
+  size_t n = strcspn(p, ";");
+  if (n >= len) {
+    fprintf(stderr, "heed %s: --strategy: a spec of %zu characters is too "
+                    "long\n", cmd, n);
+    return -1;
+  }
+  memcpy(buf, p, n);
+  buf[n] = 0;
+  return 0;
+}
+
+/* Per-layer strategies ("bp;guard:c=0.01"): layer 1 was built with the
+ * first spec, the others are set here. */
+static int set_layers(const char *cmd, const heed_exp_opts *o, heed_net *net,
+                      size_t nlayers) {
+  const char *p = o->build_strategy ? o->build_strategy : o->strategy;
+  if (!strchr(p, ';'))
+    return 0;
+  for (size_t l = 1; l < nlayers; l++) {
+    char spec[1024], err[512];
+    heed_strategy *s = NULL;
+    int rv = heed__exp_layer_spec(cmd, o, l, nlayers, spec, sizeof spec);
+    if (rv)
+      return 1;
+    if ((rv = heed_strategy_new(&s, spec, err, sizeof err)) != 0) {
+      fprintf(stderr, "heed %s: layer %zu: %s\n", cmd, l + 1, err);
+      return 1;
+    }
+    rv = heed_net_set_strategy(net, l + 1, -1, s);
+    heed_strategy_free(s);
+    if (rv) {
+      fprintf(stderr, "heed %s: layer %zu: cannot set strategy %s: %s\n",
+              cmd, l + 1, spec, heed_strerror(rv));
+      return 1;
+    }
+  }
+  return 0;
+}
+
+const char *heed__exp_init_name(heed_init i) {
+  static const char *const inits[] = {"auto", "he", "xavier", "torch"};
+  return (unsigned)i < 4 ? inits[i] : "auto";
+}
+
+void heed__exp_args(const heed_exp_opts *o, char *buf, size_t len) {
+  char hidden[HEED_EXP_MAX_LAYERS * 7 + 8] = "none";
+  size_t off = 0;
+  for (size_t i = 0; i < o->nhidden; i++)
+    off += (size_t)snprintf(hidden + off, sizeof hidden - off, "%s%u",
+                            i ? "," : "", o->hidden[i]);
+  snprintf(buf, len,
+           "--data %s --hidden %s --activation %s --init %s --strategy %s "
+           "--lr %g --batch %u --seed %llu --shuffle %s --split-seed %llu",
+           o->data, hidden, heed_activation_name(o->act),
+           heed__exp_init_name(o->init), o->strategy, o->lr,
+           o->batch, (unsigned long long)o->seed, o->shuffle ? "on" : "off",
+           (unsigned long long)o->split_seed);
 }
 
 int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
@@ -173,7 +257,10 @@ int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
   sizes[n++] = classes;
   for (size_t i = 0; i + 1 < n; i++)
     acts[i] = i + 2 == n ? HEED_ACT_IDENTITY : o->act;
-  if ((rv = heed_strategy_new(&s, o->strategy, err, sizeof err)) != 0) {
+  char spec[1024];
+  if (heed__exp_layer_spec(cmd, o, 0, n - 1, spec, sizeof spec))
+    return 1;
+  if ((rv = heed_strategy_new(&s, spec, err, sizeof err)) != 0) {
     fprintf(stderr, "heed %s: %s\n", cmd, err);
     return 1;
   }
@@ -194,5 +281,5 @@ int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
     return 1;
   }
   heed_strategy_free(s);
-  return 0;
+  return set_layers(cmd, o, *netp, n - 1);
 }

@@ -8,14 +8,37 @@
 
 #include <stdio.h>
 
+#include "heed/checkpoint.h"
 #include "heed/heed.h"
 
 /* Weight layers: as many as a checkpoint may hold, so that any checkpoint
  * heed can load can also be resumed (hidden[] holds up to one fewer). */
 #define HEED_EXP_MAX_LAYERS HEED_CHECKPOINT_MAX_LAYERS
 
+/* Bits of heed_exp_opts.given: the flags the command line gave, so that a
+ * resumed run can tell a flag that contradicts its checkpoint. */
+enum {
+  HEED_EXP_GIVEN_DATA = 1 << 0,
+  HEED_EXP_GIVEN_HIDDEN = 1 << 1,
+  HEED_EXP_GIVEN_ACT = 1 << 2,
+  HEED_EXP_GIVEN_INIT = 1 << 3,
+  HEED_EXP_GIVEN_STRATEGY = 1 << 4,
+  HEED_EXP_GIVEN_BATCH = 1 << 5,
+  HEED_EXP_GIVEN_LR = 1 << 6,
+  HEED_EXP_GIVEN_SEED = 1 << 7,
+  HEED_EXP_GIVEN_SHUFFLE = 1 << 8,
+  HEED_EXP_GIVEN_SPLIT_SEED = 1 << 9,
+};
+
 typedef struct heed_exp_opts {
-  const char *data, *data_dir, *strategy;
+  const char *data, *data_dir;
+  /* What the neurons play: one spec, or one per weight layer joined by ';'
+   * ("bp;guard:c=0.01;bp"); a layer whose neurons differ reads "mixed". */
+  const char *strategy;
+  /* When set, the spec the network is built with instead (a resumed mixed
+   * society is built with one spec, then the checkpoint sets each neuron). */
+  const char *build_strategy;
+  unsigned given; /* HEED_EXP_GIVEN_* */
   uint32_t hidden[HEED_EXP_MAX_LAYERS];
   size_t nhidden;
   int hidden_set;
@@ -41,5 +64,30 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
  * one-line error and returns nonzero on failure. */
 int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
                     uint32_t classes, heed_runtime **rt, heed_net **net);
+
+/* The spec weight layer l (0-based) of nlayers plays under o->strategy
+ * (or o->build_strategy), into buf: the whole string when it has no ';',
+ * else its l-th part. Prints a one-line error and returns nonzero when the
+ * number of parts is not nlayers or a part is too long. */
+int heed__exp_layer_spec(const char *cmd, const heed_exp_opts *o, size_t l,
+                         size_t nlayers, char *buf, size_t len);
+
+/* Resuming (resume.c): takes the network shape and the run's options from
+ * checkpoint ck (read from path) into o, and describes what its neurons
+ * play into strategy (o->strategy then points there; build into build,
+ * o->build_strategy points there). A flag in o->given that says otherwise
+ * is a one-line error naming the flag and the checkpoint (nonzero). */
+int heed__exp_from_checkpoint(const char *cmd, heed_exp_opts *o,
+                              const heed_checkpoint *ck, const char *path,
+                              char *strategy, size_t slen, char *build,
+                              size_t blen);
+
+/* "auto", "he", "xavier" or "torch". */
+const char *heed__exp_init_name(heed_init i);
+
+/* The run's effective options as command-line text ("--data digits
+ * --hidden 64 ... --strategy retain:lambda=10 --lr 0.1 ..."), into buf: a
+ * checkpoint's meta.args. */
+void heed__exp_args(const heed_exp_opts *o, char *buf, size_t len);
 
 #endif

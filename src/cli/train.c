@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli/args.h"
 #include "cli/commands.h"
@@ -27,9 +26,13 @@ static void usage(FILE *f) {
       "  --save-init FILE       write the weights before the first step\n"
       "  --checkpoint FILE      write a checkpoint at each epoch end and at "
       "the end\n"
-      "  --resume FILE          continue the run saved in FILE (its network "
-      "and options\n"
-      "                         win over --hidden/--activation/--seed/--batch)\n"
+      "  --resume FILE          continue the run saved in FILE: its data, "
+      "network, what\n"
+      "                         each neuron plays, --lr, --batch, --seed, "
+      "--shuffle and\n"
+      "                         --split-seed come from it; a flag that "
+      "contradicts it\n"
+      "                         is an error (docs/runs.md)\n"
       "  --plot FILE.svg|.png   learning curves (training loss and accuracy, "
       "test\n"
       "                         accuracy per epoch)\n"
@@ -73,7 +76,8 @@ typedef struct run {
   curve cv;
   uint32_t epoch0;   /* epochs already done (resume) */
   uint64_t steps;    /* total steps done */
-  char args[512];
+  char args[2048];   /* the effective options, into each checkpoint */
+  char strategy[1024], build_strategy[1024]; /* from --resume's checkpoint */
   heed_trace_opts tr; /* tr.path or tr.live_url set: trace */
   heed_trace *trace;
   heed_dist_opts dopts; /* --workers, --cluster, ... */
@@ -119,39 +123,33 @@ static int resume_consistent(run *r) {
   return -1;
 }
 
-/* Loads --resume: the network shape and the run's options come from it. */
-static int resume(run *r, heed_checkpoint **ck) {
+/* Loads --resume before the data: the network shape, the run's options
+ * (the data set among them) and what the neurons play come from it. */
+static int resume_load(run *r, heed_checkpoint **ck) {
   char err[512];
   if (heed_checkpoint_load(ck, r->resume, err, sizeof err) != 0) {
     fprintf(stderr, "heed train: %s\n", err);
     return -1;
   }
-  const heed_checkpoint_meta *m = heed_checkpoint_meta_of(*ck);
-  size_t ns = heed_checkpoint_nsizes(*ck);
-  const uint32_t *sz = heed_checkpoint_sizes(*ck);
+  return heed__exp_from_checkpoint("train", &r->o, *ck, r->resume,
+                                   r->strategy, sizeof r->strategy,
+                                   r->build_strategy,
+                                   sizeof r->build_strategy);
+}
+
+/* Once the data is loaded: the checkpoint fits it; its curve continues. */
+static int resume(run *r, const heed_checkpoint *ck) {
+  const heed_checkpoint_meta *m = heed_checkpoint_meta_of(ck);
+  size_t ns = heed_checkpoint_nsizes(ck);
+  const uint32_t *sz = heed_checkpoint_sizes(ck);
   if (sz[0] != r->train.dim || sz[ns - 1] != r->train.classes) {
     fprintf(stderr, "heed train: %s holds a %u-input, %u-output network but "
                     "the data has %zu inputs and %u classes\n",
             r->resume, sz[0], sz[ns - 1], r->train.dim, r->train.classes);
     return -1;
   }
-  if (ns - 2 > sizeof r->o.hidden / sizeof r->o.hidden[0]) {
-    fprintf(stderr, "heed train: %s holds %zu weight layers, heed train "
-                    "takes at most %d\n", r->resume, ns - 1,
-            HEED_EXP_MAX_LAYERS);
-    return -1;
-  }
-  r->o.nhidden = ns - 2;
-  for (size_t i = 0; i + 2 < ns; i++)
-    r->o.hidden[i] = sz[i + 1];
-  if (ns > 2)
-    r->o.act = heed_checkpoint_activation(*ck, 1);
-  r->o.seed = m->seed;
-  r->o.batch = m->batch ? m->batch : r->o.batch;
-  r->o.shuffle = m->shuffle;
-  r->o.lr = heed_checkpoint_lr(*ck);
   r->epoch0 = m->epoch;
-  r->steps = heed_checkpoint_step(*ck);
+  r->steps = heed_checkpoint_step(ck);
   if (resume_consistent(r))
     return -1;
   for (size_t i = 0; i < m->ncurve; i++)
@@ -298,22 +296,8 @@ static int parse(run *r, int argc, char **argv) {
   return -1;
 }
 
-/* A checkpoint replaces its path by rename: refuse, before any training,
- * a path that is a device, FIFO, socket or directory (run as root against
- * /dev/null, that rename would destroy the device node). */
 static int out_path_ok(const char *flag, const char *path) {
-  struct stat st;
-  if (!path || stat(path, &st) != 0 || S_ISREG(st.st_mode))
-    return 1; /* a new path, or a regular file to replace */
-  const char *what = S_ISDIR(st.st_mode)    ? "a directory"
-                     : S_ISFIFO(st.st_mode) ? "a FIFO"
-                     : S_ISSOCK(st.st_mode) ? "a socket"
-                     : S_ISCHR(st.st_mode) || S_ISBLK(st.st_mode)
-                         ? "a device"
-                         : "not a regular file";
-  fprintf(stderr, "heed train: %s %s: is %s; give a regular file or a new "
-                  "path\n", flag, path, what);
-  return 0;
+  return heed__arg_out_path("train", flag, path) == 0;
 }
 
 static int train(run *r) {
@@ -325,8 +309,11 @@ static int train(run *r) {
   int rc = 1;
 
   if (!out_path_ok("--checkpoint", r->checkpoint) ||
-      !out_path_ok("--save-init", r->save_init))
+      !out_path_ok("--save-init", r->save_init) ||
+      !out_path_ok("--plot", r->plot))
     return 1;
+  if (r->resume && resume_load(r, &ck))
+    goto out;
   if (heed_data_load_split(r->o.data, r->o.data_dir, r->o.split_seed,
                            &r->train, &r->test, err, sizeof err) != 0) {
     fprintf(stderr, "heed train: %s\n", err);
@@ -337,10 +324,9 @@ static int train(run *r) {
             r->train.n ? "test" : "training");
     return 1;
   }
-  if (r->resume && resume(r, &ck))
+  if (ck && resume(r, ck))
     goto out;
-  snprintf(r->args, sizeof r->args, "--strategy %s --lr %g", r->o.strategy,
-           r->o.lr);
+  heed__exp_args(&r->o, r->args, sizeof r->args);
   if (heed__dist_enabled(&r->dopts)
           ? heed__dist_build(&r->dist, "train", &r->dopts, &r->o,
                              (uint32_t)r->train.dim, r->train.classes, &r->rt,

@@ -62,8 +62,15 @@ check_error "--checkpoint $tmp/dir: is a directory" train "${small[@]}" --checkp
 [ -z "$(ls "$tmp" | grep '\.tmp\.' || true)" ]
 
 # --- item 10: a checkpoint's options checked like flags
-"$heed" train "${small[@]}" --hidden 4 --epochs 1 --checkpoint "$tmp/e1.ckpt" >/dev/null
-check_error "e1.ckpt: 'step' = 90 disagrees with 'epoch' = 1" \
+# (a checkpoint resumes on its own --data, so the data set changes under
+# the same name: 200 samples become 5)
+idx 200 "$tmp/swap" train; idx 5 "$tmp/swap" t10k
+"$heed" train --data "$tmp/swap" --hidden 4 --batch 2 --epochs 1 --quiet \
+  --checkpoint "$tmp/e1.ckpt" >/dev/null
+idx 5 "$tmp/swap" train
+check_error "e1.ckpt: 'step' = 100 disagrees with 'epoch' = 1" \
+  train --quiet --resume "$tmp/e1.ckpt"
+check_error "--data $tmp/tiny contradicts $tmp/e1.ckpt" \
   train --data "$tmp/tiny" --quiet --resume "$tmp/e1.ckpt"
 check_error "--lr wants a number in [1e-09, 100], got '0'" train "${small[@]}" --lr 0
 check_error "--batch wants an integer in [1, 4096], got '65536'" train "${small[@]}" --batch 65536

@@ -39,4 +39,49 @@ check_error "unknown strategy" train --data digits --data-dir "$data" --strategy
 check_error "--shuffle" train --shuffle maybe
 printf 'garbage' >"$tmp/bad.ckpt"
 check_error "bad.ckpt" train --data digits --data-dir "$data" --resume "$tmp/bad.ckpt"
-echo "resume exact; bad input rejected"
+
+# A resumed run says what its neurons play (issue 13): the header, --json
+# and the next checkpoint's options all say retain, not the default bp.
+base=(--data digits --data-dir "$data" --hidden 16 --batch 32 --quiet)
+"$heed" train "${base[@]}" --epochs 1 --strategy retain:lambda=10 \
+  --checkpoint "$tmp/r.ckpt" >/dev/null
+"$heed" train --data-dir "$data" --epochs 2 --resume "$tmp/r.ckpt" --json \
+  --checkpoint "$tmp/r2.ckpt" >"$tmp/r.json" 2>"$tmp/r.err"
+grep -q "strategy retain:lambda=10," "$tmp/r.err" ||
+  { echo "header does not say retain:" >&2; cat "$tmp/r.err" >&2; exit 1; }
+[ "$(jq -r .strategy "$tmp/r.json")" = retain:lambda=10 ] ||
+  { echo "--json does not say retain:" >&2; cat "$tmp/r.json" >&2; exit 1; }
+[ "$(jq -r .dataset "$tmp/r.json")" = digits ] ||
+  { echo "--data not taken from the checkpoint" >&2; exit 1; }
+grep -aq -- "--strategy retain:lambda=10 " "$tmp/r2.ckpt" ||
+  { echo "the next checkpoint's args do not say retain" >&2; exit 1; }
+grep -aq -- "--hidden 16 " "$tmp/r2.ckpt" ||
+  { echo "the next checkpoint's args lack the sizes" >&2; exit 1; }
+# Flags that contradict the checkpoint: one line each, before any training.
+res=(train --data-dir "$data" --epochs 2 --resume "$tmp/r.ckpt")
+check_error "--strategy bp contradicts" "${res[@]}" --strategy bp
+check_error "retain:lambda=10" "${res[@]}" --strategy retain:lambda=3
+check_error "--lr 0.5 contradicts" "${res[@]}" --lr 0.5
+check_error "--hidden 32 contradicts" "${res[@]}" --hidden 32
+check_error "--activation tanh contradicts" "${res[@]}" --activation tanh
+check_error "--batch 16 contradicts" "${res[@]}" --batch 16
+check_error "--seed 9 contradicts" "${res[@]}" --seed 9
+check_error "--data mnist contradicts" "${res[@]}" --data mnist
+check_error "--init he contradicts" "${res[@]}" --init he
+# Flags that agree with it are fine (the canonical spec is compared).
+"$heed" "${res[@]}" --strategy retain:lambda=10.0 --hidden 16 --batch 32 \
+  --quiet >/dev/null
+# A per-layer society resumes as one.
+"$heed" train "${base[@]}" --hidden 8,8 --epochs 1 \
+  --strategy 'bp;retain:lambda=3;bp' --checkpoint "$tmp/m.ckpt" >/dev/null
+"$heed" train --data-dir "$data" --epochs 2 --resume "$tmp/m.ckpt" --json \
+  --quiet >"$tmp/m.json"
+[ "$(jq -r .strategy "$tmp/m.json")" = "bp;retain:lambda=3;bp" ] ||
+  { echo "per-layer society lost:" >&2; cat "$tmp/m.json" >&2; exit 1; }
+check_error "names 2 layers" train "${base[@]}" --hidden 8,8 --strategy 'bp;bp'
+# Output paths are checked before training starts.
+check_error "directory /nonexistent does not exist" train "${base[@]}" \
+  --checkpoint /nonexistent/x.ckpt
+check_error "directory /nonexistent does not exist" train "${base[@]}" \
+  --plot /nonexistent/x.svg
+echo "resume exact; resume tells the truth; bad input rejected"
