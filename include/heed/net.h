@@ -191,6 +191,10 @@ enum heed_wire_kind {
   HEED_WIRE_PARAMS = 6,  /* weights, biases and states of neurons
                             [word, word+rows) of `layer` */
   HEED_WIRE_PULL = 7,    /* please send PARAMS of your layers to process 0 */
+  HEED_WIRE_FORWARD_Z = 8, /* a FORWARD with its zeros left out: data is a
+                              bitmap of rows*stride bits (32 a word, bit b
+                              of word i: value 32i+b is not +0.0), then the
+                              values that are not, in order */
 };
 
 typedef struct heed_wire_msg {

@@ -27,6 +27,72 @@ static size_t block_floats(const heed_block *h) {
   return (size_t)h->rows * h->stride + (size_t)h->rows * h->ldc;
 }
 
+/* ---- zeros left out ----------------------------------------------------
+ *
+ * Activations after relu, and inputs such as MNIST's, are often zeros:
+ * a FORWARD whose block is at least a quarter zeros (+0.0, by bits) goes
+ * as FORWARD_Z, a bitmap of the values that are not zeros and those
+ * values, and is expanded bit for bit on arrival. */
+
+static size_t zwords(size_t n) { return (n + 31) / 32; }
+
+/* Packs m (a FORWARD) into *z and *buf (heed__free it) when that saves at
+ * least a quarter: returns 1, or 0 to send m as it is. */
+static int zpack(const heed_wire_msg *m, heed_wire_msg *z, float **buf) {
+  size_t n = m->nfloats, zeros = 0;
+  const uint32_t *u = (const uint32_t *)m->data;
+  for (size_t i = 0; i < n; i++)
+    zeros += u[i] == 0;
+  if (n < 64 || zeros * 4 < n)
+    return 0;
+  size_t w = zwords(n);
+  uint32_t *q = heed__calloc(w + n - zeros, sizeof *q);
+  if (!q)
+    return 0; /* sent whole instead */
+  uint32_t *v = q + w;
+  for (size_t i = 0; i < n; i++)
+    if (u[i]) {
+      q[i / 32] |= 1u << (i % 32);
+      *v++ = u[i];
+    }
+  *z = *m;
+  z->kind = HEED_WIRE_FORWARD_Z;
+  z->data = (const float *)q;
+  z->nfloats = w + n - zeros;
+  *buf = (float *)q;
+  return 1;
+}
+
+/* Whether a FORWARD_Z payload describes exactly n values. */
+static int zcheck(const heed_wire_msg *m, size_t n) {
+  size_t w = zwords(n), set = 0;
+  if (m->nfloats < w || !m->data)
+    return 0;
+  const uint32_t *q = (const uint32_t *)m->data;
+  for (size_t i = 0; i < w; i++)
+    set += (size_t)__builtin_popcount(q[i]);
+  if (n % 32 && (q[w - 1] >> (n % 32)))
+    return 0; /* bits past the block */
+  return set == m->nfloats - w;
+}
+
+static void zexpand(const heed_wire_msg *m, size_t n, float *out) {
+  const uint32_t *q = (const uint32_t *)m->data, *v = q + zwords(n);
+  uint32_t *o = (uint32_t *)out;
+  for (size_t i = 0; i < n; i++)
+    o[i] = q[i / 32] >> (i % 32) & 1 ? *v++ : 0;
+}
+
+/* Sends a block to process `to`, its zeros left out when that pays. */
+static int send_block(heed_net *net, unsigned to, const heed_wire_msg *m) {
+  heed_wire_msg z;
+  float *buf = NULL;
+  int packed = m->kind == HEED_WIRE_FORWARD && zpack(m, &z, &buf);
+  int rv = net->remote.send(net->remote.arg, to, packed ? &z : m);
+  heed__free(buf);
+  return rv;
+}
+
 static heed_await *await_of(heed_net *net, size_t l, unsigned p) {
   return &net->awaits[(l - 1) * net->remote.nprocs + p];
 }
@@ -103,7 +169,7 @@ void heed__proxy_behaviour(heed_runtime *rt, heed_actor self, void *state,
   default:
     goto bad;
   }
-  if (net->remote.send(net->remote.arg, p->proc, &m) != 0)
+  if (send_block(net, p->proc, &m) != 0)
     heed__net_fail(net);
   heed_msg_free(msg);
   return;
@@ -127,19 +193,23 @@ int heed__hub_send_fwd(heed_hub *hub, heed_gather *g) {
                      .data = heed__block_data(g->buf) +
                              (size_t)L->lo * h->stride,
                      .nfloats = (size_t)(L->hi - L->lo) * h->stride};
-  int last = (size_t)L->l == net->nlayers;
-  for (unsigned r = 0; r < net->remote.nprocs; r++) {
+  int last = (size_t)L->l == net->nlayers, rv = 0;
+  heed_wire_msg z;
+  float *buf = NULL;
+  int packed = 0;
+  for (unsigned r = 0; r < net->remote.nprocs && !rv; r++) {
     if (r == net->remote.self ||
         (last ? r != 0 : !heed__share(net, L->l + 1, r)))
       continue;
-    int rv = 0;
     if (h->mode == HEED_MODE_TRAIN &&
         (rv = await_bid(net, L->l, r, g->batch, h->count)) != 0)
-      return rv;
-    if ((rv = net->remote.send(net->remote.arg, r, &m)) != 0)
-      return rv;
+      break;
+    if (!packed)
+      packed = zpack(&m, &z, &buf) ? 1 : -1; /* once for every reader */
+    rv = net->remote.send(net->remote.arg, r, packed > 0 ? &z : &m);
   }
-  return 0;
+  heed__free(buf);
+  return rv;
 }
 
 /* The bid slice for process r: this process's rows of g, then their
@@ -316,7 +386,7 @@ static int block_shape(heed_net *net, unsigned from, const heed_wire_msg *m,
   size_t L = net->nlayers, l = m->layer;
   unsigned self = net->remote.self;
   const char *k = heed_wire_kind_name(m->kind);
-  int fwd = m->kind == HEED_WIRE_FORWARD;
+  int fwd = m->kind != HEED_WIRE_BID;
   char only[64];
   if (fwd && l == L + 1) {
     if (self != 0)
@@ -376,10 +446,12 @@ static int check_block(heed_net *net, unsigned from, const heed_wire_msg *m,
                   "takes %u rows, ldc %u (from row %u) from process %u, not "
                   "from row %llu", k, l, m->rows, m->ldc, s->rows, s->ldc,
                   s->first, from, (unsigned long long)m->word);
-  if (m->nfloats != (size_t)m->rows * (m->stride + (size_t)m->ldc) ||
-      (m->nfloats && !m->data))
+  size_t n = (size_t)m->rows * (m->stride + (size_t)m->ldc);
+  if (m->kind == HEED_WIRE_FORWARD_Z ? !zcheck(m, n)
+                                     : m->nfloats != n ||
+                                           (m->nfloats && !m->data))
     return refuse(net, why, "%s for layer %u: %zu floats for a block of %zu",
-                  k, l, m->nfloats, (size_t)m->rows * (m->stride + m->ldc));
+                  k, l, m->nfloats, n);
   if (net->remote.self == 0) { /* the driver knows what is in flight */
     pthread_mutex_lock(&net->mu);
     int known = net->done[m->batch % HEED_HUB_GATHERS].batch == m->batch;
@@ -409,7 +481,7 @@ static int deliver_block(heed_net *net, unsigned from, const heed_wire_msg *m,
   int rv = check_block(net, from, m, &s, why);
   if (rv)
     return rv;
-  int fwd = m->kind == HEED_WIRE_FORWARD;
+  int fwd = m->kind != HEED_WIRE_BID;
   int to_critic = fwd && m->layer == net->nlayers + 1;
   size_t extra = !fwd      ? (size_t)m->rows * m->ldc /* coefficients */
                  : s.whole ? (size_t)m->count * m->rows /* sample-major */
@@ -419,7 +491,10 @@ static int deliver_block(heed_net *net, unsigned from, const heed_wire_msg *m,
                               m->rows, extra, &b)) != 0)
     return rv;
   heed__block_hdr(b)->ldc = m->ldc;
-  memcpy(heed__block_data(b), m->data, m->nfloats * sizeof(float));
+  if (m->kind == HEED_WIRE_FORWARD_Z)
+    zexpand(m, (size_t)m->rows * m->stride, heed__block_data(b));
+  else
+    memcpy(heed__block_data(b), m->data, m->nfloats * sizeof(float));
   if (!s.whole) {
     heed_hub *hub = &net->layers[s.sender - 1].hub;
     rv = heed_actor_broadcast(net->rt, &hub->self, 1,
@@ -574,6 +649,7 @@ int heed_net_deliver_why(heed_net *net, unsigned from, const heed_wire_msg *m,
                   net->remote.self);
   switch (m->kind) {
   case HEED_WIRE_FORWARD:
+  case HEED_WIRE_FORWARD_Z:
   case HEED_WIRE_BID:
     return deliver_block(net, from, m, &why);
   case HEED_WIRE_CONTROL:

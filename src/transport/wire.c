@@ -381,6 +381,7 @@ const char *heed_wire_kind_name(uint32_t kind) {
   case HEED_WIRE_ACK: return "ACK";
   case HEED_WIRE_PARAMS: return "PARAMS";
   case HEED_WIRE_PULL: return "PULL";
+  case HEED_WIRE_FORWARD_Z: return "FORWARD_Z";
   case HEED_SESS_BUILD: return "BUILD";
   case HEED_SESS_READY: return "READY";
   case HEED_SESS_STOP: return "STOP";
@@ -407,7 +408,7 @@ static int decode_msg(rd *r, heed_frame *f, heed_frame_msg *fm, size_t *used,
   if (get_uint(r, &kind, what))
     return r->err;
   fm->m.kind = (uint32_t)(kind <= UINT32_MAX ? kind : 0);
-  if (kind >= HEED_WIRE_FORWARD && kind <= HEED_WIRE_PULL) {
+  if (kind >= HEED_WIRE_FORWARD && kind <= HEED_WIRE_FORWARD_Z) {
     if (n != 10)
       return fail(r, HEED_EFORMAT, "%s (%s) has %u fields, not 10", what,
                   heed_wire_kind_name(fm->m.kind), n);

@@ -33,7 +33,7 @@
 #define HEED_WIRE_MAX_PLUGINS 8
 #define HEED_WIRE_URL_MAX 256
 
-/* Session kinds (net kinds are enum heed_wire_kind, 1..7). */
+/* Session kinds (net kinds are enum heed_wire_kind, 1..8). */
 enum heed_sess_kind {
   HEED_SESS_BUILD = 32, /* bytes: the run config (heed_run_config) */
   HEED_SESS_READY = 33, /* word: the worker's frame limit */

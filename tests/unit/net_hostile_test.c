@@ -60,7 +60,10 @@ static int wait_sent(peer *p, uint32_t kind, uint32_t layer, sent *out) {
   pthread_mutex_lock(&p->mu);
   for (;;) {
     for (size_t i = 0; i < p->n; i++)
-      if (p->log[i].m.kind == kind && p->log[i].m.layer == layer) {
+      if ((p->log[i].m.kind == kind ||
+           (kind == HEED_WIRE_FORWARD &&
+            p->log[i].m.kind == HEED_WIRE_FORWARD_Z)) && /* zeros left out */
+          p->log[i].m.layer == layer) {
         if (out)
           *out = p->log[i];
         pthread_mutex_unlock(&p->mu);

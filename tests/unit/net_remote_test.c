@@ -238,6 +238,21 @@ static void test_deliver_checks_slices(void **state) {
   bid.ldc = 3;
   bid.nfloats = 2 * 11;
   refused_by_slice(1, &bid, "was not sent forward to process 1");
+  /* the same slice with its zeros left out: a bitmap word, then the
+   * values its bits name, no more, no fewer, no bit past the block */
+  uint32_t zq[4] = {0x5, 0x3f800000u, 0x40000000u, 0};
+  heed_wire_msg z = fwd;
+  z.kind = HEED_WIRE_FORWARD_Z;
+  z.data = (const float *)zq;
+  z.nfloats = 3;
+  refused_by_slice(1, &z, NULL);
+  z.nfloats = 2;
+  refused_by_slice(1, &z, "2 floats for a block of 24");
+  z.nfloats = 4;
+  refused_by_slice(1, &z, "4 floats for a block of 24");
+  zq[0] = 0x5 | 1u << 24; /* value 24 of a block of 24 */
+  z.nfloats = 4;
+  refused_by_slice(1, &z, "for a block of 24");
   /* PARAMS of layer 1 for this process start at neuron 3 */
   size_t np = 3 * 8 + 3;
   heed_wire_msg par = {.kind = HEED_WIRE_PARAMS, .layer = 1, .data = d,
