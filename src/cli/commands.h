@@ -10,6 +10,7 @@ int heed_cmd_bench_trace(int argc, char **argv);
 int heed_cmd_strategies(int argc, char **argv);
 int heed_cmd_export(int argc, char **argv);
 int heed_cmd_train(int argc, char **argv);
+int heed_cmd_runs(int argc, char **argv);
 int heed_cmd_continual(int argc, char **argv);
 int heed_cmd_worker(int argc, char **argv);
 int heed_cmd_bench_transport(int argc, char **argv);

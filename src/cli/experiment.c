@@ -194,6 +194,24 @@ int heed__exp_layer_spec(const char *cmd, const heed_exp_opts *o, size_t l,
   return 0;
 }
 
+int heed__exp_check_strategy(const char *cmd, const heed_exp_opts *o) {
+  size_t L = o->nhidden + 1;
+  for (size_t l = 0; l < L; l++) {
+    char spec[1024], err[512];
+    heed_strategy *s = NULL;
+    if (heed__exp_layer_spec(cmd, o, l, L, spec, sizeof spec))
+      return -1;
+    if (heed_strategy_new(&s, spec, err, sizeof err) != 0) {
+      fprintf(stderr, "heed %s: %s\n", cmd, err);
+      return -1;
+    }
+    heed_strategy_free(s);
+    if (!strchr(o->build_strategy ? o->build_strategy : o->strategy, ';'))
+      break;
+  }
+  return 0;
+}
+
 /* Per-layer strategies ("bp;guard:c=0.01"): layer 1 was built with the
  * first spec, the others are set here. */
 static int set_layers(const char *cmd, const heed_exp_opts *o, heed_net *net,

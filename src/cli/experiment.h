@@ -72,6 +72,11 @@ int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
 int heed__exp_layer_spec(const char *cmd, const heed_exp_opts *o, size_t l,
                          size_t nlayers, char *buf, size_t len);
 
+/* Checks --strategy before any work: as many specs as weight layers
+ * (o->nhidden + 1), each one a strategy heed knows with parameters in
+ * range. Prints one line and returns nonzero otherwise. */
+int heed__exp_check_strategy(const char *cmd, const heed_exp_opts *o);
+
 /* Resuming (resume.c): takes the network shape and the run's options from
  * checkpoint ck (read from path) into o, and describes what its neurons
  * play into strategy (o->strategy then points there; build into build,

@@ -14,6 +14,7 @@ struct command {
 
 static const struct command commands[] = {
     {"train", heed_cmd_train, "train a society of neurons on real data"},
+    {"runs", heed_cmd_runs, "list, show, compare and remove recorded runs"},
     {"continual", heed_cmd_continual, "the catastrophic-forgetting benchmark"},
     {"bench", heed_cmd_bench, "measure speed: runtime, net, transport, trace"},
     {"strategies", heed_cmd_strategies, "list the strategies neurons can play"},

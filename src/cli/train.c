@@ -13,6 +13,7 @@
 #include "cli/experiment.h"
 #include "cli/plot.h"
 #include "cli/progress.h"
+#include "cli/record.h"
 #include "heed/checkpoint.h"
 #include "heed/data.h"
 
@@ -22,6 +23,7 @@ static void usage(FILE *f) {
              "a real data set\nand reports test accuracy.\n\noptions:\n");
   heed__exp_usage(f);
   heed__dist_usage(f);
+  heed__record_usage(f);
   fprintf(f,
       "  --save-init FILE       write the weights before the first step\n"
       "  --checkpoint FILE      write a checkpoint at each epoch end and at "
@@ -82,6 +84,12 @@ typedef struct run {
   heed_trace *trace;
   heed_dist_opts dopts; /* --workers, --cluster, ... */
   heed_dist *dist;
+  heed_record_opts ro; /* --run-dir, --run-name, --no-record */
+  heed_record *rec;
+  char plot_buf[4200], ckpt_buf[4200];
+  heed_json cfg; /* the config members, for config.json and --json */
+  int argc;
+  char **argv;
 } run;
 
 static int save(run *r, const char *path, uint32_t epochs_done) {
@@ -97,6 +105,23 @@ static int save(run *r, const char *path, uint32_t epochs_done) {
     return -1;
   }
   return 0;
+}
+
+/* A test accuracy on the curve, once per step count (the last one too,
+ * after --max-steps or mid-epoch). */
+static void test_point(run *r, const heed_batch_stats *ev) {
+  if (!ev->count || (r->cv.ne && r->cv.ex[r->cv.ne - 1] == (double)r->steps))
+    return;
+  double *ex = realloc(r->cv.ex, (r->cv.ne + 1) * sizeof *ex);
+  if (ex)
+    r->cv.ex = ex;
+  double *ey = ex ? realloc(r->cv.ey, (r->cv.ne + 1) * sizeof *ey) : NULL;
+  if (ey)
+    r->cv.ey = ey;
+  if (ex && ey) {
+    ex[r->cv.ne] = (double)r->steps;
+    ey[r->cv.ne++] = 100.0 * ev->correct / ev->count;
+  }
 }
 
 static int eval(run *r, heed_batch_stats *st) {
@@ -157,6 +182,90 @@ static int resume(run *r, const heed_checkpoint *ck) {
                   m->curve[i].acc))
       return -1;
   return 0;
+}
+
+/* The run record (record.h): its config once the data is loaded. */
+static int record_start(run *r) {
+  heed__json_open(&r->cfg);
+  heed__record_config(&r->cfg, "train", &r->o, &r->train, &r->test, r->argc,
+                      r->argv);
+  heed__json_str(&r->cfg, "resumed_from", r->resume);
+  heed__json_close(&r->cfg);
+  if (r->cfg.oom) {
+    fprintf(stderr, "heed train: out of memory\n");
+    return -1;
+  }
+  int rv = heed__record_start(&r->rec, "train", &r->ro, r->o.data, r->cfg.s);
+  if (rv == 0 && r->rec && !r->plot) /* the plot lives with the record */
+    r->plot = heed__record_path(r->rec, "curves.svg", r->plot_buf,
+                                sizeof r->plot_buf);
+  return rv;
+}
+
+static void record_step(run *r, uint32_t epoch, double loss, double acc,
+                        double sps) {
+  char line[256];
+  snprintf(line, sizeof line, "{\"kind\":\"step\",\"step\":%llu,"
+           "\"epoch\":%u,\"loss\":%.6g,\"train_acc\":%.6g,"
+           "\"samples_per_s\":%.0f}", (unsigned long long)r->steps, epoch,
+           loss, acc, sps);
+  heed__record_metric(r->rec, line);
+}
+
+static void record_eval(run *r, const char *kind, uint32_t epoch,
+                        const heed_batch_stats *ev) {
+  char line[256];
+  snprintf(line, sizeof line, "{\"kind\":\"%s\",\"step\":%llu,"
+           "\"epoch\":%u,\"test_acc\":%.6g,\"test_loss\":%.6g}", kind,
+           (unsigned long long)r->steps, epoch,
+           ev->count ? (double)ev->correct / ev->count : 0, ev->loss);
+  heed__record_metric(r->rec, line);
+}
+
+/* final.json and --json: one object (docs/runs.md): the run directory,
+ * the config, the final metrics, then the summary fields older heed
+ * printed at the top level. */
+static int record_final(run *r, uint32_t epoch, const heed_batch_stats *ev,
+                        double secs, uint64_t samples) {
+  char dir[4200];
+  double acc = ev->count ? (double)ev->correct / ev->count : 0;
+  double sps = secs > 0 ? samples / secs : 0;
+  heed_json j = {0};
+  heed__json_open(&j);
+  heed__json_str(&j, "format", HEED_RECORD_FORMAT);
+  heed__json_u64(&j, "version", HEED_RECORD_VERSION);
+  heed__json_str(&j, "command", "train");
+  heed__json_str(&j, "run_dir", heed__record_path(r->rec, "", dir,
+                                                  sizeof dir));
+  heed__json_raw(&j, "config", r->cfg.s);
+  heed__json_key(&j, "final");
+  heed__json_open(&j);
+  heed__json_num(&j, "test_accuracy", acc);
+  heed__json_num(&j, "test_loss", ev->loss);
+  heed__json_u64(&j, "steps", r->steps);
+  heed__json_u64(&j, "epochs", epoch);
+  heed__json_num(&j, "train_seconds", secs);
+  heed__json_num(&j, "samples_per_s", sps);
+  heed__json_close(&j);
+  heed__json_str(&j, "dataset", r->o.data); /* the older summary */
+  heed__json_str(&j, "strategy", r->o.strategy);
+  heed__json_u64(&j, "epochs", epoch);
+  heed__json_u64(&j, "steps", r->steps);
+  heed__json_u64(&j, "batch", r->o.batch);
+  heed__json_u64(&j, "threads", r->o.threads);
+  heed__json_num(&j, "test_accuracy", acc);
+  heed__json_num(&j, "test_loss", ev->loss);
+  heed__json_num(&j, "train_seconds", secs);
+  heed__json_num(&j, "samples_per_s", sps);
+  heed__json_close(&j);
+  int rv = j.oom ? -1 : heed__record_finish(r->rec, j.s);
+  r->rec = NULL;
+  if (j.oom)
+    fprintf(stderr, "heed train: out of memory\n");
+  else if (r->o.json)
+    printf("%s\n", j.s);
+  heed__json_free(&j);
+  return rv;
 }
 
 static int plot(run *r) {
@@ -280,6 +389,11 @@ static int parse(run *r, int argc, char **argv) {
       return 2;
     if (k2 > 0)
       continue;
+    if ((k2 = heed__record_parse("train", &r->ro, argc, argv, &i)) != 0) {
+      if (k2 < 0)
+        return 2;
+      continue;
+    }
     if ((k2 = heed__dist_parse("train", &r->dopts, argc, argv, &i)) != 0) {
       if (k2 < 0)
         return 2;
@@ -314,6 +428,8 @@ static int train(run *r) {
     return 1;
   if (r->resume && resume_load(r, &ck))
     goto out;
+  if (heed__exp_check_strategy("train", &r->o))
+    goto out;
   if (heed_data_load_split(r->o.data, r->o.data_dir, r->o.split_seed,
                            &r->train, &r->test, err, sizeof err) != 0) {
     fprintf(stderr, "heed train: %s\n", err);
@@ -327,6 +443,8 @@ static int train(run *r) {
   if (ck && resume(r, ck))
     goto out;
   heed__exp_args(&r->o, r->args, sizeof r->args);
+  if (record_start(r))
+    goto out;
   if (heed__dist_enabled(&r->dopts)
           ? heed__dist_build(&r->dist, "train", &r->dopts, &r->o,
                              (uint32_t)r->train.dim, r->train.classes, &r->rt,
@@ -401,6 +519,8 @@ static int train(run *r) {
       run_n += st.count;
       if (r->steps % every == 0 && run_n) {
         curve_add(&r->cv, r->steps, run_loss / run_n, run_acc / run_n);
+        record_step(r, epoch + 1, run_loss / run_n, run_acc / run_n,
+                    samples / (heed__now() - t0 + 1e-9));
         heed__progress_update(&pg, epoch + 1, r->o.epochs, r->steps,
                               run_loss / run_n, run_acc / run_n, samples, 0);
         run_loss = run_acc = 0;
@@ -413,16 +533,8 @@ static int train(run *r) {
     if (eval(r, &ev))
       goto out;
     heed__progress_done(&pg);
-    double *ex = realloc(r->cv.ex, (r->cv.ne + 1) * sizeof *ex);
-    double *ey = realloc(r->cv.ey, (r->cv.ne + 1) * sizeof *ey);
-    if (ex)
-      r->cv.ex = ex;
-    if (ey)
-      r->cv.ey = ey;
-    if (ex && ey) {
-      ex[r->cv.ne] = (double)r->steps;
-      ey[r->cv.ne++] = 100.0 * ev.correct / ev.count;
-    }
+    test_point(r, &ev);
+    record_eval(r, "epoch", epoch + 1, &ev);
     if (!r->o.quiet)
       fprintf(stderr, "epoch %u/%u: test accuracy %.2f%%, test loss %.4f\n",
               epoch + 1, r->o.epochs, 100.0 * ev.correct / ev.count, ev.loss);
@@ -435,19 +547,19 @@ static int train(run *r) {
   if (eval(r, &ev))
     goto out;
   heed__progress_done(&pg);
-  if (r->checkpoint && save(r, r->checkpoint, epoch))
+  record_eval(r, "final", epoch, &ev);
+  test_point(r, &ev);
+  const char *ck_path = r->checkpoint ? r->checkpoint
+                        : heed__record_path(r->rec, "checkpoint.ckpt",
+                                            r->ckpt_buf, sizeof r->ckpt_buf);
+  if (ck_path && save(r, ck_path, epoch))
     goto out;
   if (r->plot && plot(r))
     goto out;
   double acc = ev.count ? (double)ev.correct / ev.count : 0;
-  if (r->o.json)
-    printf("{\"dataset\":\"%s\",\"strategy\":\"%s\",\"epochs\":%u,"
-           "\"steps\":%llu,\"batch\":%u,\"threads\":%u,\"test_accuracy\":%.4f,"
-           "\"test_loss\":%.4f,\"train_seconds\":%.3f,\"samples_per_s\":%.0f}\n",
-           r->o.data, r->o.strategy, epoch, (unsigned long long)r->steps,
-           r->o.batch, r->o.threads, acc, ev.loss, secs,
-           secs > 0 ? samples / secs : 0);
-  else
+  if (record_final(r, epoch, &ev, secs, samples))
+    goto out;
+  if (!r->o.json)
     printf("test accuracy %.2f%% (loss %.4f) after %llu steps, %.1f s, "
            "%.0f samples/s\n",
            100 * acc, ev.loss, (unsigned long long)r->steps, secs,
@@ -465,6 +577,8 @@ int heed_cmd_train(int argc, char **argv) {
   run r;
   memset(&r, 0, sizeof r);
   heed__exp_defaults(&r.o);
+  r.argc = argc;
+  r.argv = argv;
   int rc = parse(&r, argc, argv);
   if (rc >= 0)
     return rc;
@@ -485,5 +599,7 @@ int heed_cmd_train(int argc, char **argv) {
   free(r.cv.p);
   free(r.cv.ex);
   free(r.cv.ey);
+  heed__record_free(r.rec);
+  heed__json_free(&r.cfg);
   return rc;
 }
