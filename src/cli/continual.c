@@ -18,6 +18,7 @@
 #include "cli/experiment.h"
 #include "cli/plot.h"
 #include "cli/progress.h"
+#include "cli/record.h"
 #include "heed/data.h"
 
 #define MAX_TASKS 64
@@ -61,10 +62,17 @@ typedef struct cl {
   const char *plot;
   const char *strat[MAX_STRATS];
   char compare_buf[1024];
+  const char *compare_arg; /* --compare as given */
   heed_dataset train, test;       /* the base data */
   heed_dataset split_train[MAX_TASKS], split_test[MAX_TASKS];
   task tasks[MAX_TASKS];
   result res[MAX_STRATS];
+  heed_record_opts ro; /* --run-dir, --run-name, --no-record */
+  heed_record *rec;
+  heed_json cfg;
+  int argc;
+  char **argv;
+  char plot_buf[4200];
 } cl;
 
 static void usage(FILE *f) {
@@ -110,8 +118,10 @@ static void usage(FILE *f) {
       "last)\n"
       "  --plot FILE.svg|.png   heatmap of the mean R and accuracy curves\n"
       "  --max-steps N          at most N training steps per task (tests)\n"
-      "  -h, --help             this help\n\nshared options:\n");
-  heed__exp_usage(f);
+      "  -h, --help             this help\n");
+  heed__record_usage(f);
+  fprintf(f, "\nshared options:\n");
+  heed__exp_usage(f, HEED_EXP_USAGE_CONTINUAL);
   fprintf(f,
       "\nData comes from tools/fetch-data. Example:\n"
       "  heed continual --bench permuted --tasks 5 --compare bp,guard "
@@ -120,6 +130,7 @@ static void usage(FILE *f) {
 
 static int parse_compare(cl *c, const char *v) {
   snprintf(c->compare_buf, sizeof c->compare_buf, "%s", v);
+  c->compare_arg = v;
   c->nstrat = 0;
   /* Split at commas that start a new strategy name: a comma followed by
    * text with no '=' before the next comma or ':' (strategy parameters
@@ -178,6 +189,11 @@ static int parse(cl *c, int argc, char **argv) {
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
+    }
+    if ((k = heed__record_parse(cmd, &c->ro, argc, argv, &i)) != 0) {
+      if (k < 0)
+        return 2;
+      continue;
     }
     if (!strcmp(a, "--bench") || !strcmp(a, "--tasks") ||
         !strcmp(a, "--epochs-per-task") || !strcmp(a, "--seeds") ||
@@ -393,6 +409,33 @@ static int evaluate(cl *c, heed_net *net, const task *k, float *buf,
   return 0;
 }
 
+/* metrics.jsonl: after the p-th task of the order (task t), the test
+ * accuracy on every task (a row of R; null where not tested). */
+static void record_task(cl *c, const char *strategy, uint64_t seed,
+                        uint32_t p, uint32_t t, const double *row) {
+  if (!c->rec)
+    return;
+  heed_json j = {0};
+  char acc[32];
+  heed__json_open(&j);
+  heed__json_str(&j, "kind", "task");
+  heed__json_str(&j, "strategy", strategy);
+  heed__json_u64(&j, "seed", seed);
+  heed__json_u64(&j, "step", p + 1); /* tasks trained so far */
+  heed__json_u64(&j, "task", t + 1);
+  heed__json_key(&j, "acc");
+  heed__json_array(&j, 1);
+  for (uint32_t k = 0; k < c->T; k++) {
+    snprintf(acc, sizeof acc, row[k] == row[k] ? "%.6g" : "null", row[k]);
+    heed__json_item(&j, acc);
+  }
+  heed__json_array(&j, 0);
+  heed__json_close(&j);
+  if (!j.oom)
+    heed__record_metric(c->rec, j.s);
+  heed__json_free(&j);
+}
+
 /* One strategy, one seed: trains the tasks in the order ord (NULL: 1..T)
  * and fills R (T x T; row p: after the p-th task of the order, column j:
  * task j; NAN for a task without a test set) and, when L is not NULL, the
@@ -481,6 +524,7 @@ static int run_one(cl *c, const char *strategy, uint64_t seed,
         nrow++;
       }
     }
+    record_task(c, strategy, seed, p, t, R + (size_t)p * T);
     if (c->consolidate && p + 1 < T &&
         heed_net_control(net, HEED_EVENT_CONSOLIDATE) != 0) {
       fprintf(stderr, "heed continual: consolidation failed\n");
@@ -566,7 +610,6 @@ static void print_text(const cl *c) {
   free(mR);
 }
 
-static void json_string(const char *s);
 
 static const char *const tu_names[TU_N] = {
     "v1_after1_acc", "v1_retain_acc", "v1_plastic_acc",
@@ -602,82 +645,176 @@ static void print_tune(const cl *c) {
   }
 }
 
-static void print_tune_json(const cl *c) {
-  for (uint32_t s = 0; s < c->nstrat; s++) {
-    const result *r = &c->res[s];
-    double sc[1000], ms, ss;
-    printf("{\"strategy\":");
-    json_string(r->strategy);
-    printf(",\"bench\":\"%s\",\"tasks\":%u,\"seeds\":%u,\"seed\":%llu,"
-           "\"tune\":%g",
-           bench_names[c->bench], c->T, c->seeds,
-           (unsigned long long)c->o.seed, c->tune);
-    for (int k = 0; k < TU_N; k++) {
-      double m, sd;
-      mean_std(r->tu + k, c->seeds, TU_N, &m, &sd);
-      printf(",\"%s_mean\":%.4f,\"%s_std\":%.4f", tu_names[k], m,
-             tu_names[k], sd);
-    }
-    for (uint32_t k = 0; k < c->seeds; k++)
-      tune_score(r, k, &sc[k]);
-    mean_std(sc, c->seeds, 1, &ms, &ss);
-    printf(",\"score_mean\":%.4f,\"score_std\":%.4f,\"score_per_seed\":[",
-           ms, ss);
-    for (uint32_t k = 0; k < c->seeds; k++)
-      printf("%s%.4f", k ? "," : "", sc[k]);
-    printf("],\"seconds_per_seed\":%.2f}\n", r->secs / c->seeds);
-  }
+static void num(heed_json *j, const char *k, double v) {
+  char t[32];
+  snprintf(t, sizeof t, "%.4f", v);
+  heed__json_raw(j, k, v == v ? t : "null");
 }
 
-static void json_string(const char *s) {
-  putchar('"');
-  for (; *s; s++) {
-    if (*s == '"' || *s == '\\')
-      printf("\\%c", *s);
-    else if ((unsigned char)*s < 0x20)
-      printf("\\u%04x", *s);
-    else
-      putchar(*s);
+/* --tune: one strategy's V1 numbers, the members of an object. */
+static void tune_json(heed_json *j, const cl *c, const result *r) {
+  double sc[1000], ms, ss;
+  char t[32];
+  heed__json_str(j, "strategy", r->strategy);
+  heed__json_num(j, "tune", c->tune);
+  for (int k = 0; k < TU_N; k++) {
+    double m, sd;
+    char key[64];
+    mean_std(r->tu + k, c->seeds, TU_N, &m, &sd);
+    snprintf(key, sizeof key, "%s_mean", tu_names[k]);
+    num(j, key, m);
+    snprintf(key, sizeof key, "%s_std", tu_names[k]);
+    num(j, key, sd);
   }
-  putchar('"');
+  for (uint32_t k = 0; k < c->seeds; k++)
+    tune_score(r, k, &sc[k]);
+  mean_std(sc, c->seeds, 1, &ms, &ss);
+  num(j, "score_mean", ms);
+  num(j, "score_std", ss);
+  heed__json_key(j, "score_per_seed");
+  heed__json_array(j, 1);
+  for (uint32_t k = 0; k < c->seeds; k++) {
+    snprintf(t, sizeof t, "%.4f", sc[k]);
+    heed__json_item(j, t);
+  }
+  heed__json_array(j, 0);
+  snprintf(t, sizeof t, "%.2f", r->secs / c->seeds);
+  heed__json_raw(j, "seconds_per_seed", t);
 }
 
-static void print_json(const cl *c) {
+/* One strategy's result: ACC, BWT, F (mean, std, per seed), the mean R. */
+static void result_json(heed_json *j, const cl *c, const result *r,
+                        double *mR) {
   uint32_t T = c->T;
-  double *mR = malloc((size_t)T * T * sizeof *mR);
-  if (!mR)
-    return;
-  for (uint32_t s = 0; s < c->nstrat; s++) {
-    const result *r = &c->res[s];
-    double m[3], sd[3];
-    for (int k = 0; k < 3; k++)
-      mean_std(r->m + k, c->seeds, 3, &m[k], &sd[k]);
-    mean_R(c, r, mR);
-    printf("{\"strategy\":");
-    json_string(r->strategy);
-    printf(",\"bench\":\"%s\",\"dataset\":", bench_names[c->bench]);
-    json_string(c->o.data);
-    printf(",\"tasks\":%u,\"epochs_per_task\":%u,\"seeds\":%u,\"seed\":%llu,"
-           "\"batch\":%u,\"lr\":%g,\"consolidate\":%s,\"validation\":%g,"
-           "\"tune\":%g,"
-           "\"acc_mean\":%.4f,\"acc_std\":%.4f,\"bwt_mean\":%.4f,"
-           "\"bwt_std\":%.4f,\"forgetting_mean\":%.4f,\"forgetting_std\":%.4f,"
-           "\"acc_per_seed\":[",
-           T, c->E, c->seeds, (unsigned long long)c->o.seed, c->o.batch,
-           c->o.lr, c->consolidate ? "true" : "false", c->validation, c->tune, m[0],
-           sd[0], m[1], sd[1], m[2], sd[2]);
-    for (uint32_t k = 0; k < c->seeds; k++)
-      printf("%s%.4f", k ? "," : "", r->m[3 * k]);
-    printf("],\"matrix\":[");
-    for (uint32_t i = 0; i < T; i++) {
-      printf("%s[", i ? "," : "");
-      for (uint32_t j = 0; j < T; j++)
-        printf("%s%.4f", j ? "," : "", mR[(size_t)i * T + j]);
-      printf("]");
-    }
-    printf("],\"seconds_per_seed\":%.2f}\n", r->secs / c->seeds);
+  double m[3], sd[3];
+  char t[32];
+  for (int k = 0; k < 3; k++)
+    mean_std(r->m + k, c->seeds, 3, &m[k], &sd[k]);
+  mean_R(c, r, mR);
+  heed__json_str(j, "strategy", r->strategy);
+  static const char *const names[] = {"acc", "bwt", "forgetting"};
+  for (int k = 0; k < 3; k++) {
+    char key[32];
+    snprintf(key, sizeof key, "%s_mean", names[k]);
+    num(j, key, m[k]);
+    snprintf(key, sizeof key, "%s_std", names[k]);
+    num(j, key, sd[k]);
   }
+  heed__json_key(j, "acc_per_seed");
+  heed__json_array(j, 1);
+  for (uint32_t k = 0; k < c->seeds; k++) {
+    snprintf(t, sizeof t, "%.4f", r->m[3 * k]);
+    heed__json_item(j, t);
+  }
+  heed__json_array(j, 0);
+  heed__json_key(j, "matrix");
+  heed__json_array(j, 1);
+  for (uint32_t i = 0; i < T; i++) {
+    heed_json row = {0};
+    heed__json_array(&row, 1);
+    for (uint32_t k = 0; k < T; k++) {
+      double v = mR[(size_t)i * T + k];
+      snprintf(t, sizeof t, v == v ? "%.4f" : "null", v);
+      heed__json_item(&row, t);
+    }
+    heed__json_array(&row, 0);
+    heed__json_item(j, row.s ? row.s : "[]");
+    j->oom |= row.oom;
+    heed__json_free(&row);
+  }
+  heed__json_array(j, 0);
+  snprintf(t, sizeof t, "%.2f", r->secs / c->seeds);
+  heed__json_raw(j, "seconds_per_seed", t);
+}
+
+/* The config (config.json), once the data is loaded; starts the record. */
+static int record_start(cl *c) {
+  heed_exp_opts o = c->o;
+  heed_json *j = &c->cfg;
+  if (c->nstrat > 1)
+    o.strategy = NULL; /* several: in "continual.compare" */
+  heed__json_open(j);
+  heed__record_config(j, "continual", &o, &c->train, &c->test, c->argc,
+                      c->argv);
+  heed__json_key(j, "continual");
+  heed__json_open(j);
+  heed__json_str(j, "bench", bench_names[c->bench]);
+  heed__json_u64(j, "tasks", c->T);
+  heed__json_u64(j, "epochs_per_task", c->E);
+  heed__json_u64(j, "seeds", c->seeds);
+  heed__json_key(j, "compare");
+  heed__json_array(j, 1);
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    heed_json q = {0};
+    heed__json_open(&q);
+    heed__json_str(&q, "s", c->strat[s]);
+    heed__json_item(j, q.s ? q.s + 5 : "null"); /* the string after {"s": */
+    j->oom |= q.oom;
+    heed__json_free(&q);
+  }
+  heed__json_array(j, 0);
+  heed__json_bool(j, "consolidate", c->consolidate);
+  heed__json_num(j, "validation", c->validation);
+  heed__json_num(j, "tune", c->tune);
+  heed__json_close(j);
+  heed__json_close(j);
+  if (j->oom) {
+    fprintf(stderr, "heed continual: out of memory\n");
+    return -1;
+  }
+  if (heed__record_start(&c->rec, "continual", &c->ro, c->o.data, j->s))
+    return -1;
+  if (c->rec && !c->plot && !(c->tune > 0 && c->bench != PERMUTED))
+    c->plot = heed__record_path(c->rec, "curves.svg", c->plot_buf,
+                                sizeof c->plot_buf);
+  return 0;
+}
+
+/* final.json and --json: {"format", ..., "config", "final": {"results":
+ * [one object per strategy]}} (docs/runs.md). */
+static int record_final(cl *c) {
+  heed_json f = {0};
+  double *mR = malloc((size_t)c->T * c->T * sizeof *mR);
+  if (!mR) {
+    fprintf(stderr, "heed continual: out of memory\n");
+    return -1;
+  }
+  heed__json_open(&f);
+  heed__json_key(&f, "results");
+  heed__json_array(&f, 1);
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    heed_json r = {0};
+    heed__json_open(&r);
+    if (c->tune > 0 && c->bench != PERMUTED)
+      tune_json(&r, c, &c->res[s]);
+    else
+      result_json(&r, c, &c->res[s], mR);
+    heed__json_close(&r);
+    heed__json_item(&f, r.s ? r.s : "null");
+    f.oom |= r.oom;
+    heed__json_free(&r);
+  }
+  heed__json_array(&f, 0);
   free(mR);
+  /* what heed runs ls and compare show: the first strategy's ACC */
+  double acc = 0, sd, secs = 0;
+  if (!(c->tune > 0 && c->bench != PERMUTED))
+    mean_std(c->res[0].m, c->seeds, 3, &acc, &sd);
+  for (uint32_t s = 0; s < c->nstrat; s++)
+    secs += c->res[s].secs;
+  if (!(c->tune > 0 && c->bench != PERMUTED))
+    heed__json_num(&f, "test_accuracy", acc);
+  heed__json_num(&f, "train_seconds", secs);
+  int rv = -1;
+  if (f.oom) {
+    fprintf(stderr, "heed continual: out of memory\n");
+  } else {
+    rv = heed__record_end(c->rec, "continual", &c->cfg, f.s + 1, NULL,
+                          c->o.json);
+    c->rec = NULL; /* freed */
+  }
+  heed__json_free(&f);
+  return rv;
 }
 
 static int plot(const cl *c) {
@@ -744,7 +881,7 @@ out:
 }
 
 static int run(cl *c) {
-  if (setup(c))
+  if (setup(c) || record_start(c))
     return 1;
   uint32_t T = c->T;
   if (!c->o.quiet)
@@ -815,19 +952,16 @@ static int run(cl *c) {
                 100 * r->m[3 * k], 100 * r->m[3 * k + 1],
                 100 * r->m[3 * k + 2], secs);
     }
-  if (c->tune > 0 && c->bench != PERMUTED) {
-    if (c->o.json)
-      print_tune_json(c);
-    else
-      print_tune(c);
-  } else if (c->o.json)
-    print_json(c);
+  if (c->o.json)
+    ; /* record_final prints it */
+  else if (c->tune > 0 && c->bench != PERMUTED)
+    print_tune(c);
   else
     print_text(c);
   fflush(stdout);
   if (c->plot && plot(c))
     return 1;
-  return 0;
+  return record_final(c) ? 1 : 0;
 }
 
 int heed_cmd_continual(int argc, char **argv) {
@@ -837,6 +971,8 @@ int heed_cmd_continual(int argc, char **argv) {
     return 1;
   }
   heed__exp_defaults(&c->o);
+  c->argc = argc;
+  c->argv = argv;
   c->T = 5;
   c->E = 1;
   c->seeds = 1;
@@ -858,6 +994,8 @@ int heed_cmd_continual(int argc, char **argv) {
     free(c->res[s].m);
     free(c->res[s].tu);
   }
+  heed__record_free(c->rec);
+  heed__json_free(&c->cfg);
   free(c);
   return rc;
 }

@@ -21,7 +21,7 @@ void heed__exp_defaults(heed_exp_opts *o) {
   o->shuffle = 1;
 }
 
-void heed__exp_usage(FILE *f) {
+void heed__exp_usage(FILE *f, int which) {
   fprintf(f,
       "  --data NAME|DIR        mnist, fashion, digits, cifar10, or a folder of\n"
       "                         IDX files (default mnist)\n"
@@ -38,7 +38,7 @@ void heed__exp_usage(FILE *f) {
       "                         'heed strategies'); one per weight layer with\n"
       "                         ';', e.g. 'bp;guard:c=0.01;bp'\n"
       "  --strategy-plugin PATH.so  load a strategy from a shared object\n"
-      "  --epochs N             passes over the training set (default 1)\n"
+      "%s"
       "  --batch N              mini-batch size (default 32)\n"
       "  --lr X                 learning rate of plain SGD (default 0.05)\n"
       "  --seed N               seed for weights and shuffling (default 1)\n"
@@ -46,9 +46,16 @@ void heed__exp_usage(FILE *f) {
       "  --spin-us N            how long an idle thread polls for work before\n"
       "                         it sleeps (default 200; 0 sleeps at once)\n"
       "  --shuffle on|off       shuffle each epoch, or use file order (default on)\n"
-      "  --max-steps N          stop after N training steps in total\n"
+      "%s"
       "  --json                 print one JSON summary on stdout\n"
-      "  --quiet                no progress on stderr\n");
+      "  --quiet                no progress on stderr\n",
+      which == HEED_EXP_USAGE_CONTINUAL
+          ? ""
+          : "  --epochs N             passes over the training set (default "
+            "1)\n",
+      which == HEED_EXP_USAGE_CONTINUAL
+          ? ""
+          : "  --max-steps N          stop after N training steps in total\n");
 }
 
 int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,

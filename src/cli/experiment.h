@@ -53,8 +53,11 @@ typedef struct heed_exp_opts {
 } heed_exp_opts;
 
 void heed__exp_defaults(heed_exp_opts *o);
-/* The usage lines of the shared flags. */
-void heed__exp_usage(FILE *f);
+/* The usage lines of the shared flags; HEED_EXP_USAGE_CONTINUAL leaves
+ * out the ones heed continual has its own form of (--epochs, --max-steps). */
+#define HEED_EXP_USAGE_TRAIN 0
+#define HEED_EXP_USAGE_CONTINUAL 1
+void heed__exp_usage(FILE *f, int which);
 /* Consumes argv[*i] (and its value) if it is a shared flag: returns 1 if
  * consumed, 0 if not a shared flag, -1 on a bad value (error printed). */
 int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,

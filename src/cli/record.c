@@ -108,6 +108,14 @@ void heed__json_raw(heed_json *j, const char *k, const char *raw) {
   heed__json_key(j, k);
   put(j, "%s", raw);
 }
+void heed__json_array(heed_json *j, int open) {
+  put(j, open ? "[" : "]");
+  j->first = open;
+}
+void heed__json_item(heed_json *j, const char *raw) {
+  put(j, j->first ? "%s" : ",%s", raw);
+  j->first = 0;
+}
 void heed__json_free(heed_json *j) {
   free(j->s);
   memset(j, 0, sizeof *j);
@@ -193,6 +201,11 @@ void heed__record_config(heed_json *j, const char *cmd, const heed_exp_opts *o,
   put(j, "]");
   options_json(j, o);
   heed__json_key(j, "strategies"); /* one per weight layer */
+  if (!o->strategy) { /* heed continual --compare: several */
+    put(j, "null");
+    data_json(j, train, test);
+    return;
+  }
   put(j, "[");
   size_t L = o->nhidden + 1;
   const char *p = o->strategy;
@@ -382,7 +395,7 @@ int heed__record_finish(heed_record *r, const char *final_json) {
   if (bad)
     fprintf(stderr, "heed: %s: the run record could not be written whole\n",
             r->dir);
-  return bad ? -1 : 0;
+  return bad ? -1 : 0; /* the caller frees r */
 }
 
 void heed__record_free(heed_record *r) {
@@ -391,4 +404,34 @@ void heed__record_free(heed_record *r) {
   if (r->metrics)
     fclose(r->metrics);
   free(r);
+}
+
+int heed__record_end(heed_record *r, const char *cmd, const heed_json *cfg,
+                     const char *final_members, const char *top, int json) {
+  char dir[4200];
+  heed_json j = {0};
+  heed__json_open(&j);
+  heed__json_str(&j, "format", HEED_RECORD_FORMAT);
+  heed__json_u64(&j, "version", HEED_RECORD_VERSION);
+  heed__json_str(&j, "command", cmd);
+  heed__json_str(&j, "run_dir", heed__record_path(r, "", dir, sizeof dir));
+  heed__json_raw(&j, "config", cfg->s ? cfg->s : "null");
+  heed__json_key(&j, "final");
+  put(&j, "{%s}", final_members);
+  if (top && *top)
+    put(&j, ",%s", top);
+  heed__json_close(&j);
+  int rv = 0;
+  if (j.oom) {
+    fprintf(stderr, "heed %s: out of memory\n", cmd);
+    rv = -1;
+    heed__record_free(r);
+  } else {
+    rv = heed__record_finish(r, j.s);
+    heed__record_free(r);
+    if (json)
+      printf("%s\n", j.s);
+  }
+  heed__json_free(&j);
+  return rv;
 }

@@ -50,15 +50,26 @@ void heed__json_num(heed_json *j, const char *k, double v);
 void heed__json_u64(heed_json *j, const char *k, uint64_t v);
 void heed__json_bool(heed_json *j, const char *k, int v);
 void heed__json_raw(heed_json *j, const char *k, const char *raw);
+/* "[" (open nonzero) or "]"; between them, items of raw JSON text. */
+void heed__json_array(heed_json *j, int open);
+void heed__json_item(heed_json *j, const char *raw);
 void heed__json_free(heed_json *j);
 /* Writes s as a JSON string literal to f. */
 void heed__json_write_str(FILE *f, const char *s);
 
 /* The run's config as the members of an object (no braces): command,
- * version, git, argv, every option, the strategy per layer, the data. */
+ * version, git, argv, every option, the strategy per layer, the data.
+ * o->strategy NULL (several strategies compared): both are null. */
 void heed__record_config(heed_json *j, const char *cmd, const heed_exp_opts *o,
                          const heed_dataset *train, const heed_dataset *test,
                          int argc, char **argv);
+/* Ends a result: the members of one object (no braces) put into the final
+ * object under "final", with "format", "version", "command", "run_dir"
+ * and "config" before it; top (NULL or members) follows at the top level.
+ * Writes final.json (r may be NULL) and, with json, prints it on one line.
+ * Frees r; nonzero (error printed) when a file could not be written. */
+int heed__record_end(heed_record *r, const char *cmd, const heed_json *cfg,
+                     const char *final_members, const char *top, int json);
 
 /* Creates the run directory and writes config (an object) to config.json.
  * *rp stays NULL when recording is off. Prints a one-line error and returns

@@ -166,7 +166,10 @@ static int cmd_ls(const char *rootdir) {
       snprintf(s, sizeof s, "%.1f", atof(secs));
     printf("%-36s %-20s %-8s %-10s %-22s %8s %8s %8s\n", v[i],
            get(&r, "started"), get(&r, "options.data"),
-           get(&r, "options.hidden"), get(&r, "options.strategy"),
+           get(&r, "options.hidden"),
+           heed__kv_get(&r.cfg, "options.strategy")
+               ? get(&r, "options.strategy")
+               : get(&r, "continual.compare"),
            get(&r, "options.lr"), a, s);
     rec_free(&r);
   }

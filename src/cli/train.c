@@ -21,7 +21,7 @@ static void usage(FILE *f) {
   fprintf(f, "usage: heed train [options]\n\n"
              "Trains a feed-forward network whose every neuron is an actor on "
              "a real data set\nand reports test accuracy.\n\noptions:\n");
-  heed__exp_usage(f);
+  heed__exp_usage(f, HEED_EXP_USAGE_TRAIN);
   heed__dist_usage(f);
   heed__record_usage(f);
   fprintf(f,
@@ -227,44 +227,37 @@ static void record_eval(run *r, const char *kind, uint32_t epoch,
  * printed at the top level. */
 static int record_final(run *r, uint32_t epoch, const heed_batch_stats *ev,
                         double secs, uint64_t samples) {
-  char dir[4200];
   double acc = ev->count ? (double)ev->correct / ev->count : 0;
   double sps = secs > 0 ? samples / secs : 0;
-  heed_json j = {0};
-  heed__json_open(&j);
-  heed__json_str(&j, "format", HEED_RECORD_FORMAT);
-  heed__json_u64(&j, "version", HEED_RECORD_VERSION);
-  heed__json_str(&j, "command", "train");
-  heed__json_str(&j, "run_dir", heed__record_path(r->rec, "", dir,
-                                                  sizeof dir));
-  heed__json_raw(&j, "config", r->cfg.s);
-  heed__json_key(&j, "final");
-  heed__json_open(&j);
-  heed__json_num(&j, "test_accuracy", acc);
-  heed__json_num(&j, "test_loss", ev->loss);
-  heed__json_u64(&j, "steps", r->steps);
-  heed__json_u64(&j, "epochs", epoch);
-  heed__json_num(&j, "train_seconds", secs);
-  heed__json_num(&j, "samples_per_s", sps);
-  heed__json_close(&j);
-  heed__json_str(&j, "dataset", r->o.data); /* the older summary */
-  heed__json_str(&j, "strategy", r->o.strategy);
-  heed__json_u64(&j, "epochs", epoch);
-  heed__json_u64(&j, "steps", r->steps);
-  heed__json_u64(&j, "batch", r->o.batch);
-  heed__json_u64(&j, "threads", r->o.threads);
-  heed__json_num(&j, "test_accuracy", acc);
-  heed__json_num(&j, "test_loss", ev->loss);
-  heed__json_num(&j, "train_seconds", secs);
-  heed__json_num(&j, "samples_per_s", sps);
-  heed__json_close(&j);
-  int rv = j.oom ? -1 : heed__record_finish(r->rec, j.s);
-  r->rec = NULL;
-  if (j.oom)
+  heed_json f = {0}, top = {0};
+  heed__json_open(&f);
+  heed__json_num(&f, "test_accuracy", acc);
+  heed__json_num(&f, "test_loss", ev->loss);
+  heed__json_u64(&f, "steps", r->steps);
+  heed__json_u64(&f, "epochs", epoch);
+  heed__json_num(&f, "train_seconds", secs);
+  heed__json_num(&f, "samples_per_s", sps);
+  heed__json_open(&top);
+  heed__json_str(&top, "dataset", r->o.data); /* the older summary */
+  heed__json_str(&top, "strategy", r->o.strategy);
+  heed__json_u64(&top, "epochs", epoch);
+  heed__json_u64(&top, "steps", r->steps);
+  heed__json_u64(&top, "batch", r->o.batch);
+  heed__json_u64(&top, "threads", r->o.threads);
+  heed__json_num(&top, "test_accuracy", acc);
+  heed__json_num(&top, "test_loss", ev->loss);
+  heed__json_num(&top, "train_seconds", secs);
+  heed__json_num(&top, "samples_per_s", sps);
+  int rv = -1;
+  if (f.oom || top.oom) {
     fprintf(stderr, "heed train: out of memory\n");
-  else if (r->o.json)
-    printf("%s\n", j.s);
-  heed__json_free(&j);
+  } else {
+    rv = heed__record_end(r->rec, "train", &r->cfg, f.s + 1, top.s + 1,
+                          r->o.json);
+    r->rec = NULL; /* freed */
+  }
+  heed__json_free(&f);
+  heed__json_free(&top);
   return rv;
 }
 

@@ -5,17 +5,29 @@
 # Usage: continual_small.sh HEED DATA_DIR
 set -euo pipefail
 heed=$1 data=$2
-out=$("$heed" continual --bench split-task --tasks 2 --hidden 32 \
-      --max-steps 100 --data-dir "$data" --compare bp,guard --json --quiet)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$heed" continual --bench split-task --tasks 2 --hidden 32 \
+      --max-steps 100 --data-dir "$data" --compare bp,guard --json --quiet \
+      --run-dir "$tmp/run" >"$tmp/out.json"
+[ "$(wc -l <"$tmp/out.json")" -eq 1 ] || { echo "want one JSON line" >&2; exit 1; }
+# the run record's object (docs/runs.md): config, then one result per strategy
+jq -e '.format == "heed-run" and .command == "continual" and
+       .config.continual.bench == "split-task" and .config.continual.tasks == 2
+       and .config.continual.compare == ["bp","guard"]
+       and (.final.results | length) == 2' "$tmp/out.json" >/dev/null ||
+  { cat "$tmp/out.json" >&2; exit 1; }
+cmp <(jq -c . "$tmp/run/final.json") <(jq -c . "$tmp/out.json")
+[ "$(jq -s 'map(select(.kind == "task")) | length' "$tmp/run/metrics.jsonl")" -eq 4 ]
+[ -s "$tmp/run/curves.svg" ]
+out=$(jq -c '.final.results[]' "$tmp/out.json")
 echo "$out"
-[ "$(printf '%s\n' "$out" | wc -l)" -eq 2 ] || {
-  echo "want one JSON line per strategy" >&2; exit 1; }
-for f in strategy bench tasks seeds acc_mean acc_std bwt_mean bwt_std \
+for f in strategy acc_mean acc_std bwt_mean bwt_std \
          forgetting_mean forgetting_std matrix; do
   printf '%s\n' "$out" | grep -q "\"$f\":" || {
     echo "no $f in output" >&2; exit 1; }
 done
-printf '%s\n' "$out" | head -1 | grep -q '"strategy":"bp","bench":"split-task"'
+printf '%s\n' "$out" | head -1 | grep -q '"strategy":"bp"'
 printf '%s\n' "$out" | grep -q '"matrix":\[\[[0-9.]*,[0-9.]*\],\[[0-9.]*,[0-9.]*\]\]'
 acc=$(printf '%s\n' "$out" | head -1 | sed -n 's/.*"acc_mean":\([0-9.]*\).*/\1/p')
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.8) }' || {
@@ -29,4 +41,7 @@ msg=$("$heed" continual --data-dir /nonexistent --quiet 2>&1)
   exit 1; }
 set -e
 "$heed" continual --help | grep -q -- --compare
+# its help lists each flag once, and not the --epochs it refuses
+[ "$("$heed" continual --help | grep -c -- '--max-steps')" -eq 1 ]
+if "$heed" continual --help | grep -q -- '--epochs '; then exit 1; fi
 echo ok
