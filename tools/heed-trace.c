@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
@@ -84,7 +85,10 @@ static void usage(FILE *f) {
       "                         Chrome trace-event JSON (Perfetto, "
       "chrome://tracing)\n"
       "  attention --plot OUT.svg|.png FILE\n"
-      "                         attention received per neuron, per layer\n\n"
+      "                         attention received per neuron, per layer\n"
+      "  serve [--http ADDR] FILE | --live URL\n"
+      "                         a web page watching the run (default ADDR\n"
+      "                         127.0.0.1:8080; Ctrl-C to stop)\n\n"
       "filters (cat, tail):\n"
       "  --layer N[-M]          sender or receiver in these layers\n"
       "  --neuron N[-M]         sender or receiver is one of these neurons\n"
@@ -547,6 +551,10 @@ static int cmd_stats(int argc, char **argv) {
   if (s.recorded)
     printf(", %" PRIu64 " dropped of %" PRIu64 " recorded", s.dropped,
            s.recorded + s.dropped);
+  if (s.metrics)
+    printf("\nmetrics: %" PRIu64 " (after step %" PRIu64 ": loss %.4f, "
+           "accuracy %.2f%%)", s.metrics, s.last_step, s.last_loss,
+           100 * s.last_acc);
   print_procs(&s);
   print_counts(&s);
   rc = print_batches(&s);
@@ -743,6 +751,67 @@ static int cmd_attention(int argc, char **argv) {
   return rc;
 }
 
+/* ---- serve ---- */
+
+static int serve_rec(void *ctx, const heed_trace_rec *r, char *err,
+                     size_t errlen) {
+  (void)err;
+  (void)errlen;
+  heed_trace_server_add(ctx, r);
+  return 0;
+}
+
+static int cmd_serve(int argc, char **argv) {
+  const char *http = "127.0.0.1:8080", *live = NULL, *src = NULL;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--http") || !strcmp(a, "--live")) {
+      if (i + 1 >= argc)
+        return fail("%s needs a value", a);
+      *(!strcmp(a, "--http") ? &http : &live) = argv[++i];
+    } else if (a[0] == '-' && a[1]) {
+      return fail("unknown option '%s' (see '%s --help')", a, prog);
+    } else if (!src) {
+      src = a;
+    } else {
+      return fail("one source only, not '%s' too", a);
+    }
+  }
+  if (!!src == !!live)
+    return fail("usage: %s serve [--http ADDR] FILE | --live URL", prog);
+  if (live && !is_url(live))
+    return fail("--live follows a live run: give its URL, not '%s'", live);
+  char err[512];
+  heed_trace_server *srv;
+  if (heed_trace_server_new(&srv, http, live ? live : src, live != NULL, err,
+                            sizeof err) != 0)
+    return fail("%s", err);
+  fprintf(stderr, "%s: serving %s at %s (Ctrl-C to stop)\n", prog,
+          live ? live : src, heed_trace_server_url(srv));
+  int rc;
+  if (live) {
+    rc = read_live(live, serve_rec, srv); /* until Ctrl-C */
+  } else {
+    rc = read_file(src, serve_rec, srv);
+    heed_trace_server_done(srv);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    while (!rc && !interrupted) {
+      struct timespec ts = {0, 100000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+  heed_trace_server_free(srv);
+  return rc;
+}
+
 static int run(int argc, char **argv) {
   if (argc < 2) {
     usage(stderr);
@@ -763,6 +832,8 @@ static int run(int argc, char **argv) {
     return cmd_export(argc - 1, argv + 1);
   if (!strcmp(cmd, "attention"))
     return cmd_attention(argc - 1, argv + 1);
+  if (!strcmp(cmd, "serve"))
+    return cmd_serve(argc - 1, argv + 1);
   fail("unknown command '%s' (see '%s --help')", cmd, prog);
   return 2;
 }

@@ -33,7 +33,9 @@ enum heed_trace_kind {
   HEED_TRACE_BATCH = 1u << 3,   /* the driver hands a batch to the input */
   HEED_TRACE_LABELS = 1u << 4,  /* the driver hands labels to the critic */
   HEED_TRACE_DROPS = 1u << 5,   /* the tracer's own drop report */
-  HEED_TRACE_ALL = 0x3f,
+  HEED_TRACE_METRIC = 1u << 6,  /* the driver's loss and accuracy of a
+                                   training step (heed_trace_metric) */
+  HEED_TRACE_ALL = 0x7f,
 };
 
 /* Who an actor is: its role and place in the network. */
@@ -68,6 +70,7 @@ typedef struct heed_trace_event {
 } heed_trace_event;
 
 typedef struct heed_trace heed_trace;
+typedef struct heed_trace_rec heed_trace_rec; /* a record read back, below */
 
 typedef struct heed_trace_opts {
   const char *path;     /* file to write, or NULL */
@@ -87,6 +90,14 @@ typedef struct heed_trace_opts {
    * events are dropped and counted. */
   void (*sink)(void *arg, const void *rec, size_t len);
   void *sink_arg;
+  /* Every record written (this process's and, in process 0, the ones
+   * other processes ship), decoded, for a watcher in this process (the
+   * observer: heed_trace_server_watch): called on the tracer's own
+   * thread, so it must be quick, as the sink. Cheaper than decoding what
+   * the sink gets. rec->config and rec->values are valid during the call
+   * only. */
+  void (*watch)(void *arg, const struct heed_trace_rec *rec);
+  void *watch_arg;
   /* A run over several processes (heed/cluster.h): this process's index
    * (0: the coordinator, whose trace the others' records join; other
    * indices are written as `proc` on every record, and such a tracer
@@ -97,7 +108,13 @@ typedef struct heed_trace_opts {
    * start shifted by its clock offset, so that every process's records
    * share process 0's clock. */
   uint64_t start_ns;
+  /* The run's configuration as one line of text (heed train writes its
+   * command line), kept in the header (`config`); NULL for none. At most
+   * HEED_TRACE_MAX_CONFIG bytes are kept. */
+  const char *config;
 } heed_trace_opts;
+
+#define HEED_TRACE_MAX_CONFIG 4096
 
 /* Opens the sinks and starts the tracer's thread. One-line reason in err. */
 HEED_API int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts,
@@ -134,6 +151,14 @@ HEED_API int heed_trace_wants(const heed_trace *t, uint64_t batch,
 /* Queues one event; never blocks. Returns HEED_EAGAIN when it was dropped. */
 HEED_API int heed_trace_record(heed_trace *t, const heed_trace_event *ev);
 
+/* Queues a METRIC record: the loss (mean cross-entropy) and accuracy (a
+ * fraction) of `n` samples after `step` training steps, as the driver of
+ * the run saw them. Not sampled (one per step is cheap, and a curve with
+ * holes is worse); skipped (0) when t's kinds leave METRIC out. Never
+ * blocks; HEED_EAGAIN when it was dropped (and counted). NULL t is 0. */
+HEED_API int heed_trace_metric(heed_trace *t, uint64_t step, double loss,
+                               double accuracy, uint32_t n);
+
 /* The options t was made with (path and live_url set to NULL, start_ns
  * to its actual start, sink cleared): what the other processes of a run
  * need to trace alike. */
@@ -165,7 +190,7 @@ HEED_API int heed_trace_add_records(heed_trace *t, uint32_t proc,
  * (count, mean, mean |x|, min, max) always covers all of them. */
 #define HEED_TRACE_MAX_VALUES 1024
 
-/* "forward", "bid", "control", "batch", "labels", "drops" (one bit), or
+/* "forward", "bid", "control", "batch", "labels", "drops", "metric" (one bit), or
  * "?" for anything else. */
 HEED_API const char *heed_trace_kind_name(uint32_t kind);
 /* A comma-separated list of kind names (or "all") into a mask. */
@@ -175,7 +200,7 @@ HEED_API const char *heed_trace_role_name(uint8_t role);
 
 /* ---- Reading traces back (docs/trace-format.md) ---- */
 
-typedef struct heed_trace_rec {
+struct heed_trace_rec {
   uint32_t kind;   /* one enum heed_trace_kind bit; 0 for the header */
   uint64_t run;
   uint64_t t_ns;   /* since the tracer started */
@@ -192,13 +217,18 @@ typedef struct heed_trace_rec {
   uint32_t nvalues;
   /* DROPS records: */
   uint64_t dropped, recorded;
+  int end; /* the last one of its process: the tracer closed */
+  /* METRIC records (batch holds the step, count the samples): */
+  double loss, acc;
   /* The header (kind 0): */
   uint32_t version;
   uint64_t start_unix_ns;
   double sample;
   uint32_t kinds;
   uint32_t procs;  /* processes of the run (0 when absent: one) */
-} heed_trace_rec;
+  const char *config; /* the run's configuration (NUL-terminated, valid
+                         until the next call), or NULL when absent */
+};
 
 typedef struct heed_trace_reader heed_trace_reader;
 
@@ -243,6 +273,39 @@ typedef struct heed_trace_filter {
 HEED_API void heed_trace_filter_init(heed_trace_filter *f);
 HEED_API int heed_trace_filter_match(const heed_trace_filter *f,
                                      const heed_trace_rec *rec);
+
+/* ---- Watching a run: the observer (docs/tracing.md#watching-a-run) ---- */
+
+/* A web page that watches a run: an HTTP server (nng's) on addr that
+ * serves the page at / and a summary of the records it was given at
+ * /state.json, which the page polls: loss and accuracy, messages per
+ * second by kind and per loop, how busy each loop is, drops, control
+ * messages (CONSOLIDATE), and attention received per neuron over time.
+ * addr is HOST:PORT (a bare PORT means 127.0.0.1:PORT; port 0 picks a
+ * free one, see heed_trace_server_url). Memory stays within a few MB per
+ * neuron layer whatever the records say. source names the run on the page
+ * (a file, a URL); live says more records are coming. One-line reason in
+ * err. Any thread may call any of these; they never block for long. */
+typedef struct heed_trace_server heed_trace_server;
+HEED_API int heed_trace_server_new(heed_trace_server **sp, const char *addr,
+                                   const char *source, int live, char *err,
+                                   size_t errlen);
+/* "http://HOST:PORT/": where the page is. */
+HEED_API const char *heed_trace_server_url(const heed_trace_server *s);
+/* Adds one decoded record (a reader's, in the order read; the header
+ * first when there is one). */
+HEED_API void heed_trace_server_add(heed_trace_server *s,
+                                    const heed_trace_rec *rec);
+/* Adds encoded records (whole ones): a heed_trace_opts.sink, arg being
+ * the server. Bad bytes are counted. */
+HEED_API void heed_trace_server_sink(void *arg, const void *rec, size_t len);
+/* heed_trace_server_add as a heed_trace_opts.watch, arg being the server:
+ * how a run watches itself, at a small cost to its tracer's thread. */
+HEED_API void heed_trace_server_watch(void *arg, const heed_trace_rec *rec);
+/* The run is over: the page stops polling. */
+HEED_API void heed_trace_server_done(heed_trace_server *s);
+/* Stops serving and frees s. NULL is ignored. */
+HEED_API void heed_trace_server_free(heed_trace_server *s);
 
 #ifdef __cplusplus
 }

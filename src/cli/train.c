@@ -11,6 +11,7 @@
 #include "cli/commands.h"
 #include "cli/distributed.h"
 #include "cli/experiment.h"
+#include "cli/observe.h"
 #include "cli/plot.h"
 #include "cli/progress.h"
 #include "cli/record.h"
@@ -44,6 +45,9 @@ static void usage(FILE *f) {
       "  --trace-sample P       fraction of batches recorded (default 1)\n"
       "  --trace-kinds K,...    forward,bid,control,batch,labels (default all)\n"
       "  --trace-values         store the values too (up to 1024 per message)\n"
+      "  --observe ADDR         serve a web page watching the run, e.g.\n"
+      "                         127.0.0.1:8080 (docs/tracing.md)\n"
+      "  --observe-keep         after the run, keep serving it until Ctrl-C\n"
       "  -h, --help             this help\n\n"
       "Data comes from tools/fetch-data. Example:\n"
       "  heed train --data mnist --hidden 256,256 --epochs 3 --plot mnist.svg\n");
@@ -80,8 +84,10 @@ typedef struct run {
   uint64_t steps;    /* total steps done */
   char args[2048];   /* the effective options, into each checkpoint */
   char strategy[1024], build_strategy[1024]; /* from --resume's checkpoint */
+  char config[HEED_TRACE_MAX_CONFIG]; /* the command line, for the trace */
   heed_trace_opts tr; /* tr.path or tr.live_url set: trace */
   heed_trace *trace;
+  heed__observer obs; /* --observe */
   heed_dist_opts dopts; /* --workers, --cluster, ... */
   heed_dist *dist;
   heed_record_opts ro; /* --run-dir, --run-name, --no-record */
@@ -298,6 +304,9 @@ static int parse_trace(run *r, int argc, char **argv, int *i) {
     r->tr.values = 1;
     return 1;
   }
+  int k = heed__observe_parse("train", &r->obs, argc, argv, i);
+  if (k)
+    return k;
   if (strcmp(a, "--trace") && strcmp(a, "--trace-live") &&
       strcmp(a, "--trace-sample") && strcmp(a, "--trace-kinds"))
     return 0;
@@ -320,8 +329,10 @@ static int parse_trace(run *r, int argc, char **argv, int *i) {
 /* Creates the tracer and attaches it (when asked for). */
 static int trace_start(run *r) {
   char err[512];
-  if (!r->tr.path && !r->tr.live_url)
+  if (!r->tr.path && !r->tr.live_url && !r->obs.addr)
     return 0;
+  if (heed__observe_start("train", &r->obs, &r->tr))
+    return -1;
   r->tr.run = r->o.seed;
   r->tr.procs = heed__dist_procs(r->dist);
   if (heed_trace_new(&r->trace, &r->tr, err, sizeof err) != 0) {
@@ -356,6 +367,7 @@ static int trace_free(run *r) {
   fprintf(stderr, "heed train: %s%s%llu messages recorded, %llu dropped\n",
           rv ? err : "trace: ", rv ? "; " : "",
           (unsigned long long)st.recorded, (unsigned long long)st.dropped);
+  heed__observe_end("train", &r->obs);
   return rv;
 }
 
@@ -510,6 +522,7 @@ static int train(run *r) {
       run_loss += st.loss * st.count;
       run_acc += st.correct;
       run_n += st.count;
+      heed__observe_metric(r->trace, r->steps, &st);
       if (r->steps % every == 0 && run_n) {
         curve_add(&r->cv, r->steps, run_loss / run_n, run_acc / run_n);
         record_step(r, epoch + 1, run_loss / run_n, run_acc / run_n,
@@ -572,6 +585,8 @@ int heed_cmd_train(int argc, char **argv) {
   heed__exp_defaults(&r.o);
   r.argc = argc;
   r.argv = argv;
+  heed__observe_config(r.config, sizeof r.config, "train", argc, argv);
+  r.tr.config = r.config;
   int rc = parse(&r, argc, argv);
   if (rc >= 0)
     return rc;
@@ -586,6 +601,7 @@ int heed_cmd_train(int argc, char **argv) {
   heed_runtime_free(r.rt);
   if (trace_free(&r) && rc == 0)
     rc = 1;
+  heed__observe_free(&r.obs);
   heed__dist_free(r.dist);
   heed_dataset_destroy(&r.train);
   heed_dataset_destroy(&r.test);

@@ -159,7 +159,7 @@ void heed__ta_stats_free(heed__ta_stats *s) {
 }
 
 static int kind_index(uint32_t k) {
-  for (int i = 0; i < 6; i++)
+  for (int i = 0; i < 7; i++)
     if (k == 1u << i)
       return i + 1;
   return 0;
@@ -277,6 +277,13 @@ static int add_count(heed__ta_stats *s, const heed_trace_rec *r) {
     s->recorded += r->recorded - s->proc_recorded[r->proc];
     s->proc_dropped[r->proc] = r->dropped;
     s->proc_recorded[r->proc] = r->recorded;
+    return 0;
+  }
+  if (r->kind == HEED_TRACE_METRIC) { /* the driver's, no message */
+    s->metrics++;
+    s->last_step = r->batch;
+    s->last_loss = r->loss;
+    s->last_acc = r->acc;
     return 0;
   }
   s->records++;
@@ -479,7 +486,8 @@ int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
   int rv = heed__ta_check(r, ++c->nrec, err, errlen);
   if (rv)
     return rv;
-  if (r->kind == 0 || r->kind == HEED_TRACE_DROPS)
+  if (r->kind == 0 || r->kind == HEED_TRACE_DROPS ||
+      r->kind == HEED_TRACE_METRIC)
     return 0;
   if (c->n == c->cap) {
     size_t cap = c->cap ? 2 * c->cap : 256;

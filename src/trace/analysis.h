@@ -67,7 +67,7 @@ typedef struct heed__ta_att {
 typedef struct heed__ta_stats {
   int pass;
   uint64_t nrec; /* records seen in this pass, header included */
-  uint64_t kind_layer[7][HEED__TA_MAX_LAYER + 2]; /* [1 + kind bit][layer] */
+  uint64_t kind_layer[8][HEED__TA_MAX_LAYER + 2]; /* [1 + kind bit][layer] */
   uint32_t max_layer;
   heed__ta_map batches; /* batch id -> index in binfo */
   heed__ta_batch *binfo;
@@ -76,6 +76,9 @@ typedef struct heed__ta_stats {
   heed__ta_att layer[HEED__TA_MAX_LAYER + 1];
   uint64_t dropped, recorded, records; /* records: events in pass 1;
                                           drops summed over processes */
+  uint64_t metrics;      /* METRIC records (not in records or the table) */
+  uint64_t last_step;    /* the last one's step, loss and accuracy */
+  double last_loss, last_acc;
   double sample;
   uint64_t run;
   uint32_t procs;                            /* the header's, 0: one */

@@ -30,6 +30,7 @@ struct heed_trace_reader {
   int own_f, eof, err;
   uint64_t offset;
   float *vals;
+  char config[HEED_TRACE_MAX_CONFIG + 1]; /* the header's */
 };
 
 int heed_trace_reader_new(heed_trace_reader **rp) {
@@ -156,7 +157,7 @@ static int get_str(const msgpack_object *o, const char *want) {
 enum key_id {
   K_FORMAT, K_KIND, K_VERSION, K_RUN, K_T, K_DUR, K_BATCH, K_FROM, K_TO,
   K_FANOUT, K_LOOP, K_DROPPED, K_RECORDED, K_START, K_SAMPLE, K_KINDS, K_SUM,
-  K_VALUES, K_PROC, K_PROCS, K_UNKNOWN
+  K_VALUES, K_PROC, K_PROCS, K_LOSS, K_ACC, K_N, K_CONFIG, K_END, K_UNKNOWN
 };
 
 static const struct {
@@ -168,6 +169,8 @@ static const struct {
     {"to", 2},      {"fanout", 6},  {"loop", 4},           {"dropped", 7},
     {"recorded", 8}, {"start_unix_ns", 13}, {"sample", 6}, {"kinds", 5},
     {"sum", 3},     {"values", 6},  {"proc", 4},           {"procs", 5},
+    {"loss", 4},    {"acc", 3},     {"n", 1},              {"config", 6},
+    {"end", 3},
 };
 
 static enum key_id key_of(const msgpack_object *k) {
@@ -211,6 +214,20 @@ static int get_values(heed_trace_reader *r, const msgpack_object *v,
   return 0;
 }
 
+/* The header's configuration, copied (at most HEED_TRACE_MAX_CONFIG bytes
+ * and no NUL: it is a C string for the caller). */
+static int get_config(heed_trace_reader *r, const msgpack_object *v,
+                      heed_trace_rec *rec) {
+  if (v->type != MSGPACK_OBJECT_STR ||
+      v->via.str.size > HEED_TRACE_MAX_CONFIG ||
+      memchr(v->via.str.ptr, '\0', v->via.str.size))
+    return -1;
+  memcpy(r->config, v->via.str.ptr, v->via.str.size);
+  r->config[v->via.str.size] = '\0';
+  rec->config = r->config;
+  return 0;
+}
+
 /* One field into rec: 0, or -1 when its value has the wrong type. */
 static int field(heed_trace_reader *r, enum key_id id,
                  const msgpack_object *v, heed_trace_rec *rec, int *header,
@@ -243,6 +260,15 @@ static int field(heed_trace_reader *r, enum key_id id,
   case K_VALUES: return get_values(r, v, rec);
   case K_PROC: return get_u32(v, &rec->proc);
   case K_PROCS: return get_u32(v, &rec->procs);
+  case K_LOSS: return heed__mpk_num(v, &rec->loss);
+  case K_ACC: return heed__mpk_num(v, &rec->acc);
+  case K_N: return get_u32(v, &rec->count);
+  case K_CONFIG: return get_config(r, v, rec);
+  case K_END:
+    if (v->type != MSGPACK_OBJECT_BOOLEAN)
+      return -1;
+    rec->end = v->via.boolean;
+    return 0;
   default: return 0; /* unknown keys are skipped: later versions may add */
   }
 }

@@ -62,8 +62,12 @@ struct heed_trace {
   _Atomic uint64_t start_mono;
   uint64_t start_unix;
   uint32_t proc, procs;
+  char *config; /* the header's, or NULL */
   void (*sink)(void *arg, const void *rec, size_t len);
   void *sink_arg;
+  void (*watch)(void *arg, const heed_trace_rec *rec);
+  void *watch_arg;
+  heed_trace_reader *watch_rd; /* other processes' records, for watch */
   heed__trace_inbox inbox;
 
   int fd; /* the file, or -1 */
@@ -111,27 +115,57 @@ int heed_trace_wants(const heed_trace *t, uint64_t batch, uint32_t kind) {
   return (h >> 11) < t->keep_below;
 }
 
-int heed_trace_record(heed_trace *t, const heed_trace_event *ev) {
-  if (!t || !ev || (ev->count && !ev->values))
-    return HEED_EINVAL;
+/* Claims the next slot (its position in *posp), or NULL when the queue
+ * is full (the event is then dropped and counted). */
+static slot *claim(heed_trace *t, size_t *posp) {
   size_t pos = atomic_load_explicit(&t->head, memory_order_relaxed);
-  slot *s;
   for (;;) {
-    s = slot_at(t, pos);
+    slot *s = slot_at(t, pos);
     size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
     intptr_t dif = (intptr_t)seq - (intptr_t)pos;
     if (dif == 0) {
       if (atomic_compare_exchange_weak_explicit(&t->head, &pos, pos + 1,
                                                 memory_order_relaxed,
-                                                memory_order_relaxed))
-        break;
+                                                memory_order_relaxed)) {
+        *posp = pos;
+        return s;
+      }
     } else if (dif < 0) {
       atomic_fetch_add_explicit(&t->dropped, 1, memory_order_relaxed);
-      return HEED_EAGAIN;
+      return NULL;
     } else {
       pos = atomic_load_explicit(&t->head, memory_order_relaxed);
     }
   }
+}
+
+int heed_trace_metric(heed_trace *t, uint64_t step, double loss,
+                      double accuracy, uint32_t n) {
+  if (!t || !(t->kinds & HEED_TRACE_METRIC))
+    return 0;
+  size_t pos;
+  slot *s = claim(t, &pos);
+  if (!s)
+    return HEED_EAGAIN;
+  memset(&s->ev, 0, sizeof s->ev);
+  s->ev.t_ns = clock_ns(CLOCK_MONOTONIC);
+  s->ev.batch = step;
+  s->ev.kind = HEED_TRACE_METRIC;
+  s->ev.fanout = n; /* the slot's fields, reused: see encode_metric */
+  s->nvals = 0;
+  s->mean = loss;
+  s->mean_abs = accuracy;
+  atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+  return 0;
+}
+
+int heed_trace_record(heed_trace *t, const heed_trace_event *ev) {
+  if (!t || !ev || (ev->count && !ev->values))
+    return HEED_EINVAL;
+  size_t pos;
+  slot *s = claim(t, &pos);
+  if (!s)
+    return HEED_EAGAIN;
   s->ev = *ev;
   s->ev.values = NULL;
   double sum = 0, sabs = 0;
@@ -262,9 +296,25 @@ static void emit(heed_trace *t, int event) {
   t->len = 0;
 }
 
-/* Another process's record (inbox.c): written, not counted as ours. */
+/* Another process's record (inbox.c): written, not counted as ours, and
+ * decoded for the watcher (the inbox checked it is a record). */
 static void emit_other(void *arg, const void *p, size_t n) {
-  emit_rec(arg, p, n, 0);
+  heed_trace *t = arg;
+  emit_rec(t, p, n, 0);
+  if (!t->watch)
+    return;
+  heed_trace_rec r;
+  if (!t->watch_rd && heed_trace_reader_new(&t->watch_rd) != 0)
+    return;
+  int rv = heed_trace_reader_feed(t->watch_rd, p, n);
+  while (!rv && (rv = heed_trace_reader_next(t->watch_rd, &r)) == 1) {
+    t->watch(t->watch_arg, &r);
+    rv = 0;
+  }
+  if (rv < 0) { /* never for a checked record; a fresh reader anyway */
+    heed_trace_reader_free(t->watch_rd);
+    t->watch_rd = NULL;
+  }
 }
 
 /* Records of other processes are marked with theirs (absent means 0). */
@@ -277,7 +327,7 @@ static void proc_key(heed_trace *t) {
 
 static void encode_header(heed_trace *t, int values) {
   msgpack_packer *pk = &t->pk;
-  msgpack_pack_map(pk, 8 + (t->procs > 1));
+  msgpack_pack_map(pk, 8 + (t->procs > 1) + (t->config != NULL));
   key(pk, "format");
   str(pk, "heed-trace");
   key(pk, "version");
@@ -301,7 +351,18 @@ static void encode_header(heed_trace *t, int values) {
     key(pk, "procs");
     msgpack_pack_uint32(pk, t->procs);
   }
+  if (t->config) {
+    key(pk, "config");
+    str(pk, t->config);
+  }
   emit(t, 0);
+  if (t->watch) {
+    heed_trace_rec r = {.version = HEED__TRACE_VERSION, .run = t->run,
+                        .start_unix_ns = t->start_unix, .sample = t->sample,
+                        .kinds = t->kinds, .procs = t->procs,
+                        .config = t->config};
+    t->watch(t->watch_arg, &r);
+  }
 }
 
 static uint64_t since_start(heed_trace *t, uint64_t mono) {
@@ -309,10 +370,16 @@ static uint64_t since_start(heed_trace *t, uint64_t mono) {
   return mono > s ? mono - s : 0;
 }
 
-static void encode_drops(heed_trace *t) {
+/* last: the tracer is closing (an `end` key: a live subscriber knows the
+ * run is over). */
+static void encode_drops(heed_trace *t, int last) {
   msgpack_packer *pk = &t->pk;
-  msgpack_pack_map(pk, 5 + (t->proc != 0));
+  msgpack_pack_map(pk, 5 + (t->proc != 0) + (last != 0));
   proc_key(t);
+  if (last) {
+    key(pk, "end");
+    msgpack_pack_true(pk);
+  }
   key(pk, "t");
   msgpack_pack_uint64(pk, since_start(t, clock_ns(CLOCK_MONOTONIC)));
   key(pk, "run");
@@ -322,13 +389,71 @@ static void encode_drops(heed_trace *t) {
   key(pk, "dropped");
   msgpack_pack_uint64(pk, atomic_load(&t->dropped));
   key(pk, "recorded");
-  msgpack_pack_uint64(pk, atomic_load(&t->head));
+  uint64_t recorded = atomic_load(&t->head), dropped = atomic_load(&t->dropped);
+  msgpack_pack_uint64(pk, recorded);
   emit(t, 0);
+  if (t->watch) {
+    heed_trace_rec r = {.kind = HEED_TRACE_DROPS, .run = t->run,
+                        .t_ns = since_start(t, clock_ns(CLOCK_MONOTONIC)),
+                        .proc = t->proc, .dropped = dropped,
+                        .recorded = recorded, .end = last};
+    t->watch(t->watch_arg, &r);
+  }
+}
+
+/* The event as a reader would decode it, for the watcher. */
+static void watch_event(heed_trace *t, const slot *s) {
+  const heed_trace_event *ev = &s->ev;
+  heed_trace_rec r = {.kind = ev->kind, .run = t->run,
+                      .t_ns = since_start(t, ev->t_ns), .dur_ns = ev->dur_ns,
+                      .batch = ev->batch, .sender = ev->sender,
+                      .receiver = ev->receiver, .fanout = ev->fanout,
+                      .loop = ev->loop, .proc = t->proc, .count = ev->count,
+                      .mean = s->mean, .mean_abs = s->mean_abs,
+                      .min = s->min, .max = s->max,
+                      .values = s->nvals ? s->vals : NULL,
+                      .nvalues = s->nvals};
+  t->watch(t->watch_arg, &r);
+}
+
+/* A METRIC record: the step in `batch`, the samples in `n`. */
+static void encode_metric(heed_trace *t, const slot *s) {
+  msgpack_packer *pk = &t->pk;
+  msgpack_pack_map(pk, 7 + (t->proc != 0));
+  proc_key(t);
+  key(pk, "t");
+  msgpack_pack_uint64(pk, since_start(t, s->ev.t_ns));
+  key(pk, "run");
+  msgpack_pack_uint64(pk, t->run);
+  key(pk, "batch");
+  msgpack_pack_uint64(pk, s->ev.batch);
+  key(pk, "kind");
+  str(pk, "metric");
+  key(pk, "loss");
+  msgpack_pack_double(pk, s->mean);
+  key(pk, "acc");
+  msgpack_pack_double(pk, s->mean_abs);
+  key(pk, "n");
+  msgpack_pack_uint32(pk, s->ev.fanout);
+  emit(t, 1);
+  if (t->watch) {
+    heed_trace_rec r = {.kind = HEED_TRACE_METRIC, .run = t->run,
+                        .t_ns = since_start(t, s->ev.t_ns),
+                        .batch = s->ev.batch, .proc = t->proc,
+                        .count = s->ev.fanout, .loss = s->mean,
+                        .acc = s->mean_abs};
+    t->watch(t->watch_arg, &r);
+  }
+  atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
 }
 
 static void encode_event(heed_trace *t, const slot *s) {
   msgpack_packer *pk = &t->pk;
   const heed_trace_event *ev = &s->ev;
+  if (ev->kind == HEED_TRACE_METRIC) {
+    encode_metric(t, s);
+    return;
+  }
   msgpack_pack_map(pk, 9 + (ev->count > 0) + (s->nvals > 0) + (t->proc != 0));
   proc_key(t);
   key(pk, "t");
@@ -365,6 +490,8 @@ static void encode_event(heed_trace *t, const slot *s) {
       msgpack_pack_float(pk, s->vals[i]);
   }
   emit(t, 1);
+  if (t->watch)
+    watch_event(t, s);
   atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
 }
 
@@ -404,7 +531,7 @@ static void *writer(void *arg) {
     if (now - last >= 1000000000u) {
       uint64_t d = atomic_load(&t->dropped);
       if (d != reported) {
-        encode_drops(t);
+        encode_drops(t, 0);
         reported = d;
       }
       if (t->fd >= 0 && t->flen)
@@ -420,7 +547,7 @@ static void *writer(void *arg) {
       nanosleep(&ts, NULL);
     }
   }
-  encode_drops(t);
+  encode_drops(t, 1);
   if (t->sink)
     t->sink(t->sink_arg, NULL, 0);
   return NULL;
@@ -432,6 +559,8 @@ static void destroy(heed_trace *t) {
   if (t->fd >= 0)
     close(t->fd);
   heed__free(t->path);
+  heed__free(t->config);
+  heed_trace_reader_free(t->watch_rd);
   heed__free(t->fbuf);
   if (t->live)
     nng_close(t->sock);
@@ -455,8 +584,9 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
     snprintf(err, errlen, "trace: sample %g is not in (0, 1]", opts->sample);
     return HEED_EINVAL;
   }
-  if (!opts->path && !opts->live_url && !opts->sink) {
-    snprintf(err, errlen, "trace: neither a file, a live URL nor a sink");
+  if (!opts->path && !opts->live_url && !opts->sink && !opts->watch) {
+    snprintf(err, errlen, "trace: neither a file, a live URL, a sink nor "
+             "a watcher");
     return HEED_EINVAL;
   }
   size_t want = opts->queue ? opts->queue : opts->values ? 4096 : 65536;
@@ -495,6 +625,8 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
   t->procs = opts->procs;
   t->sink = opts->sink;
   t->sink_arg = opts->sink_arg;
+  t->watch = opts->watch;
+  t->watch_arg = opts->watch_arg;
   heed__inbox_init(&t->inbox);
   atomic_init(&t->start_mono, opts->start_ns ? opts->start_ns
                                              : clock_ns(CLOCK_MONOTONIC));
@@ -511,6 +643,17 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
   }
   for (size_t i = 0; i < cap; i++)
     atomic_init(&slot_at(t, i)->seq, i);
+  if (opts->config) {
+    size_t n = strnlen(opts->config, HEED_TRACE_MAX_CONFIG);
+    t->config = heed__malloc(n + 1);
+    if (!t->config) {
+      snprintf(err, errlen, "trace: out of memory");
+      destroy(t);
+      return HEED_ENOMEM;
+    }
+    memcpy(t->config, opts->config, n);
+    t->config[n] = '\0';
+  }
 
   if (opts->path) {
     t->path = heed__strdup(opts->path);
@@ -626,18 +769,20 @@ int heed_trace_add_records(heed_trace *t, uint32_t proc, const void *bytes,
 
 /* ---- names ---- */
 
-static const char *const kind_names[] = {"forward", "bid",    "control",
-                                         "batch",   "labels", "drops"};
+static const char *const kind_names[] = {"forward", "bid",   "control",
+                                         "batch",   "labels", "drops",
+                                         "metric"};
+#define NKINDS 7
 
 const char *heed_trace_kind_name(uint32_t kind) {
-  for (unsigned i = 0; i < 6; i++)
+  for (unsigned i = 0; i < NKINDS; i++)
     if (kind == 1u << i)
       return kind_names[i];
   return "?";
 }
 
 uint32_t heed__trace_kind_parse1(const char *s, size_t n) {
-  for (unsigned i = 0; i < 6; i++)
+  for (unsigned i = 0; i < NKINDS; i++)
     if (strlen(kind_names[i]) == n && !strncmp(s, kind_names[i], n))
       return 1u << i;
   return 0;

@@ -747,6 +747,87 @@ static void test_live(void **state) {
   assert_int_equal(heed_trace_new(&t, &o, err, sizeof err), HEED_EIO);
 }
 
+/* ---- metrics, the header's configuration, the last drops record, and
+ * the watcher: every record written, as the reader decodes it ---- */
+
+typedef struct watched {
+  size_t n, metrics, ends;
+  uint64_t last_step;
+  char config[64];
+} watched;
+
+static void on_watch(void *arg, const heed_trace_rec *r) {
+  watched *w = arg;
+  w->n++;
+  if (r->kind == 0 && r->config)
+    snprintf(w->config, sizeof w->config, "%s", r->config);
+  if (r->kind == HEED_TRACE_METRIC) {
+    w->metrics++;
+    w->last_step = r->batch;
+  }
+  if (r->kind == HEED_TRACE_DROPS && r->end)
+    w->ends++;
+}
+
+static void check_metric(const heed_trace_rec *r, size_t i, void *ctx) {
+  watched *w = ctx;
+  if (i == 0) {
+    assert_non_null(r->config);
+    assert_string_equal(r->config, "heed train --data digits");
+  }
+  if (r->kind == HEED_TRACE_METRIC) {
+    assert_true(r->batch == 7 + w->metrics);
+    assert_true(r->loss == 0.5 + (double)w->metrics);
+    assert_true(r->acc == 0.25);
+    assert_int_equal(r->count, 32);
+    w->metrics++;
+  }
+  if (r->kind == HEED_TRACE_DROPS)
+    w->ends += r->end != 0;
+}
+
+static void test_metric(void **state) {
+  (void)state;
+  char path[512];
+  path_in(path, sizeof path, "metric.trace");
+  watched w = {0};
+  heed_trace_opts o = {.path = path, .run = 3, .sample = 0.01,
+                       .config = "heed train --data digits",
+                       .watch = on_watch, .watch_arg = &w};
+  heed_trace *t = NULL;
+  char err[256];
+  assert_int_equal(heed_trace_new(&t, &o, err, sizeof err), 0);
+  for (int i = 0; i < 3; i++) /* never sampled out */
+    assert_int_equal(heed_trace_metric(t, 7 + (uint64_t)i, 0.5 + i, 0.25, 32),
+                     0);
+  heed_trace_event ev = make_event(1, NULL, 0);
+  ev.batch = 0; /* kept or not by the sampler, watched if written */
+  heed_trace_record(t, &ev);
+  heed_trace_stats st;
+  assert_int_equal(heed_trace_close(t, &st, err, sizeof err), 0);
+  int status;
+  watched r = {0};
+  size_t n = read_all(path, &status, check_metric, &r);
+  assert_int_equal(status, 0);
+  assert_int_equal(r.metrics, 3);
+  assert_int_equal(r.ends, 1); /* the last drops record says so */
+  assert_int_equal(w.n, n);    /* the watcher saw every record written */
+  assert_int_equal(w.metrics, 3);
+  assert_true(w.last_step == 9);
+  assert_int_equal(w.ends, 1);
+  assert_string_equal(w.config, "heed train --data digits");
+  /* a tracer without METRIC in its kinds keeps none */
+  o.kinds = HEED_TRACE_BID;
+  o.watch = NULL;
+  assert_int_equal(heed_trace_new(&t, &o, err, sizeof err), 0);
+  assert_int_equal(heed_trace_metric(t, 1, 1, 1, 1), 0);
+  assert_int_equal(heed_trace_close(t, &st, err, sizeof err), 0);
+  r = (watched){0};
+  read_all(path, &status, check_metric, &r);
+  assert_int_equal(r.metrics, 0);
+  assert_int_equal(heed_trace_metric(NULL, 1, 1, 1, 1), 0);
+}
+
 static int setup(void **state) {
   (void)state;
   snprintf(tmpdir, sizeof tmpdir, "/tmp/heed-trace-test-XXXXXX");
@@ -767,7 +848,7 @@ int main(void) {
       cmocka_unit_test(test_drops),      cmocka_unit_test(test_sampling),
       cmocka_unit_test(test_producers),  cmocka_unit_test(test_net),
       cmocka_unit_test(test_live),       cmocka_unit_test(test_hostile_sizes),
-      cmocka_unit_test(test_write_error),
+      cmocka_unit_test(test_write_error), cmocka_unit_test(test_metric),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

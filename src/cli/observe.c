@@ -1,0 +1,91 @@
+/* observe.c - the --observe flags (observe.h). */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/args.h"
+#include "cli/observe.h"
+
+int heed__observe_parse(const char *cmd, heed__observer *o, int argc,
+                        char **argv, int *i) {
+  const char *a = argv[*i];
+  if (!strcmp(a, "--observe-keep")) {
+    o->keep = 1;
+    return 1;
+  }
+  if (strcmp(a, "--observe"))
+    return 0;
+  return (o->addr = heed__arg_value(cmd, argc, argv, i)) ? 1 : -1;
+}
+
+int heed__observe_start(const char *cmd, heed__observer *o,
+                        heed_trace_opts *tr) {
+  if (!o->addr)
+    return 0;
+  char err[512];
+  if (heed_trace_server_new(&o->srv, o->addr, "heed train", 1, err,
+                            sizeof err) != 0) {
+    fprintf(stderr, "heed %s: %s\n", cmd, err);
+    return -1;
+  }
+  fprintf(stderr, "heed %s: observer at %s\n", cmd,
+          heed_trace_server_url(o->srv));
+  tr->watch = heed_trace_server_watch;
+  tr->watch_arg = o->srv;
+  return 0;
+}
+
+static volatile sig_atomic_t stop;
+static void on_signal(int sig) {
+  (void)sig;
+  stop = 1;
+}
+
+void heed__observe_end(const char *cmd, heed__observer *o) {
+  if (!o->srv)
+    return;
+  heed_trace_server_done(o->srv);
+  if (!o->keep)
+    return;
+  fflush(stdout); /* the run's result is out before the wait */
+  struct sigaction sa, old_int, old_term;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
+  fprintf(stderr, "heed %s: the run is over; still serving %s (Ctrl-C to "
+                  "stop)\n", cmd, heed_trace_server_url(o->srv));
+  while (!stop) {
+    struct timespec ts = {0, 100000000};
+    nanosleep(&ts, NULL);
+  }
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
+}
+
+void heed__observe_free(heed__observer *o) {
+  heed_trace_server_free(o->srv);
+  o->srv = NULL;
+}
+
+void heed__observe_config(char *out, size_t len, const char *cmd, int argc,
+                          char **argv) {
+  size_t n = 0;
+  if (!len)
+    return;
+  out[0] = '\0';
+  n += (size_t)snprintf(out, len, "heed %s", cmd);
+  for (int i = 1; i < argc && n < len; i++) {
+    const char *a = argv[i];
+    int quote = !*a || strpbrk(a, " \t\"'\\$") != NULL;
+    n += (size_t)snprintf(out + n, len - n, quote ? " '%s'" : " %s", a);
+  }
+}
+
+void heed__observe_metric(heed_trace *t, uint64_t step,
+                          const heed_batch_stats *st) {
+  if (t && st->count)
+    heed_trace_metric(t, step, st->loss, (double)st->correct / st->count,
+                      st->count);
+}
