@@ -19,6 +19,7 @@
 #include "cli/plot.h"
 #include "cli/progress.h"
 #include "cli/record.h"
+#include "cli/suggest.h"
 #include "heed/data.h"
 
 #define MAX_TASKS 64
@@ -203,8 +204,7 @@ static int parse(cl *c, int argc, char **argv) {
       if (!(v = heed__arg_value(cmd, argc, argv, &i)))
         return 2;
     } else {
-      fprintf(stderr, "heed continual: unknown option '%s' (see 'heed "
-                      "continual --help')\n", a);
+      heed__unknown_option("continual", a, usage);
       return 2;
     }
     if (!strcmp(a, "--bench")) {
@@ -278,8 +278,9 @@ static int parse(cl *c, int argc, char **argv) {
   for (uint32_t s = 0; s < c->nstrat; s++) {
     heed_strategy *st = NULL;
     char err[512];
-    if (heed_strategy_new(&st, c->strat[s], err, sizeof err) != 0) {
-      fprintf(stderr, "heed continual: %s\n", err);
+    int rv = heed_strategy_new(&st, c->strat[s], err, sizeof err);
+    if (rv != 0) {
+      heed__strategy_error("continual", c->strat[s], rv, err);
       return 2;
     }
     heed_strategy_free(st);
@@ -290,6 +291,8 @@ static int parse(cl *c, int argc, char **argv) {
 /* Loads the data and builds the tasks (permutations are per seed). */
 static int setup(cl *c) {
   char err[512];
+  if (heed__exp_check_data("continual", &c->o))
+    return -1;
   if (heed_data_load_split(c->o.data, c->o.data_dir, c->o.split_seed,
                            &c->train, &c->test, err, sizeof err) != 0) {
     fprintf(stderr, "heed continual: %s\n", err);

@@ -2,9 +2,11 @@
 #include "cli/experiment.h"
 
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <string.h>
 
 #include "cli/args.h"
+#include "cli/suggest.h"
 
 void heed__exp_defaults(heed_exp_opts *o) {
   memset(o, 0, sizeof *o);
@@ -201,6 +203,30 @@ int heed__exp_layer_spec(const char *cmd, const heed_exp_opts *o, size_t l,
   return 0;
 }
 
+int heed__exp_check_data(const char *cmd, const heed_exp_opts *o) {
+  static const char *const names[] = {"mnist",   "fashion", "digits",
+                                      "cifar10", "fashion-mnist",
+                                      "cifar-10"};
+  struct stat st;
+  for (size_t i = 0; i < 6; i++)
+    if (!strcmp(o->data, names[i]))
+      return 0;
+  if (stat(o->data, &st) == 0 && S_ISDIR(st.st_mode))
+    return 0; /* a folder of IDX files: the loader checks the rest */
+  if (strchr(o->data, '/') || stat(o->data, &st) == 0) {
+    fprintf(stderr, "heed %s: --data %s: %s\n", cmd, o->data,
+            stat(o->data, &st) == 0 ? "not a directory"
+                                     : "no such directory");
+    return -1;
+  }
+  const char *s = heed__suggest(o->data, names, 4);
+  fprintf(stderr, "heed %s: unknown dataset '%s' (%s%s%smnist, fashion, "
+                  "digits, cifar10 or a directory of IDX files)\n",
+          cmd, o->data, s ? "did you mean '" : "", s ? s : "",
+          s ? "'? " : "");
+  return -1;
+}
+
 int heed__exp_check_strategy(const char *cmd, const heed_exp_opts *o) {
   size_t L = o->nhidden + 1;
   for (size_t l = 0; l < L; l++) {
@@ -208,8 +234,9 @@ int heed__exp_check_strategy(const char *cmd, const heed_exp_opts *o) {
     heed_strategy *s = NULL;
     if (heed__exp_layer_spec(cmd, o, l, L, spec, sizeof spec))
       return -1;
-    if (heed_strategy_new(&s, spec, err, sizeof err) != 0) {
-      fprintf(stderr, "heed %s: %s\n", cmd, err);
+    int rv = heed_strategy_new(&s, spec, err, sizeof err);
+    if (rv != 0) {
+      heed__strategy_error(cmd, spec, rv, err);
       return -1;
     }
     heed_strategy_free(s);

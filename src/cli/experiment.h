@@ -75,6 +75,11 @@ int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
 int heed__exp_layer_spec(const char *cmd, const heed_exp_opts *o, size_t l,
                          size_t nlayers, char *buf, size_t len);
 
+/* Checks --data before loading: a known name or an existing directory;
+ * a missing path is named as such, a mistyped name gets a suggestion.
+ * One line and nonzero otherwise. */
+int heed__exp_check_data(const char *cmd, const heed_exp_opts *o);
+
 /* Checks --strategy before any work: as many specs as weight layers
  * (o->nhidden + 1), each one a strategy heed knows with parameters in
  * range. Prints one line and returns nonzero otherwise. */

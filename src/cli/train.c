@@ -15,6 +15,7 @@
 #include "cli/plot.h"
 #include "cli/progress.h"
 #include "cli/record.h"
+#include "cli/suggest.h"
 #include "heed/checkpoint.h"
 #include "heed/data.h"
 
@@ -408,8 +409,7 @@ static int parse(run *r, int argc, char **argv) {
       usage(stdout);
       return 0;
     }
-    fprintf(stderr, "heed train: unknown option '%s' (see 'heed train --help')\n",
-            a);
+    heed__unknown_option("train", a, usage);
     return 2;
   }
   return -1;
@@ -433,7 +433,8 @@ static int train(run *r) {
     return 1;
   if (r->resume && resume_load(r, &ck))
     goto out;
-  if (heed__exp_check_strategy("train", &r->o))
+  if (heed__exp_check_strategy("train", &r->o) ||
+      heed__exp_check_data("train", &r->o))
     goto out;
   if (heed_data_load_split(r->o.data, r->o.data_dir, r->o.split_seed,
                            &r->train, &r->test, err, sizeof err) != 0) {

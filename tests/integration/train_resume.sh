@@ -84,4 +84,13 @@ check_error "directory /nonexistent does not exist" train "${base[@]}" \
   --checkpoint /nonexistent/x.ckpt
 check_error "directory /nonexistent does not exist" train "${base[@]}" \
   --plot /nonexistent/x.svg
+# Mistakes named as such, with a suggestion when one is close (issue 13).
+check_error "--data no/such/dir: no such directory" train --data no/such/dir
+check_error "did you mean 'mnist'" train --data minst
+check_error "did you mean '--hidden'" train --hiden 3
+check_error "did you mean '--epochs-per-task'" continual --epochs-per-tsk 3
+check_error "did you mean 'guard'" train --data digits --data-dir "$data" \
+  --strategy gaurd:c=1
+check_error "did you mean 'guard'" continual --compare bp,gaurd
+check_error "q=2 is out of range" train --strategy sparse:q=2
 echo "resume exact; resume tells the truth; bad input rejected"
