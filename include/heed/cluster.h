@@ -97,7 +97,10 @@ typedef struct heed_cluster_opts {
   heed_cluster_fail_fn on_failure;
   void *failure_arg;
   /* Nonzero *stop (e.g. set by a signal handler) fails the run with
-   * "interrupted": waiting driver calls return HEED_EPEER at once. */
+   * "interrupted": waiting driver calls return HEED_EPEER at once. heed
+   * reads it atomically from its own threads; a signal may land on any
+   * thread, so set it atomically too:
+   * __atomic_store_n(&flag, 1, __ATOMIC_RELAXED). */
   const volatile sig_atomic_t *stop;
   int ready_timeout_ms;           /* for workers to answer; 0: 30000 */
   /* With join_workers: also write the URL the workers dial into this
@@ -227,7 +230,8 @@ typedef struct heed_worker_opts {
   size_t secret_len;
   int insecure;            /* listen on a non-loopback URL without a secret */
   unsigned runs;           /* return after this many runs; 0: until *stop */
-  const volatile sig_atomic_t *stop; /* nonzero: end the run, return */
+  const volatile sig_atomic_t *stop; /* nonzero: end the run, return;
+                                        set atomically (as above) */
   /* One line per event (no newline), e.g. "rejected a BUILD: ...". NULL:
    * silent. `verbose` adds runs started and ended, not only problems. */
   void (*log)(void *arg, const char *line);

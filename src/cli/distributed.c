@@ -24,7 +24,11 @@ struct heed_dist {
 
 static volatile sig_atomic_t got_signal;
 
-static void on_signal(int sig) { got_signal = sig; }
+/* Atomic: the signal lands on any thread, the cluster's monitor reads it
+ * on its own (include/heed/cluster.h). */
+static void on_signal(int sig) {
+  __atomic_store_n(&got_signal, sig, __ATOMIC_RELAXED);
+}
 
 double heed__dist_now(void) {
   struct timespec ts;
@@ -145,11 +149,12 @@ static void catch_signals(void) {
 static void on_failure(void *arg, unsigned worker, const char *why) {
   heed_dist *d = arg;
   (void)worker;
-  if (got_signal)
+  int sig = __atomic_load_n(&got_signal, __ATOMIC_RELAXED);
+  if (sig)
     fprintf(stderr, "heed %s: %s by %s; stopping the workers\n", d->cmd, why,
-            got_signal == SIGINT    ? "SIGINT"
-            : got_signal == SIGTERM ? "SIGTERM"
-                                    : "SIGHUP");
+            sig == SIGINT    ? "SIGINT"
+            : sig == SIGTERM ? "SIGTERM"
+                             : "SIGHUP");
   else
     fprintf(stderr, "heed %s: %s; stopping\n", d->cmd, why);
 }

@@ -16,7 +16,8 @@
 
 static volatile sig_atomic_t quit;
 
-static void on_signal(int sig) { quit = sig; }
+/* Atomic: the signal lands on any thread (include/heed/cluster.h). */
+static void on_signal(int sig) { __atomic_store_n(&quit, sig, __ATOMIC_RELAXED); }
 
 static void usage(FILE *f) {
   fprintf(f,

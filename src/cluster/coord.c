@@ -442,6 +442,13 @@ static void refresh_clocks(heed_cluster *c) {
   }
 }
 
+/* Whether the caller's stop flag is set. A signal handler sets it on
+ * whichever thread the signal lands; this reads it on others: atomically
+ * (include/heed/cluster.h). */
+static int stop_asked(const heed_cluster *c) {
+  return c->stop && __atomic_load_n(c->stop, __ATOMIC_RELAXED);
+}
+
 static void *mon_main(void *arg) {
   heed_cluster *c = arg;
   double next_ping = 0;
@@ -449,7 +456,7 @@ static void *mon_main(void *arg) {
   while (!atomic_load(&c->quit)) {
     double now = heed__now_s();
     reap_dead(c);
-    if (c->stop && *c->stop)
+    if (stop_asked(c))
       fail_run(c, 0, HEED_EPEER, "interrupted");
     if (now >= next_ping) {
       next_ping = now + HEARTBEAT_MS / 1000.0;
@@ -562,7 +569,7 @@ static int wait_joins(heed_cluster *c, char *err, size_t errlen) {
     for (unsigned i = 1; i < c->nprocs; i++)
       have += c->joined[i];
     if (have == c->nprocs - 1 || heed__now_s() > end ||
-        atomic_load(&c->failed) || (c->stop && *c->stop))
+        atomic_load(&c->failed) || stop_asked(c))
       break;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -578,7 +585,7 @@ static int wait_joins(heed_cluster *c, char *err, size_t errlen) {
     return 0;
   snprintf(err, errlen, "%u of %u workers joined %s within %d s", have,
            c->nprocs - 1, c->urls[0], c->ready_ms / 1000);
-  return c->stop && *c->stop ? HEED_EPEER : HEED_ETIMEDOUT;
+  return stop_asked(c) ? HEED_EPEER : HEED_ETIMEDOUT;
 }
 
 static void free_partial(heed_cluster *c) {

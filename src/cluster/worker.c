@@ -513,7 +513,8 @@ int heed_worker_serve(const heed_worker_opts *o, char *err, size_t errlen) {
     say(w, "listening at %s", heed_link_url(w->link));
   double started = heed__now_s();
   heed_frame f = {0};
-  while (!*stop && !(o->runs && w->served >= o->runs && w->state == IDLE)) {
+  /* Set by a signal handler on any thread: read atomically (cluster.h). */
+  while (!__atomic_load_n(stop, __ATOMIC_RELAXED) && !(o->runs && w->served >= o->runs && w->state == IDLE)) {
     heed_wire_expect ex = {0}; /* run and receiver checked in handle() */
     rv = heed_link_recv(w->link, &f, &ex, 250);
     if (rv == 0)
@@ -533,7 +534,8 @@ int heed_worker_serve(const heed_worker_opts *o, char *err, size_t errlen) {
       break;
     }
   }
-  end_session(w, *stop ? "terminated" : NULL);
+  end_session(w, __atomic_load_n(stop, __ATOMIC_RELAXED) ? "terminated"
+                                                         : NULL);
   heed_frame_free(&f);
   heed_link_close(w->link);
   heed__free(w);

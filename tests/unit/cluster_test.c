@@ -282,7 +282,9 @@ static void stop_worker(pid_t pid) {
 }
 
 static volatile sig_atomic_t worker_stop;
-static void on_term(int sig) { worker_stop = sig; }
+static void on_term(int sig) {
+  __atomic_store_n(&worker_stop, sig, __ATOMIC_RELAXED);
+}
 
 static void worker_log(void *arg, const char *line) {
   (void)arg;
