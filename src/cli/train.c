@@ -134,7 +134,9 @@ static void test_point(run *r, const heed_batch_stats *ev) {
 static int eval(run *r, heed_batch_stats *st) {
   int rv = heed_net_eval(r->net, r->test.x, r->test.y, r->test.n, st);
   if (rv) {
-    fprintf(stderr, "heed train: evaluation failed: %s\n", heed_strerror(rv));
+    if (!heed__dist_failed(r->dist)) /* else the cluster's line said why */
+      fprintf(stderr, "heed train: evaluation failed: %s\n",
+              heed_strerror(rv));
     return -1;
   }
   return 0;
@@ -510,8 +512,9 @@ static int train(run *r) {
       heed_dataset_gather(&r->train, order + off, cnt, xb, yb);
       int rv = heed_net_train_batch(r->net, xb, yb, (uint32_t)cnt, &st);
       if (rv) {
-        fprintf(stderr, "heed train: training step %llu failed: %s\n",
-                (unsigned long long)r->steps, heed_strerror(rv));
+        if (!heed__dist_failed(r->dist)) /* else its line said why */
+          fprintf(stderr, "heed train: training step %llu failed: %s\n",
+                  (unsigned long long)r->steps, heed_strerror(rv));
         goto out;
       }
       r->steps++;

@@ -35,6 +35,9 @@ ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [ "$ms" -lt 5000 ] || { echo "took $ms ms to stop (limit 5000)" >&2; exit 1; }
 grep -E "worker 2 \(ipc://[^)]*/w2\) died at batch [0-9]+" "$tmp/err" >/dev/null ||
   { echo "no report naming the worker:" >&2; cat "$tmp/err" >&2; exit 1; }
+if grep -q "failed: peer failed" "$tmp/err"; then
+  echo "a second line after the worker's:" >&2; cat "$tmp/err" >&2; exit 1
+fi
 sleep 0.2
 if pgrep -f "heed worker --listen ipc:///tmp/heed-$coord-" >/dev/null; then
   echo "workers of the dead run left behind" >&2

@@ -41,6 +41,10 @@ for sig in INT TERM HUP; do
   [ "$rc" -ne 0 ] || { echo "SIG$sig: exit 0" >&2; exit 1; }
   grep -q "interrupted by SIG$sig; stopping the workers" "$tmp/err" ||
     { echo "SIG$sig: no line said so:" >&2; cat "$tmp/err" >&2; exit 1; }
+  # one line says why, not a second one about the step it cut (issue 13)
+  if grep -q "failed: peer failed" "$tmp/err"; then
+    echo "SIG$sig: a second line:" >&2; cat "$tmp/err" >&2; exit 1
+  fi
   if ls -d "$TMPDIR"/heed-* >/dev/null 2>&1; then
     echo "SIG$sig: socket folder left behind" >&2
     ls -la "$TMPDIR" >&2
