@@ -6,6 +6,13 @@
 #include "cli/commands.h"
 #include "heed/strategy.h"
 
+/* "name=default in [min, max]"; returns its length. */
+static int param(const heed_strategy_param *q, char *buf, size_t len) {
+  int k = snprintf(buf, len, "%s=%g in [%g, %g]", q->name, q->value, q->min,
+                   q->max);
+  return k < 0 ? 0 : k >= (int)len ? (int)len - 1 : k;
+}
+
 int heed_cmd_strategies(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -28,15 +35,26 @@ int heed_cmd_strategies(int argc, char **argv) {
             argv[i]);
     return 2;
   }
+  /* Columns as wide as their widest entry, so a plugin's long name or a
+   * wide range never pushes its help out of line. */
+  int nw = 0, pw = 0;
   for (size_t i = 0; i < heed_strategy_count(); i++) {
     const heed_strategy_ops *s = heed_strategy_at(i);
-    printf("%-8s %s\n", s->name, s->description);
+    nw = (int)strlen(s->name) > nw ? (int)strlen(s->name) : nw;
+    for (size_t p = 0; p < s->nparams; p++) {
+      char arg[128];
+      int k = param(&s->params[p], arg, sizeof arg);
+      pw = k > pw ? k : pw;
+    }
+  }
+  for (size_t i = 0; i < heed_strategy_count(); i++) {
+    const heed_strategy_ops *s = heed_strategy_at(i);
+    printf("%-*s  %s\n", nw, s->name, s->description ? s->description : "");
     for (size_t p = 0; p < s->nparams; p++) {
       const heed_strategy_param *q = &s->params[p];
-      char arg[64];
-      snprintf(arg, sizeof arg, "%s=%g in [%g, %g]", q->name, q->value,
-               q->min, q->max);
-      printf("  %-30s %s\n", arg, q->help ? q->help : "");
+      char arg[128];
+      param(q, arg, sizeof arg);
+      printf("  %-*s  %s\n", pw, arg, q->help ? q->help : "");
     }
   }
   return 0;

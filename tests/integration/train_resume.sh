@@ -93,4 +93,15 @@ check_error "did you mean 'guard'" train --data digits --data-dir "$data" \
   --strategy gaurd:c=1
 check_error "did you mean 'guard'" continual --compare bp,gaurd
 check_error "q=2 is out of range" train --strategy sparse:q=2
+# heed strategies: every parameter's help starts in one column (issue 13)
+"$heed" strategies | python3 -c '
+import re, sys
+lines = [l.rstrip("\n") for l in sys.stdin if l.startswith("  ")]
+cols = set()
+for l in lines:
+    m = re.match(r"  \S+=\S+ in \[[^\]]*\]\s+(\S)", l)
+    if not m:
+        sys.exit("no help text: " + l)
+    cols.add(m.start(1))
+sys.exit(0 if len(lines) > 5 and len(cols) == 1 else "misaligned: %s" % cols)'
 echo "resume exact; resume tells the truth; bad input rejected"
