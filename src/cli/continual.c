@@ -866,10 +866,18 @@ static int plot(const cl *c) {
     }
   panels[S] = (heed_panel){"test accuracy", "tasks trained", "%", ser, ns,
                            NULL, 0, 0};
-  char title[256], err[512];
+  heed_axes *axes = calloc(S + 1, sizeof *axes);
+  if (!axes)
+    goto out;
+  axes[S] = (heed_axes){HEED_AXIS_PERCENT, 1};
+  char title[512], err[512];
   snprintf(title, sizeof title, "heed continual --bench %s --tasks %u, %u "
-           "seed(s)", bench_names[c->bench], T, c->seeds);
-  rv = heed__plot(c->plot, title, panels, S + 1, err, sizeof err);
+           "seed(s)\n%s, %u epoch(s) per task, lr %g, batch %u, seed %llu%s",
+           bench_names[c->bench], T, c->seeds, c->o.data, c->E, c->o.lr,
+           c->o.batch, (unsigned long long)c->o.seed,
+           c->consolidate ? ", consolidate" : "");
+  rv = heed__plot_axes(c->plot, title, panels, axes, S + 1, err, sizeof err);
+  free(axes);
   if (rv)
     fprintf(stderr, "heed continual: %s\n", err);
 out:

@@ -276,7 +276,9 @@ static int compare_plot(const rec *r, size_t n, const char *path) {
     heed_panel p[2] = {
         {"training loss", "step", "cross-entropy", loss, n, NULL, 0, 0},
         {"test accuracy", "step", "%", acc, n, NULL, 0, 0}};
-    rv = heed__plot(path, "heed runs compare", p, 2, err, sizeof err);
+    heed_axes axes[2] = {{HEED_AXIS_NONNEG, 1}, {HEED_AXIS_PERCENT, 1}};
+    rv = heed__plot_axes(path, "heed runs compare", p, axes, 2, err,
+                         sizeof err);
     if (rv)
       fprintf(stderr, "heed runs: %s\n", err);
   }

@@ -285,12 +285,22 @@ static int plot(run *r) {
   heed_series loss = {"training loss", x, l, n};
   heed_series acc[2] = {{"training accuracy", x, a, n},
                         {"test accuracy", r->cv.ex, r->cv.ey, r->cv.ne}};
-  heed_panel panels[2] = {{"loss", "step", "cross-entropy", &loss, 1, NULL, 0, 0},
-                          {"accuracy", "step", "%", acc, 2, NULL, 0, 0}};
-  char title[256], err[512];
-  snprintf(title, sizeof title, "heed train --data %s --strategy %s", r->o.data,
-           r->o.strategy);
-  rv = heed__plot(r->plot, title, panels, 2, err, sizeof err);
+  heed_panel panels[2] = {
+      {"training loss", "step", "cross-entropy", &loss, 1, NULL, 0, 0},
+      {"accuracy", "step", "%", acc, 2, NULL, 0, 0}};
+  heed_axes axes[2] = {{HEED_AXIS_NONNEG, 1}, {HEED_AXIS_PERCENT, 1}};
+  char title[1600], err[512], hidden[HEED_EXP_MAX_LAYERS * 7 + 8] = "none";
+  size_t off = 0;
+  for (size_t i = 0; i < r->o.nhidden; i++)
+    off += (size_t)snprintf(hidden + off, sizeof hidden - off, "%s%u",
+                            i ? "," : "", r->o.hidden[i]);
+  snprintf(title, sizeof title, "heed train --data %s --strategy %.1000s\n"
+           "hidden %s, %s, lr %g, batch %u, seed %llu, %llu steps, "
+           "%zu training / %zu test samples", r->o.data, r->o.strategy,
+           hidden, heed_activation_name(r->o.act), r->o.lr, r->o.batch,
+           (unsigned long long)r->o.seed, (unsigned long long)r->steps,
+           r->train.n, r->test.n);
+  rv = heed__plot_axes(r->plot, title, panels, axes, 2, err, sizeof err);
   if (rv)
     fprintf(stderr, "heed train: %s\n", err);
 out:
