@@ -78,7 +78,7 @@ static void usage(FILE *f) {
       "'heed train --trace-live URL' publishes.\n\n"
       "commands:\n"
       "  cat FILE|URL           one line per record\n"
-      "  tail URL               follow a live run (Ctrl-C to stop)\n"
+      "  tail URL               follow a live run until it ends (or Ctrl-C)\n"
       "  stats FILE             messages per kind and layer, time per batch,\n"
       "                         attention received per neuron and layer\n"
       "  export --chrome OUT.json FILE\n"
@@ -196,6 +196,10 @@ static int subscribe(const char *url, nng_socket *sp) {
     return fail("cannot open a subscriber: %s", nng_strerror(rv));
   nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0);
   nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200);
+  /* waiting for a run to start: try every quarter second, so that little
+   * of it goes by unseen */
+  nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 50);
+  nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 250);
   /* A record is at most HEED_TRACE_MAX_RECORD bytes. */
   nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, HEED_TRACE_MAX_RECORD);
   rv = nng_dial(s, url, NULL, 0);
@@ -293,6 +297,7 @@ typedef struct cat_ctx {
   heed_trace_filter f;
   uint64_t count, seen;
   uint32_t procs; /* the header's: more than 1, a column for the process */
+  int live, header; /* reading a live stream; its header was printed */
 } cat_ctx;
 
 static void print_rec(const heed_trace_rec *r, uint32_t procs) {
@@ -312,6 +317,10 @@ static void print_rec(const heed_trace_rec *r, uint32_t procs) {
   if (r->kind == HEED_TRACE_DROPS) {
     printf("%14.6f ms  drops    %" PRIu64 " dropped of %" PRIu64
            " recorded", r->t_ns / 1e6, r->dropped, r->recorded);
+    if (r->shed)
+      printf(", %" PRIu64 " left out of the live stream", r->shed);
+    if (r->end)
+      printf(", end of the run");
     if (show_proc)
       printf("  proc %u", r->proc);
     putchar('\n');
@@ -343,14 +352,23 @@ static int cat_rec(void *ctx, const heed_trace_rec *r, char *err,
   cat_ctx *c = ctx;
   (void)err;
   (void)errlen;
-  if (r->kind == 0)
+  if (r->kind == 0 && c->header && c->live)
+    return 0; /* the header again, for late subscribers: once is enough */
+  if (r->kind == 0) {
     c->procs = r->procs;
-  else if (r->proc && c->procs < 2)
+    c->header = 1;
+  } else if (r->proc && c->procs < 2)
     c->procs = 2; /* a live stream joined after its header: a column
                      for every record from here on */
+  /* a live run's last record: tail is done (whatever the filter) */
+  int end = c->live && r->kind == HEED_TRACE_DROPS && r->end && r->proc == 0;
   if (!heed_trace_filter_match(&c->f, r))
-    return 0;
+    return end;
   print_rec(r, c->procs);
+  if (end) {
+    out_check(1);
+    return 1;
+  }
   int last = c->count && ++c->seen >= c->count;
   /* Stop at once when standard output fails (a full disk, a closed
    * pipe): reading on would only print into the void. out_finish gives
@@ -411,6 +429,7 @@ static int cmd_cat(int argc, char **argv, int live_only) {
     return fail("%s needs a %s", argv[0], live_only ? "URL" : "FILE or URL");
   if (live_only && !is_url(src))
     return fail("tail follows a live run: give its URL, not '%s'", src);
+  c.live = is_url(src);
   return read_any(src, cat_rec, &c);
 }
 

@@ -218,6 +218,8 @@ struct heed_trace_rec {
   /* DROPS records: */
   uint64_t dropped, recorded;
   int end; /* the last one of its process: the tracer closed */
+  uint64_t shed; /* with a live stream: event records it left out so far
+                    (a slow subscriber; the file has them all) */
   /* METRIC records (batch holds the step, count the samples): */
   double loss, acc;
   /* The header (kind 0): */

@@ -157,7 +157,7 @@ static int get_str(const msgpack_object *o, const char *want) {
 enum key_id {
   K_FORMAT, K_KIND, K_VERSION, K_RUN, K_T, K_DUR, K_BATCH, K_FROM, K_TO,
   K_FANOUT, K_LOOP, K_DROPPED, K_RECORDED, K_START, K_SAMPLE, K_KINDS, K_SUM,
-  K_VALUES, K_PROC, K_PROCS, K_LOSS, K_ACC, K_N, K_CONFIG, K_END, K_UNKNOWN
+  K_VALUES, K_PROC, K_PROCS, K_LOSS, K_ACC, K_N, K_CONFIG, K_END, K_SHED, K_UNKNOWN
 };
 
 static const struct {
@@ -170,7 +170,7 @@ static const struct {
     {"recorded", 8}, {"start_unix_ns", 13}, {"sample", 6}, {"kinds", 5},
     {"sum", 3},     {"values", 6},  {"proc", 4},           {"procs", 5},
     {"loss", 4},    {"acc", 3},     {"n", 1},              {"config", 6},
-    {"end", 3},
+    {"end", 3},     {"shed", 4},
 };
 
 static enum key_id key_of(const msgpack_object *k) {
@@ -264,6 +264,7 @@ static int field(heed_trace_reader *r, enum key_id id,
   case K_ACC: return heed__mpk_num(v, &rec->acc);
   case K_N: return get_u32(v, &rec->count);
   case K_CONFIG: return get_config(r, v, rec);
+  case K_SHED: return get_u64(v, &rec->shed);
   case K_END:
     if (v->type != MSGPACK_OBJECT_BOOLEAN)
       return -1;

@@ -65,7 +65,7 @@ struct heed_trace_server {
   char config[HEED_TRACE_MAX_CONFIG + 1];
   uint64_t nrec, events, metrics, bad, by_kind[NKIND];
   uint64_t proc_dropped[HEED__TA_MAX_PROCS], proc_recorded[HEED__TA_MAX_PROCS];
-  uint64_t dropped, recorded;
+  uint64_t dropped, recorded, shed;
   uint64_t step;
   double loss, acc;
   uint64_t width; /* ns per bucket */
@@ -156,6 +156,8 @@ static void add_drops(heed_trace_server *s, const heed_trace_rec *r,
   s->recorded += r->recorded - s->proc_recorded[r->proc];
   s->proc_dropped[r->proc] = r->dropped;
   s->proc_recorded[r->proc] = r->recorded;
+  if (r->proc == 0 && r->shed > s->shed)
+    s->shed = r->shed;
   b->dropped = s->dropped;
   if (r->end && r->proc == 0)
     s->done = 1; /* process 0's tracer closed: the run is over */
@@ -328,9 +330,10 @@ static void json_head(heed_trace_server *s) {
   jstr(s, s->config);
   jput(s, ",\"records\":%" PRIu64 ",\"events\":%" PRIu64
           ",\"metrics\":%" PRIu64 ",\"bad\":%" PRIu64 ",\"dropped\":%" PRIu64
-          ",\"recorded\":%" PRIu64 ",\"step\":%" PRIu64 ",\"loss_last\":",
+          ",\"recorded\":%" PRIu64 ",\"shed\":%" PRIu64 ",\"step\":%" PRIu64
+          ",\"loss_last\":",
        s->nrec, s->events, s->metrics, s->bad, s->dropped, s->recorded,
-       s->step);
+       s->shed, s->step);
   jnum(s, s->metrics ? s->loss : NAN);
   jput(s, ",\"acc_last\":");
   jnum(s, s->metrics ? s->acc : NAN);

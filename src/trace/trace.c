@@ -80,6 +80,8 @@ struct heed_trace {
   _Atomic uint64_t file_events;   /* events whose records reached it whole */
   nng_socket sock;
   int live;
+  unsigned live_level; /* the live stream keeps 2^-level of the batches */
+  uint64_t shed;       /* event records the live stream left out */
 
   pthread_t thread;
   _Atomic int stop;
@@ -281,18 +283,59 @@ static void who(msgpack_packer *pk, const heed_trace_who *w) {
   msgpack_pack_uint32(pk, w->index);
 }
 
-/* One whole record to every sink (the live stream: one per message);
- * event: one of this process's event records. */
-static void emit_rec(heed_trace *t, const void *p, size_t n, int event) {
+/* ---- the live stream ----
+ * A subscriber that reads slowly must not cost the file its records: the
+ * tracer's thread is what writes both. So the live stream sheds event
+ * records by its own sampling of batches when the queue backs up (a
+ * quarter full: keep half as many batches, down to 1/64; back up by
+ * doubling once it is nearly empty), counts what it shed (`shed` in the
+ * drops records it publishes), and never sheds the header, metrics,
+ * control or drops records. The header goes out again every second, for
+ * subscribers that joined late, and the last drops record (`end`) three
+ * times, since PUB drops what a full subscriber cannot take. */
+#define LIVE_MAX_LEVEL 6
+
+static int live_wants(const heed_trace *t, uint64_t batch) {
+  if (!t->live_level)
+    return 1;
+  uint64_t h = heed__trace_mix(batch ^ heed__trace_mix(~t->run));
+  return (h >> 11) < (((uint64_t)1 << 53) >> t->live_level);
+}
+
+/* Every 10 ms: how far behind is the writer? */
+static void live_adapt(heed_trace *t) {
+  size_t used = atomic_load_explicit(&t->head, memory_order_relaxed) - t->tail;
+  size_t cap = t->mask + 1;
+  if (used > cap / 4 && t->live_level < LIVE_MAX_LEVEL)
+    t->live_level++;
+  else if (used < cap / 32 && t->live_level > 0)
+    t->live_level--;
+}
+
+/* One whole record to every sink (the live stream: one per message, when
+ * live); event: one of this process's event records. */
+static void emit_to(heed_trace *t, const void *p, size_t n, int event,
+                    int live) {
   file_put(t, p, n, event);
-  if (t->live)
+  if (t->live && live)
     nng_send(t->sock, (void *)p, n, NNG_FLAG_NONBLOCK);
   if (t->sink)
     t->sink(t->sink_arg, p, n);
 }
 
+static void emit_rec(heed_trace *t, const void *p, size_t n, int event) {
+  emit_to(t, p, n, event, 1);
+}
+
 static void emit(heed_trace *t, int event) {
   emit_rec(t, t->buf, t->len, event);
+  t->len = 0;
+}
+
+/* The record only to the live stream. */
+static void emit_live(heed_trace *t) {
+  if (t->live)
+    nng_send(t->sock, t->buf, t->len, NNG_FLAG_NONBLOCK);
   t->len = 0;
 }
 
@@ -325,7 +368,8 @@ static void proc_key(heed_trace *t) {
   }
 }
 
-static void encode_header(heed_trace *t, int values) {
+/* live_only: the periodic copy for late subscribers. */
+static void encode_header(heed_trace *t, int values, int live_only) {
   msgpack_packer *pk = &t->pk;
   msgpack_pack_map(pk, 8 + (t->procs > 1) + (t->config != NULL));
   key(pk, "format");
@@ -355,6 +399,10 @@ static void encode_header(heed_trace *t, int values) {
     key(pk, "config");
     str(pk, t->config);
   }
+  if (live_only) {
+    emit_live(t);
+    return;
+  }
   emit(t, 0);
   if (t->watch) {
     heed_trace_rec r = {.version = HEED__TRACE_VERSION, .run = t->run,
@@ -371,11 +419,15 @@ static uint64_t since_start(heed_trace *t, uint64_t mono) {
 }
 
 /* last: the tracer is closing (an `end` key: a live subscriber knows the
- * run is over). */
-static void encode_drops(heed_trace *t, int last) {
+ * run is over); live_only: a copy for the live stream. */
+static void encode_drops(heed_trace *t, int last, int live_only) {
   msgpack_packer *pk = &t->pk;
-  msgpack_pack_map(pk, 5 + (t->proc != 0) + (last != 0));
+  msgpack_pack_map(pk, 5 + (t->proc != 0) + (last != 0) + (t->live != 0));
   proc_key(t);
+  if (t->live) {
+    key(pk, "shed");
+    msgpack_pack_uint64(pk, t->shed);
+  }
   if (last) {
     key(pk, "end");
     msgpack_pack_true(pk);
@@ -391,6 +443,10 @@ static void encode_drops(heed_trace *t, int last) {
   key(pk, "recorded");
   uint64_t recorded = atomic_load(&t->head), dropped = atomic_load(&t->dropped);
   msgpack_pack_uint64(pk, recorded);
+  if (live_only) {
+    emit_live(t);
+    return;
+  }
   emit(t, 0);
   if (t->watch) {
     heed_trace_rec r = {.kind = HEED_TRACE_DROPS, .run = t->run,
@@ -489,7 +545,10 @@ static void encode_event(heed_trace *t, const slot *s) {
     for (uint32_t i = 0; i < s->nvals; i++)
       msgpack_pack_float(pk, s->vals[i]);
   }
-  emit(t, 1);
+  int live = ev->kind == HEED_TRACE_CONTROL || live_wants(t, ev->batch);
+  t->shed += t->live && !live;
+  emit_to(t, t->buf, t->len, 1, live);
+  t->len = 0;
   if (t->watch)
     watch_event(t, s);
   atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
@@ -523,17 +582,25 @@ static size_t drain_inbox(heed_trace *t) {
 
 static void *writer(void *arg) {
   heed_trace *t = arg;
-  uint64_t last = clock_ns(CLOCK_MONOTONIC), reported = 0;
+  uint64_t last = clock_ns(CLOCK_MONOTONIC), reported = 0, shed = 0;
+  uint64_t adapted = last;
   for (;;) {
     int stopping = atomic_load_explicit(&t->stop, memory_order_acquire);
     size_t n = drain(t, 4096) + drain_inbox(t);
     uint64_t now = clock_ns(CLOCK_MONOTONIC);
+    if (t->live && now - adapted >= 10000000u) {
+      live_adapt(t);
+      adapted = now;
+    }
     if (now - last >= 1000000000u) {
       uint64_t d = atomic_load(&t->dropped);
-      if (d != reported) {
-        encode_drops(t, 0);
+      if (d != reported || t->shed != shed) {
+        encode_drops(t, 0, 0);
         reported = d;
+        shed = t->shed;
       }
+      if (t->live && t->proc == 0)
+        encode_header(t, t->values, 1); /* for late subscribers */
       if (t->fd >= 0 && t->flen)
         file_flush(t); /* a reader of the running trace sees it */
       last = now;
@@ -547,7 +614,12 @@ static void *writer(void *arg) {
       nanosleep(&ts, NULL);
     }
   }
-  encode_drops(t, 1);
+  encode_drops(t, 1, 0);
+  for (int i = 0; t->live && i < 2; i++) {
+    struct timespec ts = {0, 20000000};
+    nanosleep(&ts, NULL);
+    encode_drops(t, 1, 1);
+  }
   if (t->sink)
     t->sink(t->sink_arg, NULL, 0);
   return NULL;
@@ -686,7 +758,7 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
     }
   }
   if (t->proc == 0) /* the others' records join process 0's trace */
-    encode_header(t, opts->values != 0);
+    encode_header(t, opts->values != 0, 0);
   if (pthread_create(&t->thread, NULL, writer, t) != 0) {
     snprintf(err, errlen, "trace: cannot start the writer thread");
     destroy(t);
