@@ -79,11 +79,16 @@ static void usage(FILE *f) {
       "commands:\n"
       "  cat FILE|URL           one line per record\n"
       "  tail URL               follow a live run until it ends (or Ctrl-C)\n"
-      "  stats FILE             messages per kind and layer, time per batch,\n"
+      "  stats [--json] FILE    messages per kind and layer, time per batch,\n"
       "                         attention received per neuron and layer\n"
       "  export --chrome OUT.json FILE\n"
       "                         Chrome trace-event JSON (Perfetto, "
       "chrome://tracing)\n"
+      "  attention [--json] FILE\n"
+      "                         attention received by every neuron, per layer\n"
+      "                         (overall and per quarter of the training)\n"
+      "  attention --neuron L:J [--json] FILE\n"
+      "                         what neuron J of layer L received, per batch\n"
       "  attention --plot OUT.svg|.png FILE\n"
       "                         attention received per neuron, per layer\n"
       "  serve [--http ADDR] FILE | --live URL\n"
@@ -552,16 +557,161 @@ static int print_layer(const heed__ta_stats *s, uint32_t l, uint32_t top) {
   return rv ? fail("out of memory") : 0;
 }
 
-static int cmd_stats(int argc, char **argv) {
-  if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
-    usage(stdout);
-    return 0;
+/* ---- JSON (stats --json, attention --json) ---- */
+
+static void json_str(const char *v) {
+  putchar('"');
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+    if (*p == '"' || *p == '\\')
+      printf("\\%c", *p);
+    else if (*p < 0x20 || *p == 0x7f)
+      printf("\\u%04x", *p);
+    else
+      putchar(*p);
+  putchar('"');
+}
+
+/* A number JSON can hold: null for NaN and infinities. */
+static void json_num(double v) {
+  if (isfinite(v))
+    printf("%.6g", v);
+  else
+    printf("null");
+}
+
+/* One layer's attention: neurons most attended first, gini overall and per
+ * quarter of the training batches. all: every neuron (else the top and
+ * bottom five). */
+static int json_layer(const heed__ta_stats *s, uint32_t l, int all) {
+  heed__ta_view v, q[4];
+  memset(q, 0, sizeof q);
+  int rv = heed__ta_attention(s, l, 4, &v);
+  for (int k = 0; k < 4 && !rv; k++)
+    rv = heed__ta_attention(s, l, k, &q[k]);
+  if (!rv) {
+    double sum = 0;
+    for (uint32_t i = 0; i < v.n; i++)
+      sum += v.mean[i];
+    printf("{\"layer\":%u,\"neurons\":%u,\"mean\":", l, v.n);
+    json_num(v.n ? sum / v.n : NAN);
+    printf(",\"gini\":");
+    json_num(v.gini);
+    printf(",\"gini_quarters\":[");
+    for (int k = 0; k < 4; k++) {
+      printf(k ? "," : "");
+      json_num(q[k].gini);
+    }
+    printf("],\"%s\":[", all ? "attention" : "most_and_least");
+    for (uint32_t i = 0; i < v.n; i++) {
+      if (!all && i >= 5 && i + 5 < v.n)
+        continue;
+      printf("%s{\"neuron\":%u,\"mean\":", i ? "," : "", v.index[i]);
+      json_num(v.mean[i]);
+      printf("}");
+    }
+    printf("]}");
   }
-  if (argc != 2 || (argv[1][0] == '-' && argv[1][1]))
-    return fail("usage: %s stats FILE", prog);
+  heed__ta_view_free(&v);
+  for (int k = 0; k < 4; k++)
+    heed__ta_view_free(&q[k]);
+  return rv ? fail("out of memory") : 0;
+}
+
+static int json_layers(const heed__ta_stats *s, int all) {
+  printf("\"layers\":[");
+  int rc = 0, first = 1;
+  for (uint32_t l = 1; l <= HEED__TA_MAX_LAYER && !rc; l++)
+    if (heed__ta_neurons(s, l)) {
+      printf(first ? "" : ",");
+      first = 0;
+      rc = json_layer(s, l, all);
+    }
+  printf("]");
+  return rc;
+}
+
+static int stats_json(const char *src, const heed__ta_stats *s) {
+  printf("{\"trace\":");
+  json_str(src);
+  printf(",\"run\":%" PRIu64 ",\"sample\":", s->run);
+  json_num(s->sample);
+  printf(",\"records\":%" PRIu64 ",\"dropped\":%" PRIu64
+         ",\"recorded\":%" PRIu64 ",\"processes\":%u,\"metrics\":%" PRIu64,
+         s->records, s->dropped, s->recorded + s->dropped,
+         s->procs ? s->procs : 1, s->metrics);
+  if (s->metrics) {
+    printf(",\"last_metric\":{\"step\":%" PRIu64 ",\"loss\":",
+           s->last_step);
+    json_num(s->last_loss);
+    printf(",\"accuracy\":");
+    json_num(s->last_acc);
+    printf("}");
+  }
+  printf(",\"messages\":{");
+  int first = 1;
+  for (int k = 1; k <= 7; k++) {
+    uint64_t tot = 0;
+    for (uint32_t l = 0; l <= s->max_layer; l++)
+      tot += s->kind_layer[k][l];
+    if (!tot)
+      continue;
+    printf("%s\"%s\":{\"total\":%" PRIu64 ",\"by_layer\":[",
+           first ? "" : ",", heed_trace_kind_name(1u << (k - 1)), tot);
+    first = 0;
+    for (uint32_t l = 0; l <= s->max_layer; l++)
+      printf("%s%" PRIu64, l ? "," : "", s->kind_layer[k][l]);
+    printf("]}");
+  }
+  double *wt;
+  size_t nw, neval;
+  if (heed__ta_batch_times(s, &wt, &nw, &neval) != 0)
+    return fail("out of memory");
+  printf("},\"batches\":{\"training\":%u,\"forward_only\":%zu",
+         s->ntrain, neval);
+  if (nw) {
+    printf(",\"wall_ms\":{\"median\":");
+    json_num(wt[nw / 2]);
+    printf(",\"p90\":");
+    json_num(wt[(size_t)ceil(0.9 * (double)(nw - 1))]);
+    printf(",\"max\":");
+    json_num(wt[nw - 1]);
+    printf("}");
+  }
+  heed__free(wt);
+  printf("},");
+  int rc = json_layers(s, 0);
+  printf("}\n");
+  return rc;
+}
+
+static int cmd_stats(int argc, char **argv) {
+  const char *src = NULL;
+  int json = 0;
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    if (!strcmp(argv[i], "--json"))
+      json = 1;
+    else if (argv[i][0] == '-' && argv[i][1])
+      return fail("unknown option '%s' (see '%s --help')", argv[i], prog);
+    else if (!src)
+      src = argv[i];
+    else
+      return fail("one trace file only, not '%s' too", argv[i]);
+  }
+  if (!src)
+    return fail("usage: %s stats [--json] FILE", prog);
+  argv[1] = (char *)src; /* below, argv[1] names the file */
   heed__ta_stats s;
   int rc = load_stats(argv[1], &s);
   if (rc) {
+    heed__ta_stats_free(&s);
+    return rc;
+  }
+  if (json) {
+    rc = stats_json(src, &s);
     heed__ta_stats_free(&s);
     return rc;
   }
@@ -733,18 +883,159 @@ out:
   return rc;
 }
 
-static int cmd_attention(int argc, char **argv) {
-  const char *out = NULL, *src = NULL;
-  int rv = out_and_file(argc, argv, "--plot", &out, &src);
-  if (rv >= 0)
+/* attention --neuron L:J: what one neuron received, batch by batch. */
+typedef struct neuron_ctx {
+  uint32_t layer, index;
+  int json;
+  uint64_t n;
+} neuron_ctx;
+
+static int neuron_rec(void *ctx, const heed_trace_rec *r, char *err,
+                      size_t errlen) {
+  neuron_ctx *c = ctx;
+  int rv = heed__ta_check(r, 1, err, errlen);
+  if (rv)
     return rv;
-  if (!out || !src)
-    return fail("usage: %s attention --plot OUT.svg FILE", prog);
+  if (r->kind != HEED_TRACE_BID || r->receiver.role != HEED_ROLE_NEURON ||
+      r->receiver.layer != c->layer || r->receiver.index != c->index ||
+      !r->count)
+    return 0;
+  if (c->json) {
+    printf("%s{\"batch\":%" PRIu64 ",\"t_ms\":%.6f,\"n\":%u,"
+           "\"mean_abs\":", c->n ? "," : "", r->batch, r->t_ns / 1e6,
+           r->count);
+    json_num(r->mean_abs);
+    printf(",\"mean\":");
+    json_num(r->mean);
+    printf(",\"min\":");
+    json_num(r->min);
+    printf(",\"max\":");
+    json_num(r->max);
+    printf("}");
+  } else {
+    printf("%-10" PRIu64 " %14.6f %6u %12.6g %12.6g %12.6g %12.6g\n",
+           r->batch, r->t_ns / 1e6, r->count, r->mean_abs, r->mean, r->min,
+           r->max);
+  }
+  c->n++;
+  return out_check(0) ? 1 : 0;
+}
+
+static int attention_neuron(const char *src, const char *which, int json) {
+  neuron_ctx c = {0, 0, json, 0};
+  char *end;
+  errno = 0;
+  unsigned long l = strtoul(which, &end, 10), j = 0;
+  int ok = end != which && *end == ':' && !errno && l >= 1 &&
+           l <= HEED__TA_MAX_LAYER;
+  if (ok) {
+    const char *p = end + 1;
+    j = strtoul(p, &end, 10);
+    ok = end != p && !*end && !errno && *p != '-' && j <= HEED__TA_MAX_INDEX;
+  }
+  if (!ok)
+    return fail("--neuron needs LAYER:INDEX (layer 1..%d), not '%s'",
+                HEED__TA_MAX_LAYER, which);
+  c.layer = (uint32_t)l;
+  c.index = (uint32_t)j;
+  if (json)
+    printf("{\"layer\":%u,\"neuron\":%u,\"batches\":[", c.layer, c.index);
+  else
+    printf("# attention received by neuron %u of layer %u, per batch\n"
+           "# %-8s %14s %6s %12s %12s %12s %12s\n", c.index, c.layer,
+           "batch", "t_ms", "n", "mean_abs", "mean", "min", "max");
+  int rc = read_file(src, neuron_rec, &c);
+  if (json && !rc)
+    printf("]}\n");
+  if (!rc && !c.n)
+    fprintf(stderr, "%s: %s: no attention delivered to neuron %u of layer "
+            "%u\n", prog, src, c.index, c.layer);
+  return rc;
+}
+
+/* attention FILE (text) or --json: every neuron's mean attention. */
+static int attention_table(const char *src, const heed__ta_stats *s,
+                           int json) {
+  if (json) {
+    printf("{\"trace\":");
+    json_str(src);
+    printf(",\"training_batches\":%u,", s->ntrain);
+    int rc = json_layers(s, 1);
+    printf("}\n");
+    return rc;
+  }
+  printf("# attention received (mean |beta| from the layer above) per "
+         "neuron, most first;\n# Q1..Q4: the quarters of the %u training "
+         "batches\n# %-5s %-7s %12s %12s %12s %12s %12s\n", s->ntrain,
+         "layer", "neuron", "all", "Q1", "Q2", "Q3", "Q4");
+  for (uint32_t l = 1; l <= HEED__TA_MAX_LAYER; l++) {
+    if (!heed__ta_neurons(s, l))
+      continue;
+    heed__ta_view v, q[4];
+    memset(q, 0, sizeof q);
+    int rv = heed__ta_attention(s, l, 4, &v);
+    for (int k = 0; k < 4 && !rv; k++)
+      rv = heed__ta_attention(s, l, k, &q[k]);
+    for (uint32_t i = 0; !rv && i < v.n; i++) {
+      printf("  %-5u %-7u %12.6g", l, v.index[i], v.mean[i]);
+      for (int k = 0; k < 4; k++) {
+        double m = NAN;
+        for (uint32_t x = 0; x < q[k].n; x++)
+          if (q[k].index[x] == v.index[i])
+            m = q[k].mean[x];
+        printf(" %12.6g", m);
+      }
+      putchar('\n');
+    }
+    heed__ta_view_free(&v);
+    for (int k = 0; k < 4; k++)
+      heed__ta_view_free(&q[k]);
+    if (rv)
+      return fail("out of memory");
+  }
+  return 0;
+}
+
+static int cmd_attention(int argc, char **argv) {
+  const char *out = NULL, *src = NULL, *neuron = NULL;
+  int json = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i];
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    if ((!strcmp(a, "--plot") || !strcmp(a, "--neuron")) && i + 1 < argc)
+      *(!strcmp(a, "--plot") ? &out : &neuron) = argv[++i];
+    else if (!strcmp(a, "--json"))
+      json = 1;
+    else if (a[0] == '-' && a[1])
+      return fail("unknown option '%s' (see '%s --help')", a, prog);
+    else if (!src)
+      src = a;
+    else
+      return fail("one trace file only, not '%s' too", a);
+  }
+  if (!src || (out && (json || neuron)))
+    return fail("usage: %s attention [--json] [--neuron L:J] FILE, or "
+                "attention --plot OUT.svg FILE", prog);
+  if (neuron)
+    return attention_neuron(src, neuron, json);
   if (!strcmp(src, "-"))
     return fail("attention reads the file twice: give a FILE, not '%s'",
                 src);
   heed__ta_stats s;
   int rc = load_stats(src, &s);
+  if (!rc && !out) {
+    int any = 0;
+    for (uint32_t l = 1; l <= HEED__TA_MAX_LAYER; l++)
+      any |= heed__ta_neurons(&s, l) != 0;
+    rc = any ? attention_table(src, &s, json)
+             : fail("%s holds no attention (no BID records delivered to "
+                    "neurons; record with --trace-kinds bid)", src);
+    heed__ta_stats_free(&s);
+    return rc;
+  }
   uint32_t layers[HEED__TA_MAX_LAYER], nl = 0;
   for (uint32_t l = 1; !rc && l <= HEED__TA_MAX_LAYER; l++)
     if (heed__ta_neurons(&s, l))

@@ -179,4 +179,41 @@ set +e
 rc=$?
 set -e
 [ "$rc" -ne 0 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ]
+# machine-readable analysis: stats --json and attention agree with the
+# text and with cat
+"$ht" stats --json "$tmp/run.trace" >"$tmp/stats.json"
+"$ht" attention --json "$tmp/run.trace" >"$tmp/att.json"
+"$ht" attention "$tmp/run.trace" >"$tmp/att.txt"
+"$ht" attention --neuron 1:3 --json "$tmp/run.trace" >"$tmp/n3.json"
+"$ht" attention --neuron 1:3 "$tmp/run.trace" >"$tmp/n3.txt"
+bids=$(grep -c ' bid .*-> neuron L1#3 ' "$tmp/all.txt")
+records=$("$ht" stats "$tmp/run.trace" | sed -n 's/.*, \([0-9]*\) records.*/\1/p')
+python3 - "$tmp" "$bids" "$records" <<'PY'
+import json, sys
+tmp, bids, records = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+st = json.load(open(tmp + "/stats.json"))
+assert st["records"] == records, (st["records"], records)
+assert st["metrics"] == 20 and st["last_metric"]["step"] == 20, st
+assert st["dropped"] == 0
+assert sum(k["total"] for k in st["messages"].values()) == records
+att = json.load(open(tmp + "/att.json"))
+l1 = [l for l in att["layers"] if l["layer"] == 1][0]
+assert l1["neurons"] == 16 and len(l1["attention"]) == 16, l1
+means = [a["mean"] for a in l1["attention"]]
+assert means == sorted(means, reverse=True)
+rows = [r for r in open(tmp + "/att.txt") if not r.startswith("#")]
+assert len(rows) == sum(len(l["attention"]) for l in att["layers"])
+n3 = json.load(open(tmp + "/n3.json"))
+assert n3["layer"] == 1 and n3["neuron"] == 3 and len(n3["batches"]) == bids
+txt = [r for r in open(tmp + "/n3.txt") if not r.startswith("#")]
+assert len(txt) == bids
+mean3 = [a["mean"] for a in l1["attention"] if a["neuron"] == 3][0]
+avg = sum(b["mean_abs"] for b in n3["batches"]) / bids
+assert abs(avg - mean3) <= 1e-6 * max(1.0, abs(mean3)), (avg, mean3)
+PY
+set +e
+"$ht" attention --neuron 0:1 "$tmp/run.trace" 2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ]
 echo "trace_cli: ok"
