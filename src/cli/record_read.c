@@ -181,7 +181,10 @@ static int value(parser *ps, char *key, size_t klen, int depth) {
   if (*ps->p == '{')
     return object(ps, key, klen, depth);
   if (*ps->p == '"') {
-    size_t cap = strlen(ps->p) + 1, n;
+    const char *q = ps->p + 1; /* the literal's end bounds its text */
+    while (*q && *q != '"')
+      q += q[0] == '\\' && q[1] ? 2 : 1;
+    size_t cap = (size_t)(q - ps->p) + 1, n;
     char *buf = malloc(cap);
     if (!buf)
       return fail(ps, "out of memory");
