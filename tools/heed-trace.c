@@ -97,7 +97,8 @@ static void usage(FILE *f) {
       "filters (cat, tail):\n"
       "  --layer N[-M]          sender or receiver in these layers\n"
       "  --neuron N[-M]         sender or receiver is one of these neurons\n"
-      "  --kind K[,K...]        forward, bid, control, batch, labels, drops\n"
+      "  --kind K[,K...]        forward, bid, control, batch, labels, drops,\n"
+      "                         metric, mark\n"
       "  --batch N[-M]          these batches\n"
       "  --count N              stop after N records\n\n"
       "A FILE of '-' is standard input. URLs look like tcp://127.0.0.1:5555 "
@@ -326,6 +327,19 @@ static void print_rec(const heed_trace_rec *r, uint32_t procs) {
       printf(", %" PRIu64 " left out of the live stream", r->shed);
     if (r->end)
       printf(", end of the run");
+    if (show_proc)
+      printf("  proc %u", r->proc);
+    putchar('\n');
+    return;
+  }
+  if (r->kind == HEED_TRACE_METRIC || r->kind == HEED_TRACE_MARK) {
+    if (r->kind == HEED_TRACE_METRIC)
+      printf("%14.6f ms  metric   step %" PRIu64 " loss %.4f accuracy %.2f%% "
+             "(%u samples)", r->t_ns / 1e6, r->batch, r->loss, 100 * r->acc,
+             r->count);
+    else
+      printf("%14.6f ms  mark     %s %u at step %" PRIu64, r->t_ns / 1e6,
+             r->mark ? r->mark : "?", r->value, r->batch);
     if (show_proc)
       printf("  proc %u", r->proc);
     putchar('\n');

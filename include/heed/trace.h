@@ -35,7 +35,9 @@ enum heed_trace_kind {
   HEED_TRACE_DROPS = 1u << 5,   /* the tracer's own drop report */
   HEED_TRACE_METRIC = 1u << 6,  /* the driver's loss and accuracy of a
                                    training step (heed_trace_metric) */
-  HEED_TRACE_ALL = 0x7f,
+  HEED_TRACE_MARK = 1u << 7,    /* a moment the driver names (a task
+                                   begins: heed_trace_mark) */
+  HEED_TRACE_ALL = 0xff,
 };
 
 /* Who an actor is: its role and place in the network. */
@@ -158,6 +160,12 @@ HEED_API int heed_trace_record(heed_trace *t, const heed_trace_event *ev);
  * blocks; HEED_EAGAIN when it was dropped (and counted). NULL t is 0. */
 HEED_API int heed_trace_metric(heed_trace *t, uint64_t step, double loss,
                                double accuracy, uint32_t n);
+/* Queues a MARK record: a moment of the run named `name` (a string that
+ * lives as long as t, e.g. a literal; at most 32 bytes are kept) with a
+ * value, after `step` training steps: heed continual marks each task's
+ * start ("task", its number). Not sampled; as heed_trace_metric. */
+HEED_API int heed_trace_mark(heed_trace *t, uint64_t step, const char *name,
+                             uint32_t value);
 
 /* The options t was made with (path and live_url set to NULL, start_ns
  * to its actual start, sink cleared): what the other processes of a run
@@ -190,7 +198,8 @@ HEED_API int heed_trace_add_records(heed_trace *t, uint32_t proc,
  * (count, mean, mean |x|, min, max) always covers all of them. */
 #define HEED_TRACE_MAX_VALUES 1024
 
-/* "forward", "bid", "control", "batch", "labels", "drops", "metric" (one bit), or
+/* "forward", "bid", "control", "batch", "labels", "drops", "metric",
+ * "mark" (one bit), or
  * "?" for anything else. */
 HEED_API const char *heed_trace_kind_name(uint32_t kind);
 /* A comma-separated list of kind names (or "all") into a mask. */
@@ -222,6 +231,10 @@ struct heed_trace_rec {
                     (a slow subscriber; the file has them all) */
   /* METRIC records (batch holds the step, count the samples): */
   double loss, acc;
+  /* MARK records (batch holds the step): its name (NUL-terminated, valid
+   * until the next call) and value */
+  const char *mark;
+  uint32_t value;
   /* The header (kind 0): */
   uint32_t version;
   uint64_t start_unix_ns;

@@ -16,6 +16,7 @@
 #include "cli/args.h"
 #include "cli/commands.h"
 #include "cli/experiment.h"
+#include "cli/observe.h"
 #include "cli/plot.h"
 #include "cli/progress.h"
 #include "cli/record.h"
@@ -74,6 +75,11 @@ typedef struct cl {
   int argc;
   char **argv;
   char plot_buf[4200];
+  heed_trace_opts tr; /* --trace*, --observe: one tracer for every run */
+  heed__observer obs;
+  heed_trace *trace;
+  uint64_t tsteps; /* training steps in the trace so far */
+  char tconfig[HEED_TRACE_MAX_CONFIG];
 } cl;
 
 static void usage(FILE *f) {
@@ -121,6 +127,7 @@ static void usage(FILE *f) {
       "  --max-steps N          at most N training steps per task (tests)\n"
       "  -h, --help             this help\n");
   heed__record_usage(f);
+  heed__trace_usage(f); /* one trace for the whole command: docs/tracing.md */
   fprintf(f, "\nshared options:\n");
   heed__exp_usage(f, HEED_EXP_USAGE_CONTINUAL);
   fprintf(f,
@@ -191,7 +198,9 @@ static int parse(cl *c, int argc, char **argv) {
       usage(stdout);
       return 0;
     }
-    if ((k = heed__record_parse(cmd, &c->ro, argc, argv, &i)) != 0) {
+    if ((k = heed__record_parse(cmd, &c->ro, argc, argv, &i)) != 0 ||
+        (k = heed__trace_flags_parse(cmd, &c->tr, &c->obs, argc, argv,
+                                     &i)) != 0) {
       if (k < 0)
         return 2;
       continue;
@@ -467,8 +476,10 @@ static int run_one(cl *c, const char *strategy, uint64_t seed,
                             c->tune > 0 ? seed ^ TUNE_SALT : seed, t + 1,
                             c->tasks[t].perm);
   if (heed__exp_build("continual", &o, (uint32_t)dim, c->train.classes, &rt,
-                      &net))
-    goto out;
+                      &net) ||
+      (c->trace && heed_net_set_trace(net, c->trace)))
+    goto fail;
+  heed_trace_mark(c->trace, c->tsteps, "seed", (uint32_t)seed);
   double t0 = heed__now();
   *secs = 0;
   for (uint32_t p = 0; p < T; p++) {
@@ -479,6 +490,7 @@ static int run_one(cl *c, const char *strategy, uint64_t seed,
     double loss = 0, hits = 0, seen = 0;
     if (heed_net_set_train_mask(net, k->masked ? k->mask : NULL) != 0)
       goto fail;
+    heed_trace_mark(c->trace, c->tsteps, "task", t + 1);
     for (uint32_t e = 0; e < c->E; e++) {
       if (o.shuffle)
         heed_task_batch_order(n, seed, t + 1, e, order);
@@ -503,6 +515,7 @@ static int run_one(cl *c, const char *strategy, uint64_t seed,
           goto fail;
         }
         steps++;
+        heed__observe_metric(c->trace, ++c->tsteps, &st);
         loss += st.loss * st.count;
         hits += st.correct;
         seen += st.count;
@@ -545,6 +558,8 @@ static int run_one(cl *c, const char *strategy, uint64_t seed,
   *secs = heed__now() - t0;
   rc = 0;
 fail:
+  if (net && c->trace)
+    heed_net_set_trace(net, NULL);
   heed_net_free(net);
   heed_runtime_free(rt);
 out:
@@ -894,6 +909,12 @@ out:
 static int run(cl *c) {
   if (setup(c) || record_start(c))
     return 1;
+  c->tr.run = c->o.seed;
+  heed__observe_config(c->tconfig, sizeof c->tconfig, "continual", c->argc,
+                       c->argv);
+  c->tr.config = c->tconfig;
+  if (heed__trace_open("continual", &c->tr, &c->obs, &c->trace))
+    return 1;
   uint32_t T = c->T;
   if (!c->o.quiet)
     fprintf(stderr, "heed continual: %s on %s, %u tasks x %u epoch(s), "
@@ -991,6 +1012,9 @@ int heed_cmd_continual(int argc, char **argv) {
   int rc = parse(c, argc, argv);
   if (rc < 0)
     rc = run(c);
+  if (heed__trace_close("continual", &c->trace, &c->obs) && rc == 0)
+    rc = 1;
+  heed__observe_free(&c->obs);
   heed_dataset_destroy(&c->train);
   heed_dataset_destroy(&c->test);
   heed_dataset_destroy(&c->tune_tr);

@@ -19,6 +19,79 @@ int heed__observe_parse(const char *cmd, heed__observer *o, int argc,
   return (o->addr = heed__arg_value(cmd, argc, argv, i)) ? 1 : -1;
 }
 
+void heed__trace_usage(FILE *f) {
+  fprintf(f,
+      "  --trace FILE           record the agents' messages (docs/tracing.md)\n"
+      "  --trace-live URL       publish them on an nng PUB socket, e.g.\n"
+      "                         tcp://127.0.0.1:5555 or ipc:///tmp/heed.trace\n"
+      "  --trace-sample P       fraction of batches recorded (default 1)\n"
+      "  --trace-kinds K,...    forward,bid,control,batch,labels,metric,mark\n"
+      "                         (default all)\n"
+      "  --trace-values         store the values too (up to 1024 per message)\n"
+      "  --observe ADDR         serve a web page watching the run, e.g.\n"
+      "                         127.0.0.1:8080 (docs/tracing.md)\n"
+      "  --observe-keep         after the run, keep serving it until Ctrl-C\n");
+}
+
+int heed__trace_flags_parse(const char *cmd, heed_trace_opts *tr,
+                            heed__observer *o, int argc, char **argv,
+                            int *i) {
+  const char *a = argv[*i], *v;
+  if (!strcmp(a, "--trace-values")) {
+    tr->values = 1;
+    return 1;
+  }
+  int k = heed__observe_parse(cmd, o, argc, argv, i);
+  if (k)
+    return k;
+  if (strcmp(a, "--trace") && strcmp(a, "--trace-live") &&
+      strcmp(a, "--trace-sample") && strcmp(a, "--trace-kinds"))
+    return 0;
+  if (!(v = heed__arg_value(cmd, argc, argv, i)))
+    return -1;
+  if (!strcmp(a, "--trace"))
+    tr->path = v;
+  else if (!strcmp(a, "--trace-live"))
+    tr->live_url = v;
+  else if (!strcmp(a, "--trace-sample"))
+    return heed__arg_float(cmd, a, v, 1e-9, 1, &tr->sample) ? -1 : 1;
+  else if (heed_trace_kinds_parse(v, &tr->kinds) != 0) {
+    fprintf(stderr, "heed %s: bad --trace-kinds '%s' (forward, bid, "
+                    "control, batch, labels, metric, mark, all)\n", cmd, v);
+    return -1;
+  }
+  return 1;
+}
+
+int heed__trace_open(const char *cmd, heed_trace_opts *tr, heed__observer *o,
+                     heed_trace **tp) {
+  char err[512];
+  *tp = NULL;
+  if (!tr->path && !tr->live_url && !o->addr)
+    return 0;
+  if (heed__observe_start(cmd, o, tr))
+    return -1;
+  if (heed_trace_new(tp, tr, err, sizeof err) != 0) {
+    fprintf(stderr, "heed %s: %s\n", cmd, err);
+    return -1;
+  }
+  return 0;
+}
+
+int heed__trace_close(const char *cmd, heed_trace **tp, heed__observer *o) {
+  if (!*tp)
+    return 0;
+  heed_trace_stats st;
+  char err[600];
+  int rv = heed_trace_close(*tp, &st, err, sizeof err);
+  *tp = NULL;
+  fprintf(stderr, "heed %s: %s%s%llu messages recorded, %llu dropped\n", cmd,
+          rv ? err : "trace: ", rv ? "; " : "",
+          (unsigned long long)st.recorded, (unsigned long long)st.dropped);
+  heed__observe_end(cmd, o);
+  return rv;
+}
+
 int heed__observe_start(const char *cmd, heed__observer *o,
                         heed_trace_opts *tr) {
   if (!o->addr)

@@ -39,16 +39,9 @@ static void usage(FILE *f) {
       "                         is an error (docs/runs.md)\n"
       "  --plot FILE.svg|.png   learning curves (training loss and accuracy, "
       "test\n"
-      "                         accuracy per epoch)\n"
-      "  --trace FILE           record the agents' messages (docs/tracing.md)\n"
-      "  --trace-live URL       publish them on an nng PUB socket, e.g.\n"
-      "                         tcp://127.0.0.1:5555 or ipc:///tmp/heed.trace\n"
-      "  --trace-sample P       fraction of batches recorded (default 1)\n"
-      "  --trace-kinds K,...    forward,bid,control,batch,labels (default all)\n"
-      "  --trace-values         store the values too (up to 1024 per message)\n"
-      "  --observe ADDR         serve a web page watching the run, e.g.\n"
-      "                         127.0.0.1:8080 (docs/tracing.md)\n"
-      "  --observe-keep         after the run, keep serving it until Ctrl-C\n"
+      "                         accuracy per epoch)\n");
+  heed__trace_usage(f);
+  fprintf(f,
       "  -h, --help             this help\n\n"
       "Data comes from tools/fetch-data. Example:\n"
       "  heed train --data mnist --hidden 256,256 --epochs 3 --plot mnist.svg\n");
@@ -310,48 +303,19 @@ out:
   return rv;
 }
 
-/* The --trace* flags: 1 consumed, 0 not one, -1 bad value. */
+/* The --trace* and --observe* flags: 1 consumed, 0 not one, -1 bad. */
 static int parse_trace(run *r, int argc, char **argv, int *i) {
-  const char *a = argv[*i], *v;
-  if (!strcmp(a, "--trace-values")) {
-    r->tr.values = 1;
-    return 1;
-  }
-  int k = heed__observe_parse("train", &r->obs, argc, argv, i);
-  if (k)
-    return k;
-  if (strcmp(a, "--trace") && strcmp(a, "--trace-live") &&
-      strcmp(a, "--trace-sample") && strcmp(a, "--trace-kinds"))
-    return 0;
-  if (!(v = heed__arg_value("train", argc, argv, i)))
-    return -1;
-  if (!strcmp(a, "--trace"))
-    r->tr.path = v;
-  else if (!strcmp(a, "--trace-live"))
-    r->tr.live_url = v;
-  else if (!strcmp(a, "--trace-sample"))
-    return heed__arg_float("train", a, v, 1e-9, 1, &r->tr.sample) ? -1 : 1;
-  else if (heed_trace_kinds_parse(v, &r->tr.kinds) != 0) {
-    fprintf(stderr, "heed train: bad --trace-kinds '%s' (forward, bid, "
-                    "control, batch, labels, all)\n", v);
-    return -1;
-  }
-  return 1;
+  return heed__trace_flags_parse("train", &r->tr, &r->obs, argc, argv, i);
 }
 
 /* Creates the tracer and attaches it (when asked for). */
 static int trace_start(run *r) {
-  char err[512];
-  if (!r->tr.path && !r->tr.live_url && !r->obs.addr)
-    return 0;
-  if (heed__observe_start("train", &r->obs, &r->tr))
-    return -1;
   r->tr.run = r->o.seed;
   r->tr.procs = heed__dist_procs(r->dist);
-  if (heed_trace_new(&r->trace, &r->tr, err, sizeof err) != 0) {
-    fprintf(stderr, "heed train: %s\n", err);
+  if (heed__trace_open("train", &r->tr, &r->obs, &r->trace))
     return -1;
-  }
+  if (!r->trace)
+    return 0;
   if (r->dist) /* every process's actors, into this one trace */
     return heed__dist_trace(r->dist, r->trace) ? -1 : 0;
   return heed_net_set_trace(r->net, r->trace) ? -1 : 0;
@@ -371,17 +335,7 @@ static void trace_stop(run *r) {
  * have been finishing messages): nonzero, after one line, when its file
  * could not be written whole (a full disk). */
 static int trace_free(run *r) {
-  if (!r->trace)
-    return 0;
-  heed_trace_stats st;
-  char err[600];
-  int rv = heed_trace_close(r->trace, &st, err, sizeof err);
-  r->trace = NULL;
-  fprintf(stderr, "heed train: %s%s%llu messages recorded, %llu dropped\n",
-          rv ? err : "trace: ", rv ? "; " : "",
-          (unsigned long long)st.recorded, (unsigned long long)st.dropped);
-  heed__observe_end("train", &r->obs);
-  return rv;
+  return heed__trace_close("train", &r->trace, &r->obs);
 }
 
 static int parse(run *r, int argc, char **argv) {

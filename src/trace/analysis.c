@@ -159,7 +159,7 @@ void heed__ta_stats_free(heed__ta_stats *s) {
 }
 
 static int kind_index(uint32_t k) {
-  for (int i = 0; i < 7; i++)
+  for (int i = 0; i < 8; i++)
     if (k == 1u << i)
       return i + 1;
   return 0;
@@ -277,6 +277,10 @@ static int add_count(heed__ta_stats *s, const heed_trace_rec *r) {
     s->recorded += r->recorded - s->proc_recorded[r->proc];
     s->proc_dropped[r->proc] = r->dropped;
     s->proc_recorded[r->proc] = r->recorded;
+    return 0;
+  }
+  if (r->kind == HEED_TRACE_MARK) {
+    s->marks++;
     return 0;
   }
   if (r->kind == HEED_TRACE_METRIC) { /* the driver's, no message */
@@ -487,7 +491,7 @@ int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
   if (rv)
     return rv;
   if (r->kind == 0 || r->kind == HEED_TRACE_DROPS ||
-      r->kind == HEED_TRACE_METRIC)
+      r->kind == HEED_TRACE_METRIC || r->kind == HEED_TRACE_MARK)
     return 0;
   if (c->n == c->cap) {
     size_t cap = c->cap ? 2 * c->cap : 256;

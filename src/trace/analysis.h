@@ -67,7 +67,7 @@ typedef struct heed__ta_att {
 typedef struct heed__ta_stats {
   int pass;
   uint64_t nrec; /* records seen in this pass, header included */
-  uint64_t kind_layer[8][HEED__TA_MAX_LAYER + 2]; /* [1 + kind bit][layer] */
+  uint64_t kind_layer[9][HEED__TA_MAX_LAYER + 2]; /* [1 + kind bit][layer] */
   uint32_t max_layer;
   heed__ta_map batches; /* batch id -> index in binfo */
   heed__ta_batch *binfo;
@@ -77,6 +77,7 @@ typedef struct heed__ta_stats {
   uint64_t dropped, recorded, records; /* records: events in pass 1;
                                           drops summed over processes */
   uint64_t metrics;      /* METRIC records (not in records or the table) */
+  uint64_t marks;        /* MARK records (neither) */
   uint64_t last_step;    /* the last one's step, loss and accuracy */
   double last_loss, last_acc;
   double sample;

@@ -31,6 +31,7 @@ struct heed_trace_reader {
   uint64_t offset;
   float *vals;
   char config[HEED_TRACE_MAX_CONFIG + 1]; /* the header's */
+  char name[33];                          /* a MARK's */
 };
 
 int heed_trace_reader_new(heed_trace_reader **rp) {
@@ -157,7 +158,7 @@ static int get_str(const msgpack_object *o, const char *want) {
 enum key_id {
   K_FORMAT, K_KIND, K_VERSION, K_RUN, K_T, K_DUR, K_BATCH, K_FROM, K_TO,
   K_FANOUT, K_LOOP, K_DROPPED, K_RECORDED, K_START, K_SAMPLE, K_KINDS, K_SUM,
-  K_VALUES, K_PROC, K_PROCS, K_LOSS, K_ACC, K_N, K_CONFIG, K_END, K_SHED, K_UNKNOWN
+  K_VALUES, K_PROC, K_PROCS, K_LOSS, K_ACC, K_N, K_CONFIG, K_END, K_SHED, K_NAME, K_VALUE, K_UNKNOWN
 };
 
 static const struct {
@@ -170,7 +171,7 @@ static const struct {
     {"recorded", 8}, {"start_unix_ns", 13}, {"sample", 6}, {"kinds", 5},
     {"sum", 3},     {"values", 6},  {"proc", 4},           {"procs", 5},
     {"loss", 4},    {"acc", 3},     {"n", 1},              {"config", 6},
-    {"end", 3},     {"shed", 4},
+    {"end", 3},     {"shed", 4},    {"name", 4},           {"value", 5},
 };
 
 static enum key_id key_of(const msgpack_object *k) {
@@ -228,6 +229,18 @@ static int get_config(heed_trace_reader *r, const msgpack_object *v,
   return 0;
 }
 
+/* A MARK's name, at most 32 bytes, no NUL. */
+static int get_name(heed_trace_reader *r, const msgpack_object *v,
+                    heed_trace_rec *rec) {
+  if (v->type != MSGPACK_OBJECT_STR || v->via.str.size >= sizeof r->name ||
+      memchr(v->via.str.ptr, '\0', v->via.str.size))
+    return -1;
+  memcpy(r->name, v->via.str.ptr, v->via.str.size);
+  r->name[v->via.str.size] = '\0';
+  rec->mark = r->name;
+  return 0;
+}
+
 /* One field into rec: 0, or -1 when its value has the wrong type. */
 static int field(heed_trace_reader *r, enum key_id id,
                  const msgpack_object *v, heed_trace_rec *rec, int *header,
@@ -265,6 +278,8 @@ static int field(heed_trace_reader *r, enum key_id id,
   case K_N: return get_u32(v, &rec->count);
   case K_CONFIG: return get_config(r, v, rec);
   case K_SHED: return get_u64(v, &rec->shed);
+  case K_NAME: return get_name(r, v, rec);
+  case K_VALUE: return get_u32(v, &rec->value);
   case K_END:
     if (v->type != MSGPACK_OBJECT_BOOLEAN)
       return -1;

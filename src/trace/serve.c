@@ -32,7 +32,8 @@
 #define MAXL 16
 #define MAXN 1024
 #define MAXLOOPS 16
-#define NKIND 7
+#define NKIND 8
+#define MAXMARKS 64
 #define TOPN 32 /* neurons per layer in the heat map */
 
 typedef struct bucket {
@@ -71,6 +72,13 @@ struct heed_trace_server {
   uint64_t width; /* ns per bucket */
   uint32_t nb;    /* buckets in use */
   uint64_t t_end;
+  struct {
+    double t_ms;
+    uint64_t step;
+    uint32_t value;
+    char name[33];
+  } marks[MAXMARKS];
+  uint32_t nmarks;
   bucket b[NBUCK];
   att_layer *att[MAXL + 1];
   char *json; /* the last state, built under mu */
@@ -197,6 +205,17 @@ static void add_rec(heed_trace_server *s, const heed_trace_rec *r) {
     s->by_kind[k]++;
   if (r->kind == HEED_TRACE_DROPS) {
     add_drops(s, r, b);
+    return;
+  }
+  if (r->kind == HEED_TRACE_MARK) {
+    if (s->nmarks < MAXMARKS) {
+      s->marks[s->nmarks].t_ms = r->t_ns / 1e6;
+      s->marks[s->nmarks].step = r->batch;
+      s->marks[s->nmarks].value = r->value;
+      snprintf(s->marks[s->nmarks].name, sizeof s->marks[0].name, "%s",
+               r->mark ? r->mark : "");
+      s->nmarks++;
+    }
     return;
   }
   if (r->kind == HEED_TRACE_METRIC) {
@@ -384,6 +403,15 @@ static void json_series(heed_trace_server *s) {
     for (uint32_t i = 0; i < s->nb; i++)
       jput(s, "%s%.4f", i ? "," : "", s->b[i].loop_busy[l] / (double)s->width);
     jput(s, "]}");
+  }
+  jput(s, "],\"marks\":[");
+  for (uint32_t i = 0; i < s->nmarks; i++) {
+    jput(s, "%s{\"t_ms\":", i ? "," : "");
+    jnum(s, s->marks[i].t_ms);
+    jput(s, ",\"step\":%" PRIu64 ",\"value\":%u,\"name\":",
+         s->marks[i].step, s->marks[i].value);
+    jstr(s, s->marks[i].name);
+    jput(s, "}");
   }
   jput(s, "]");
 }

@@ -42,6 +42,7 @@ typedef struct slot {
   uint32_t nvals;      /* values copied */
   float min, max;
   double mean, mean_abs;
+  const char *name; /* a MARK's */
   float vals[]; /* values_cap floats */
 } slot;
 
@@ -157,6 +158,27 @@ int heed_trace_metric(heed_trace *t, uint64_t step, double loss,
   s->nvals = 0;
   s->mean = loss;
   s->mean_abs = accuracy;
+  atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
+  return 0;
+}
+
+int heed_trace_mark(heed_trace *t, uint64_t step, const char *name,
+                    uint32_t value) {
+  if (!t || !(t->kinds & HEED_TRACE_MARK))
+    return 0;
+  if (!name)
+    return HEED_EINVAL;
+  size_t pos;
+  slot *s = claim(t, &pos);
+  if (!s)
+    return HEED_EAGAIN;
+  memset(&s->ev, 0, sizeof s->ev);
+  s->ev.t_ns = clock_ns(CLOCK_MONOTONIC);
+  s->ev.batch = step;
+  s->ev.kind = HEED_TRACE_MARK;
+  s->ev.fanout = value;
+  s->nvals = 0;
+  s->name = name;
   atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
   return 0;
 }
@@ -503,11 +525,45 @@ static void encode_metric(heed_trace *t, const slot *s) {
   atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
 }
 
+/* A MARK record: the step in `batch`. */
+static void encode_mark(heed_trace *t, const slot *s) {
+  msgpack_packer *pk = &t->pk;
+  char name[33];
+  snprintf(name, sizeof name, "%s", s->name);
+  msgpack_pack_map(pk, 6 + (t->proc != 0));
+  proc_key(t);
+  key(pk, "t");
+  msgpack_pack_uint64(pk, since_start(t, s->ev.t_ns));
+  key(pk, "run");
+  msgpack_pack_uint64(pk, t->run);
+  key(pk, "batch");
+  msgpack_pack_uint64(pk, s->ev.batch);
+  key(pk, "kind");
+  str(pk, "mark");
+  key(pk, "name");
+  str(pk, name);
+  key(pk, "value");
+  msgpack_pack_uint32(pk, s->ev.fanout);
+  emit(t, 1);
+  atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
+  if (t->watch) {
+    heed_trace_rec r = {.kind = HEED_TRACE_MARK, .run = t->run,
+                        .t_ns = since_start(t, s->ev.t_ns),
+                        .batch = s->ev.batch, .proc = t->proc,
+                        .mark = name, .value = s->ev.fanout};
+    t->watch(t->watch_arg, &r);
+  }
+}
+
 static void encode_event(heed_trace *t, const slot *s) {
   msgpack_packer *pk = &t->pk;
   const heed_trace_event *ev = &s->ev;
   if (ev->kind == HEED_TRACE_METRIC) {
     encode_metric(t, s);
+    return;
+  }
+  if (ev->kind == HEED_TRACE_MARK) {
+    encode_mark(t, s);
     return;
   }
   msgpack_pack_map(pk, 9 + (ev->count > 0) + (s->nvals > 0) + (t->proc != 0));
@@ -843,8 +899,8 @@ int heed_trace_add_records(heed_trace *t, uint32_t proc, const void *bytes,
 
 static const char *const kind_names[] = {"forward", "bid",   "control",
                                          "batch",   "labels", "drops",
-                                         "metric"};
-#define NKINDS 7
+                                         "metric",  "mark"};
+#define NKINDS 8
 
 const char *heed_trace_kind_name(uint32_t kind) {
   for (unsigned i = 0; i < NKINDS; i++)
