@@ -68,6 +68,17 @@ static void plain_step(plain *p, const heed_kernels *k, const float *x,
       p->a[0][i * S + s] = s < B ? x[(size_t)s * 784 + i] : 0.0f;
   for (int l = 0; l < NL; l++) {
     uint32_t n = sizes[l + 1], m = sizes[l], j = 0;
+    /* the sample-major copy the gradient kernel reads */
+    for (uint32_t i = 0; i < m; i++)
+      for (uint32_t s = 0; s < B; s++)
+        p->at[l][(size_t)s * m + i] = p->a[l][(size_t)i * S + s];
+    if (B <= HEED_NARROW) /* narrow batches: as neurons do, sample by sample */
+      for (; j < n; j++)
+        for (uint32_t s = 0; s < S; s++)
+          p->z[l][(size_t)j * S + s] =
+              s < B ? k->dot_in(p->w[l] + (size_t)j * m, m,
+                                p->at[l] + (size_t)s * m, 1, p->b[l][j])
+                    : p->b[l][j];
     for (; j + 4 <= n; j += 4) { /* four neurons per pass, as cohorts do */
       const float *ws[4];
       float bs[4], *zs[4];
@@ -86,10 +97,6 @@ static void plain_step(plain *p, const heed_kernels *k, const float *x,
       for (uint32_t s = 0; s < S; s++)
         a[s] = l + 1 < NL ? (z[s] > 0 ? z[s] : 0) : z[s];
     }
-    /* the sample-major copy the gradient kernel reads */
-    for (uint32_t i = 0; i < m; i++)
-      for (uint32_t s = 0; s < B; s++)
-        p->at[l][(size_t)s * m + i] = p->a[l][(size_t)i * S + s];
   }
   float *o = p->a[NL], *g = p->d[NL];
   memset(g, 0, 10 * S * sizeof(float));
@@ -140,6 +147,7 @@ static void plain_step(plain *p, const heed_kernels *k, const float *x,
 typedef struct bench_cfg {
   uint32_t batch, steps;
   int runs, json;
+  unsigned tlo, thi; /* the thread counts run, tlo..thi */
 } bench_cfg;
 
 static void report(const bench_cfg *c, const char *name, unsigned threads,
@@ -154,7 +162,7 @@ static void report(const bench_cfg *c, const char *name, unsigned threads,
 }
 
 int heed_cmd_bench_net(int argc, char **argv) {
-  bench_cfg c = {32, 200, 5, 0};
+  bench_cfg c = {32, 200, 5, 0, 1, 2};
   for (int i = 1; i < argc; i++) {
     if (!strcmp(argv[i], "--json"))
       c.json = 1;
@@ -163,16 +171,27 @@ int heed_cmd_bench_net(int argc, char **argv) {
     else if (!strcmp(argv[i], "--steps") && i + 1 < argc &&
              atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= 100000)
       c.steps = (uint32_t)atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--batch") && i + 1 < argc &&
+             atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= 1024)
+      c.batch = (uint32_t)atoi(argv[++i]);
+    else if (!strcmp(argv[i], "--threads") && i + 1 < argc &&
+             (!strcmp(argv[i + 1], "1") || !strcmp(argv[i + 1], "2")))
+      c.tlo = c.thi = (unsigned)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--runs") && i + 1 < argc &&
              atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= 15)
       c.runs = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      printf("usage: heed bench net [--json] [--quick] [--steps N] "
-             "[--runs N]\n\n"
-             "Trains 784-256-256-10 (relu, batch 32, plain SGD) on generated "
+      printf("usage: heed bench net [--json] [--quick] [--batch N] "
+             "[--threads N] [--steps N] [--runs N]\n\n"
+             "Trains 784-256-256-10 (relu, plain SGD) on generated "
              "data and prints\nsamples/s (median of the runs) for the bp "
              "society of actors with 1 and 2 threads,\nbeside the same "
-             "kernels run as plain loops without actors.\n\n"
+             "kernels run as plain loops without actors.\n"
+             "tools/bench-vs-torch runs it beside PyTorch and a plain C "
+             "program.\n\n"
+             "  --batch N   samples per step (default 32; 1..1024)\n"
+             "  --threads N run the actors on N threads only (1 or 2; "
+             "default both)\n"
              "  --steps N   training steps per run (default 200; 1..100000)\n"
              "  --runs N    runs per case, the median is quoted (default 5; "
              "1..15)\n"
@@ -222,7 +241,7 @@ int heed_cmd_bench_net(int argc, char **argv) {
                  y + (size_t)(s % nb) * c.batch, c.batch, 0.05f);
     t[0][run] = nsamp / (heed__now() - t0);
     plain_free(&p);
-    for (unsigned threads = 1; threads <= 2; threads++) {
+    for (unsigned threads = c.tlo; threads <= c.thi; threads++) {
       heed_runtime *rt = NULL;
       heed_net *net = NULL;
       heed_runtime_opts ro = {.threads = threads, .mailbox_limit = 4096};
@@ -255,8 +274,8 @@ int heed_cmd_bench_net(int argc, char **argv) {
   }
   double base = heed__median(t[0], c.runs);
   report(&c, "plain-loops", 1, base, base);
-  report(&c, "bp-actors", 1, heed__median(t[1], c.runs), base);
-  report(&c, "bp-actors", 2, heed__median(t[2], c.runs), base);
+  for (unsigned threads = c.tlo; threads <= c.thi; threads++)
+    report(&c, "bp-actors", threads, heed__median(t[threads], c.runs), base);
 out:
   free(x);
   free(y);

@@ -35,13 +35,25 @@ typedef struct heed_kernels {
    * summed in order s = 0, 1, ...: no horizontal sums, so much faster. */
   void (*grad_t)(const float *g, const float *xt, size_t n, size_t count,
                  float *dw);
-  /* beta[s] = sum_k c[k*ldc] * g[k*stride + s], summed in order k = 0, ... */
+  /* beta[s] = sum_k c[k*ldc] * g[k*stride + s], summed in order k = 0, ...
+   * (at stride 8, in four chains k % 4 folded in a fixed tree) */
   void (*gather)(const float *c, size_t ldc, const float *g, size_t k,
                  size_t stride, float *beta);
   /* gather for four columns c[m] of one block (a cohort), bitwise alike */
   void (*gather4)(const float *const c[4], size_t ldc, const float *g,
                   size_t k, size_t stride, float *const beta[4]);
+  /* b + sum_i w[i] * x[i*xstep] for one sample, vectorized over the
+   * inputs in a fixed order (32 lanes, i % 32, folded in a fixed tree) that
+   * is the same for every xstep: narrow batches (HEED_NARROW samples or
+   * fewer) use it instead of dot_rows, whose lanes run over samples. */
+  float (*dot_in)(const float *w, size_t n, const float *x, size_t xstep,
+                  float b);
 } heed_kernels;
+
+/* Batches of at most this many samples compute z sample by sample with
+ * dot_in: the order of a sum depends on the batch width only, never on
+ * threads, cohorts or processes. */
+#define HEED_NARROW 4
 
 /* The fastest kernels this CPU runs (set by HEED_KERNELS=generic to force
  * the portable ones). */

@@ -156,9 +156,73 @@ KATTR static void KNAME(grad)(const float *restrict g, const float *restrict x,
   }
 }
 
+/* One neuron, one sample, vectorized over the inputs: lane l sums inputs
+ * i = l, l + 32, l + 64, ... in order, then the 32 lanes fold in one fixed
+ * tree. x[i * xstep] is input i; the contiguous case (xstep 1, a
+ * sample-major row) and the strided one give bitwise the same sum. */
+KATTR static float KNAME(dot_in)(const float *restrict w, size_t n,
+                                 const float *restrict x, size_t xstep,
+                                 float b) {
+  float acc[32];
+  for (size_t l = 0; l < 32; l++)
+    acc[l] = 0.0f;
+  size_t i0 = 0;
+  if (xstep == 1) {
+    for (; i0 + 32 <= n; i0 += 32)
+      for (size_t l = 0; l < 32; l++)
+        acc[l] = KFMA(w[i0 + l], x[i0 + l], acc[l]);
+  } else {
+    for (; i0 + 32 <= n; i0 += 32)
+      for (size_t l = 0; l < 32; l++)
+        acc[l] = KFMA(w[i0 + l], x[(i0 + l) * xstep], acc[l]);
+  }
+  for (size_t l = 0; i0 + l < n; l++)
+    acc[l] = KFMA(w[i0 + l], x[(i0 + l) * xstep], acc[l]);
+  for (size_t half = 16; half > 0; half /= 2)
+    for (size_t l = 0; l < half; l++)
+      acc[l] += acc[l + half];
+  return b + acc[0];
+}
+
+/* gather at stride 8 (batches of 1..8): four chains, bidder j feeding
+ * chain j % 4, folded as (c0 + c1) + (c2 + c3), so the 8-lane sums do not
+ * wait on one long chain of dependent multiply-adds. */
+KATTR static void KNAME(gather8)(const float *restrict c, size_t ldc,
+                                 const float *restrict g, size_t k,
+                                 float *restrict beta) {
+  float a0[8], a1[8], a2[8], a3[8];
+  for (size_t l = 0; l < 8; l++)
+    a0[l] = a1[l] = a2[l] = a3[l] = 0.0f;
+  size_t j = 0;
+  for (; j + 4 <= k; j += 4) {
+    const float c0 = c[j * ldc], c1 = c[(j + 1) * ldc],
+                c2 = c[(j + 2) * ldc], c3 = c[(j + 3) * ldc];
+    const float *gj = g + j * 8;
+    for (size_t l = 0; l < 8; l++) {
+      a0[l] = KFMA(c0, gj[l], a0[l]);
+      a1[l] = KFMA(c1, gj[8 + l], a1[l]);
+      a2[l] = KFMA(c2, gj[16 + l], a2[l]);
+      a3[l] = KFMA(c3, gj[24 + l], a3[l]);
+    }
+  }
+  float *tail[3] = {a0, a1, a2};
+  for (size_t r = 0; j + r < k; r++) { /* k % 4 bidders left: chains 0.. */
+    const float cj = c[(j + r) * ldc];
+    const float *gj = g + (j + r) * 8;
+    for (size_t l = 0; l < 8; l++)
+      tail[r][l] = KFMA(cj, gj[l], tail[r][l]);
+  }
+  for (size_t l = 0; l < 8; l++)
+    beta[l] = (a0[l] + a1[l]) + (a2[l] + a3[l]);
+}
+
 KATTR static void KNAME(gather)(const float *restrict c, size_t ldc,
                           const float *restrict g, size_t k, size_t stride,
                           float *restrict beta) {
+  if (stride == 8) {
+    KNAME(gather8)(c, ldc, g, k, beta);
+    return;
+  }
   for (size_t s0 = 0; s0 < stride; s0 += 32) {
     size_t width = stride - s0 < 32 ? stride - s0 : 32;
     float acc[32] = {0};
@@ -178,6 +242,11 @@ KATTR static void KNAME(gather)(const float *restrict c, size_t ldc,
 KATTR static void KNAME(gather4)(const float *const c[4], size_t ldc,
                                  const float *restrict g, size_t k,
                                  size_t stride, float *const beta[4]) {
+  if (stride == 8) { /* bitwise as gather: the same four-chain order */
+    for (int m = 0; m < 4; m++)
+      KNAME(gather8)(c[m], ldc, g, k, beta[m]);
+    return;
+  }
   size_t s0 = 0;
   for (; s0 + 32 <= stride; s0 += 32) {
     float a0[32], a1[32], a2[32], a3[32];
@@ -225,4 +294,5 @@ static const heed_kernels KNAME(table) = {
     .grad_t = KNAME(grad_t),
     .gather4 = KNAME(gather4),
     .gather = KNAME(gather),
+    .dot_in = KNAME(dot_in),
 };

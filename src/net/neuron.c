@@ -53,6 +53,21 @@ static heed_slot *find_slot(heed_neuron_actor *na, uint64_t batch) {
   return NULL;
 }
 
+/* z sample by sample, each a dot product vectorized over the inputs: the
+ * sample-major copy is read when the block has one, the input-major rows
+ * otherwise (the same sum, bitwise). Padding lanes get the bias alone, as
+ * dot_rows gives them. */
+static void activate_narrow(const heed_net *net, const heed_block *h,
+                            const float *w, const float *x, float b,
+                            float *z) {
+  const float *xt = h->xt ? x + (size_t)h->rows * h->stride : NULL;
+  for (uint32_t s = 0; s < h->count; s++)
+    z[s] = xt ? net->k->dot_in(w, h->rows, xt + (size_t)s * h->rows, 1, b)
+              : net->k->dot_in(w, h->rows, x + s, h->stride, b);
+  for (uint32_t s = h->count; s < h->stride; s++)
+    z[s] = b;
+}
+
 /* z for this neuron and batch: precomputed by a cohort neighbour, or
  * computed now together with up to three neighbours on the same loop that
  * will need the same block next. Each neighbour must be idle (no batch in
@@ -66,6 +81,10 @@ static void pre_activate(heed_neuron_actor *na, const heed_block *h,
   if (na->pre_valid && na->pre_batch == h->batch) {
     na->pre_valid = 0;
     memcpy(z, na->pre_z, h->stride * sizeof *z);
+    return;
+  }
+  if (h->count <= HEED_NARROW) { /* too few samples to fill a vector */
+    activate_narrow(net, h, w, x, L->b[na->index], z);
     return;
   }
   uint32_t T = net->threads, j = na->index;

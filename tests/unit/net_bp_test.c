@@ -114,8 +114,7 @@ static void test_bp_matches_reference_tanh_sigmoid(void **state) {
 /* heed's one-step update, divided by -lr, is the gradient of the loss:
  * check it against central differences of the reference loss (double
  * precision) at the same weights. */
-static void test_bp_gradient_finite_differences(void **state) {
-  (void)state;
+static void run_finite_differences(uint32_t nb) {
   const uint32_t sizes[] = {20, 12, 8, 5};
   const int isizes[] = {20, 12, 8, 5};
   const heed_activation acts[] = {HEED_ACT_TANH, HEED_ACT_SIGMOID,
@@ -124,7 +123,7 @@ static void test_bp_gradient_finite_differences(void **state) {
   const float lr = 1e-3f;
   float x[16 * 20];
   uint8_t y[16];
-  gen_data(3, 16, 20, 5, x, y);
+  gen_data(3, nb, 20, 5, x, y);
 
   heed_runtime *rt = make_rt(1);
   heed_net *net = make_net(rt, 4, sizes, acts, "bp", lr, 9);
@@ -134,7 +133,7 @@ static void test_bp_gradient_finite_differences(void **state) {
   float before[3][240], after[3][240], bb[3][12], ba[3][12];
   for (int l = 0; l < 3; l++)
     assert_int_equal(heed_net_params_get(net, l + 1, before[l], bb[l]), 0);
-  assert_int_equal(heed_net_train_batch(net, x, y, 16, NULL), 0);
+  assert_int_equal(heed_net_train_batch(net, x, y, nb, NULL), 0);
   for (int l = 0; l < 3; l++)
     assert_int_equal(heed_net_params_get(net, l + 1, after[l], ba[l]), 0);
 
@@ -148,9 +147,9 @@ static void test_bp_gradient_finite_differences(void **state) {
                              : -(ba[l][i - n * m] - (double)bb[l][i - n * m]) / lr;
       double h = 1e-5, keep = *p;
       *p = keep + h;
-      double up = ref_step(&r, x, y, 16, NULL, NULL, NULL);
+      double up = ref_step(&r, x, y, (int)nb, NULL, NULL, NULL);
       *p = keep - h;
-      double down = ref_step(&r, x, y, 16, NULL, NULL, NULL);
+      double down = ref_step(&r, x, y, (int)nb, NULL, NULL, NULL);
       *p = keep;
       double fd = (up - down) / (2 * h);
       /* float weights limit how exactly heed's step can be read back */
@@ -167,8 +166,20 @@ static void test_bp_gradient_finite_differences(void **state) {
   ref_free(&r);
 }
 
+static void test_bp_gradient_finite_differences(void **state) {
+  (void)state;
+  run_finite_differences(16);
+}
+
+/* Narrow batches take the kernels vectorized over inputs (HEED_NARROW). */
+static void test_bp_gradient_finite_differences_narrow(void **state) {
+  (void)state;
+  run_finite_differences(1);
+  run_finite_differences(3);
+}
+
 /* Same seed => bitwise-identical weights with 1 and 2 runtime threads. */
-static void run_determinism(const char *strategy) {
+static void run_determinism_batch(const char *strategy, uint32_t nb) {
   const uint32_t sizes[] = {64, 48, 24, 10};
   float *w[2][3];
   float x[64 * 64];
@@ -177,8 +188,8 @@ static void run_determinism(const char *strategy) {
     heed_runtime *rt = make_rt(threads);
     heed_net *net = make_net(rt, 4, sizes, NULL, strategy, 0.1f, 5);
     for (int t = 0; t < 30; t++) {
-      gen_data(100 + (uint64_t)t, 64, 64, 10, x, y);
-      assert_int_equal(heed_net_train_batch(net, x, y, 64, NULL), 0);
+      gen_data(100 + (uint64_t)t, nb, 64, 10, x, y);
+      assert_int_equal(heed_net_train_batch(net, x, y, nb, NULL), 0);
       if (t == 14)
         assert_int_equal(heed_net_control(net, HEED_EVENT_CONSOLIDATE), 0);
     }
@@ -198,6 +209,10 @@ static void run_determinism(const char *strategy) {
   }
 }
 
+static void run_determinism(const char *strategy) {
+  run_determinism_batch(strategy, 64);
+}
+
 static void test_determinism_threads(void **state) {
   (void)state;
   const char *strategies[] = {"bp", "sparse:q=0.3", "retain:lambda=10",
@@ -206,12 +221,23 @@ static void test_determinism_threads(void **state) {
     run_determinism(strategies[i]);
 }
 
+/* The same at narrow batches (the input-vectorized kernels) and at a
+ * batch of 5..8 (stride 8, the four-chain attention sum). */
+static void test_determinism_threads_narrow(void **state) {
+  (void)state;
+  const uint32_t widths[] = {1, 2, 4, 5};
+  for (size_t i = 0; i < 4; i++)
+    run_determinism_batch("bp", widths[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_bp_matches_reference_relu),
       cmocka_unit_test(test_bp_matches_reference_tanh_sigmoid),
       cmocka_unit_test(test_bp_gradient_finite_differences),
       cmocka_unit_test(test_determinism_threads),
+      cmocka_unit_test(test_bp_gradient_finite_differences_narrow),
+      cmocka_unit_test(test_determinism_threads_narrow),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
