@@ -81,7 +81,10 @@ HEED_API int heed_dataset_split(const heed_dataset *all, uint64_t seed,
  * train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] and
  * t10k-labels-idx1-ubyte[.gz]. Named sets live under data_dir as mnist/,
  * fashion/, digits/digits.csv.gz and cifar10/{data_batch_1..5,test_batch}.bin;
- * data_dir NULL means $HEED_DATA, or "data" when that is unset. A missing
+ * data_dir NULL means $HEED_DATA; when that is unset, data/ in the working
+ * directory if it exists, else $XDG_DATA_HOME/heed (default
+ * ~/.local/share/heed, what `tools/fetch-data --user` fills) if that
+ * exists, else data/. A missing
  * file is HEED_ENOENT with a message that says to run tools/fetch-data; a
  * training or test set of 0 samples is HEED_EFORMAT naming its file. */
 HEED_API int heed_data_load(const char *spec, const char *data_dir,

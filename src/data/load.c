@@ -122,6 +122,25 @@ int heed_data_load(const char *spec, const char *data_dir, heed_dataset *train,
   return heed_data_load_split(spec, data_dir, 0, train, test, err, errlen);
 }
 
+/* Where named sets are looked for when no directory is given: $HEED_DATA;
+ * else data/ in the working directory when there is one (a source tree);
+ * else the per-user directory $XDG_DATA_HOME/heed (~/.local/share/heed)
+ * when it exists (tools/fetch-data --user fills it), so heed works from
+ * any directory; else data/, whose absence the error then names. */
+static const char *default_dir(char *buf, size_t len) {
+  const char *env = getenv("HEED_DATA");
+  if (env && *env)
+    return env;
+  if (is_dir("data"))
+    return "data";
+  const char *xdg = getenv("XDG_DATA_HOME"), *home = getenv("HOME");
+  int n = xdg && xdg[0] == '/' ? snprintf(buf, len, "%s/heed", xdg)
+          : home && *home      ? snprintf(buf, len, "%s/.local/share/heed",
+                                          home)
+                               : -1;
+  return n > 0 && (size_t)n < len && is_dir(buf) ? buf : "data";
+}
+
 int heed_data_load_split(const char *spec, const char *data_dir,
                          uint64_t split_seed, heed_dataset *train,
                          heed_dataset *test, char *err, size_t errlen) {
@@ -130,11 +149,9 @@ int heed_data_load_split(const char *spec, const char *data_dir,
                            "heed_data_load: NULL argument");
   memset(train, 0, sizeof *train);
   memset(test, 0, sizeof *test);
-  if (data_dir == NULL) {
-    data_dir = getenv("HEED_DATA");
-    if (data_dir == NULL || data_dir[0] == '\0')
-      data_dir = "data";
-  }
+  char user_dir[PATH_LEN];
+  if (data_dir == NULL)
+    data_dir = default_dir(user_dir, sizeof user_dir);
   /* Named sets first, so a stray folder called "mnist" in the working
    * directory does not shadow the real one under data_dir. */
   static const struct {

@@ -93,6 +93,26 @@ check_error "did you mean 'guard'" train --data digits --data-dir "$data" \
   --strategy gaurd:c=1
 check_error "did you mean 'guard'" continual --compare bp,gaurd
 check_error "q=2 is out of range" train --strategy sparse:q=2
+# Data found from any directory: $XDG_DATA_HOME/heed, else
+# ~/.local/share/heed (tools/fetch-data --user), when no ./data and no
+# $HEED_DATA (issue 13).
+abs_heed=$(cd "$(dirname "$heed")" && pwd)/$(basename "$heed")
+abs_data=$(cd "$data" && pwd)
+mkdir -p "$tmp/elsewhere" "$tmp/xdg/heed" "$tmp/home/.local/share/heed"
+ln -s "$abs_data/digits" "$tmp/xdg/heed/digits"
+ln -s "$abs_data/digits" "$tmp/home/.local/share/heed/digits"
+(cd "$tmp/elsewhere" && env -u HEED_DATA XDG_DATA_HOME="$tmp/xdg" \
+  "$abs_heed" train --data digits --hidden 8 --max-steps 2 --no-record --quiet) >/dev/null
+(cd "$tmp/elsewhere" && env -u HEED_DATA -u XDG_DATA_HOME HOME="$tmp/home" \
+  "$abs_heed" train --data digits --hidden 8 --max-steps 2 --no-record --quiet) >/dev/null
+set +e
+(cd "$tmp/elsewhere" && env -u HEED_DATA -u XDG_DATA_HOME HOME="$tmp/nohome" \
+  "$abs_heed" train --data digits --no-record --quiet) 2>"$tmp/err" >/dev/null
+rc=$?
+set -e
+[ "$rc" -eq 1 ] && grep -q "data/digits: no such directory; run tools/fetch-data" "$tmp/err" ||
+  { echo "no data anywhere: exit $rc" >&2; cat "$tmp/err" >&2; exit 1; }
+
 # heed strategies: every parameter's help starts in one column (issue 13)
 "$heed" strategies | python3 -c '
 import re, sys
