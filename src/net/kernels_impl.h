@@ -88,6 +88,15 @@ KATTR static void KNAME(dot_rows4)(const float *const w[4], size_t n,
 KATTR static void KNAME(grad_t)(const float *restrict g,
                                 const float *restrict xt, size_t n,
                                 size_t count, float *restrict dw) {
+  if (count <= HEED_NARROW) { /* a few rows: sweep dw once per sample, in
+                               * the same order s = 0, 1, ... per weight */
+    for (size_t i = 0; i < n; i++)
+      dw[i] = KFMA(g[0], xt[i], 0.0f);
+    for (size_t s = 1; s < count; s++)
+      for (size_t i = 0; i < n; i++)
+        dw[i] = KFMA(g[s], xt[s * n + i], dw[i]);
+    return;
+  }
   size_t i0 = 0;
   for (; i0 + 64 <= n; i0 += 64) {
     float acc[64];
