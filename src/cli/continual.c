@@ -300,6 +300,12 @@ static int parse(cl *c, int argc, char **argv) {
 /* Loads the data and builds the tasks (permutations are per seed). */
 static int setup(cl *c) {
   char err[512];
+  /* --society on top of each compared strategy (its assignments are
+   * checked here, its neuron ranges when each network is built) */
+  if (c->o.society_path &&
+      heed__society_load("continual", c->o.society_path, c->o.nhidden + 1,
+                         &c->o.society))
+    return -1;
   if (heed__exp_check_data("continual", &c->o))
     return -1;
   if (heed_data_load_split(c->o.data, c->o.data_dir, c->o.split_seed,
@@ -1031,6 +1037,7 @@ int heed_cmd_continual(int argc, char **argv) {
   }
   heed__record_free(c->rec);
   heed__json_free(&c->cfg);
+  heed__society_free(&c->o.society);
   free(c);
   return rc;
 }

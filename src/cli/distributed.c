@@ -326,6 +326,12 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
     fprintf(stderr, "heed %s: out of memory\n", cmd);
     return 1;
   }
+  if (eo->society_path) {
+    fprintf(stderr, "heed %s: --society is not supported with --workers or "
+                    "--cluster yet\n", cmd);
+    free(d);
+    return 1;
+  }
   if (!eo->build_strategy && strchr(eo->strategy, ';')) {
     fprintf(stderr, "heed %s: --strategy per layer ('%s') is not supported "
                     "with --workers or --cluster yet\n", cmd, eo->strategy);

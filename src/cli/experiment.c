@@ -40,6 +40,8 @@ void heed__exp_usage(FILE *f, int which) {
       "  --strategy NAME[:k=v,...]  what every neuron plays (default bp; see\n"
       "                         'heed strategies'); one per weight layer with\n"
       "                         ';', e.g. 'bp;guard:c=0.01;bp'\n"
+      "  --society FILE         strategies per layer or neuron, one\n"
+      "                         'LAYER[:J[-K]] SPEC' a line (docs/runs.md)\n"
       "  --strategy-plugin PATH.so  load a strategy from a shared object\n"
       "%s"
       "  --batch N              mini-batch size (default 32)\n"
@@ -117,6 +119,9 @@ int heed__exp_parse(const char *cmd, heed_exp_opts *o, int argc, char **argv,
     VALUE();
     o->given |= HEED_EXP_GIVEN_STRATEGY;
     o->strategy = v;
+  } else if (!strcmp(a, "--society")) {
+    VALUE();
+    o->society_path = v;
   } else if (!strcmp(a, "--strategy-plugin")) {
     VALUE();
     char err[512];
@@ -228,6 +233,38 @@ int heed__exp_check_data(const char *cmd, const heed_exp_opts *o) {
   return -1;
 }
 
+int heed__exp_society(const char *cmd, heed_exp_opts *o) {
+  size_t L = o->nhidden + 1;
+  if (!o->society_path)
+    return 0;
+  if (heed__society_load(cmd, o->society_path, L, &o->society))
+    return -1;
+  char(*layer)[256] = calloc(L, sizeof *layer);
+  if (!layer) {
+    fprintf(stderr, "heed %s: out of memory\n", cmd);
+    return -1;
+  }
+  for (size_t l = 0; l < L; l++)
+    if (heed__exp_layer_spec(cmd, o, l, L, layer[l], sizeof layer[l])) {
+      free(layer);
+      return -1;
+    }
+  heed__society_describe(&o->society, layer, L);
+  size_t same = 1, off = 0;
+  for (size_t l = 1; l < L; l++)
+    same &= !strcmp(layer[l], layer[0]);
+  o->society_desc[0] = 0;
+  for (size_t l = 0; l < (same ? 1 : L) && off < sizeof o->society_desc; l++)
+    off += (size_t)snprintf(o->society_desc + off,
+                            sizeof o->society_desc - off, "%s%.255s",
+                            l ? ";" : "", layer[l]);
+  free(layer);
+  if (!o->build_strategy)
+    o->build_strategy = o->strategy;
+  o->strategy = o->society_desc;
+  return 0;
+}
+
 int heed__exp_check_strategy(const char *cmd, const heed_exp_opts *o) {
   size_t L = o->nhidden + 1;
   for (size_t l = 0; l < L; l++) {
@@ -334,5 +371,14 @@ int heed__exp_build(const char *cmd, const heed_exp_opts *o, uint32_t in,
     return 1;
   }
   heed_strategy_free(s);
-  return set_layers(cmd, o, *netp, n - 1);
+  if (set_layers(cmd, o, *netp, n - 1) ||
+      (o->society.n &&
+       heed__society_apply(cmd, &o->society, *netp, sizes + 1, n - 1))) {
+    heed_net_free(*netp);
+    heed_runtime_free(*rtp);
+    *netp = NULL;
+    *rtp = NULL;
+    return 1;
+  }
+  return 0;
 }

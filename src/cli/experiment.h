@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include "cli/society.h"
 #include "heed/checkpoint.h"
 #include "heed/heed.h"
 
@@ -39,6 +40,9 @@ typedef struct heed_exp_opts {
    * society is built with one spec, then the checkpoint sets each neuron). */
   const char *build_strategy;
   unsigned given; /* HEED_EXP_GIVEN_* */
+  const char *society_path; /* --society FILE */
+  heed_society society;     /* its assignments, once loaded */
+  char society_desc[1024];  /* strategy points here once it is loaded */
   uint32_t hidden[HEED_EXP_MAX_LAYERS];
   size_t nhidden;
   int hidden_set;
@@ -84,6 +88,11 @@ int heed__exp_check_data(const char *cmd, const heed_exp_opts *o);
  * (o->nhidden + 1), each one a strategy heed knows with parameters in
  * range. Prints one line and returns nonzero otherwise. */
 int heed__exp_check_strategy(const char *cmd, const heed_exp_opts *o);
+
+/* Loads --society (after heed__exp_check_strategy): o->strategy then
+ * describes the society (per layer, "mixed" where neurons differ) and the
+ * network is built from --strategy, then the file's assignments. */
+int heed__exp_society(const char *cmd, heed_exp_opts *o);
 
 /* Resuming (resume.c): takes the network shape and the run's options from
  * checkpoint ck (read from path) into o, and describes what its neurons

@@ -168,6 +168,7 @@ static void options_json(heed_json *j, const heed_exp_opts *o) {
   heed__json_str(j, "activation", heed_activation_name(o->act));
   heed__json_str(j, "init", heed__exp_init_name(o->init));
   heed__json_str(j, "strategy", o->strategy);
+  heed__json_str(j, "society", o->society_path);
   heed__json_u64(j, "epochs", o->epochs);
   heed__json_u64(j, "batch", o->batch);
   heed__json_num(j, "lr", o->lr);

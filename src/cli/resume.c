@@ -160,6 +160,9 @@ static int options(const char *cmd, heed_exp_opts *o, const heed_checkpoint *ck,
   const heed_checkpoint_meta *m = heed_checkpoint_meta_of(ck);
   char g[64], has[1100];
   unsigned gv = o->given;
+  if (o->society_path)
+    return contradicts(cmd, "--society", o->society_path, path,
+                       "holds what each neuron plays");
   if ((gv & HEED_EXP_GIVEN_INIT))
     return contradicts(cmd, "--init", heed__exp_init_name(o->init), path,
                        "holds the weights to resume from");

@@ -400,6 +400,7 @@ static int train(run *r) {
   if (r->resume && resume_load(r, &ck))
     goto out;
   if (heed__exp_check_strategy("train", &r->o) ||
+      heed__exp_society("train", &r->o) ||
       heed__exp_check_data("train", &r->o))
     goto out;
   if (heed_data_load_split(r->o.data, r->o.data_dir, r->o.split_seed,
@@ -578,5 +579,6 @@ int heed_cmd_train(int argc, char **argv) {
   free(r.cv.ey);
   heed__record_free(r.rec);
   heed__json_free(&r.cfg);
+  heed__society_free(&r.o.society);
   return rc;
 }

@@ -79,6 +79,31 @@ check_error "--init he contradicts" "${res[@]}" --init he
 [ "$(jq -r .strategy "$tmp/m.json")" = "bp;retain:lambda=3;bp" ] ||
   { echo "per-layer society lost:" >&2; cat "$tmp/m.json" >&2; exit 1; }
 check_error "names 2 layers" train "${base[@]}" --hidden 8,8 --strategy 'bp;bp'
+# A society file: per-layer and per-neuron strategies, described as such,
+# really played (the checkpoint says so on resume), errors with line numbers.
+printf '# a mixed society\n2 retain:lambda=3\n1:0-7 sparse:q=0.5\n' >"$tmp/soc"
+"$heed" train "${base[@]}" --hidden 16,16 --epochs 1 --society "$tmp/soc" \
+  --checkpoint "$tmp/soc.ckpt" --run-dir "$tmp/socrun" --json >"$tmp/soc.json"
+[ "$(jq -r .strategy "$tmp/soc.json")" = "mixed;retain:lambda=3;bp" ] ||
+  { echo "society described as:" >&2; cat "$tmp/soc.json" >&2; exit 1; }
+jq -e '.strategies == ["mixed","retain:lambda=3","bp"] and
+       (.options.society | endswith("/soc"))' "$tmp/socrun/config.json" >/dev/null
+"$heed" train --data-dir "$data" --epochs 2 --resume "$tmp/soc.ckpt" --json \
+  --quiet --no-record >"$tmp/soc2.json"
+[ "$(jq -r .strategy "$tmp/soc2.json")" = "mixed;retain:lambda=3;bp" ]
+printf '4 bp\n' >"$tmp/s1"; printf '1:0-99 bp\n' >"$tmp/s2"
+printf '\n\n1:x bp\n' >"$tmp/s3"; printf '1 sparse:q=2\n' >"$tmp/s4"
+check_error "s1:1: layer 4, the network has 3 weight layers" \
+  train "${base[@]}" --hidden 16,16 --society "$tmp/s1"
+check_error "s2:1: neuron 99, layer 1 has 16" \
+  train "${base[@]}" --hidden 16,16 --society "$tmp/s2"
+check_error "s3:3: want LAYER" train "${base[@]}" --hidden 16,16 --society "$tmp/s3"
+check_error "s4:1: strategy sparse: q=2 is out of range" \
+  train "${base[@]}" --hidden 16,16 --society "$tmp/s4"
+check_error "--society $tmp/soc contradicts" train --data-dir "$data" \
+  --resume "$tmp/soc.ckpt" --society "$tmp/soc"
+check_error "nosuch" train "${base[@]}" --society "$tmp/nosuch"
+
 # Output paths are checked before training starts.
 check_error "directory /nonexistent does not exist" train "${base[@]}" \
   --checkpoint /nonexistent/x.ckpt
