@@ -81,9 +81,11 @@ static void usage(FILE *f) {
       "  tail URL               follow a live run until it ends (or Ctrl-C)\n"
       "  stats [--json] FILE    messages per kind and layer, time per batch,\n"
       "                         attention received per neuron and layer\n"
-      "  export --chrome OUT.json FILE\n"
+      "  export --chrome OUT.json [--batch A..B] [--kind K,...] [--layer L]\n"
+      "         [--neuron N] [--tracks actor|loop] FILE\n"
       "                         Chrome trace-event JSON (Perfetto, "
-      "chrome://tracing)\n"
+      "chrome://tracing),\n"
+      "                         with counter tracks and the run's header\n"
       "  attention [--json] FILE\n"
       "                         attention received by every neuron, per layer\n"
       "                         (overall and per quarter of the training)\n"
@@ -754,31 +756,30 @@ static int cmd_stats(int argc, char **argv) {
 
 /* ---- export --chrome ---- */
 
+typedef struct export_ctx {
+  heed__ta_chrome *c;
+  heed_trace_filter f;
+} export_ctx;
+
 static int chrome_rec(void *ctx, const heed_trace_rec *r, char *err,
                       size_t errlen) {
-  return heed__ta_chrome_add(ctx, r, err, errlen);
+  export_ctx *x = ctx;
+  /* the header always (its run and configuration); metrics when the
+   * kinds take them and their step is in the batch range (a step is about
+   * a batch id: eval batches take ids too), whatever the actor filters;
+   * the rest through the filter */
+  int keep = r->kind == 0;
+  if (r->kind == HEED_TRACE_METRIC)
+    keep = (x->f.kinds & HEED_TRACE_METRIC) &&
+           (x->f.batch_lo > x->f.batch_hi ||
+            (r->batch >= x->f.batch_lo && r->batch <= x->f.batch_hi));
+  else if (r->kind)
+    keep = heed_trace_filter_match(&x->f, r);
+  if (!keep)
+    return heed__ta_check(r, 1, err, errlen); /* still checked */
+  return heed__ta_chrome_add(x->c, r, err, errlen);
 }
 
-/* Parses "FLAG OUT FILE" for export and attention: returns -1 to go on,
- * or the exit status (0 after --help, 1 after an error). */
-static int out_and_file(int argc, char **argv, const char *flag,
-                        const char **out, const char **src) {
-  for (int i = 1; i < argc; i++) {
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      usage(stdout);
-      return 0;
-    }
-    if (!strcmp(argv[i], flag) && i + 1 < argc)
-      *out = argv[++i];
-    else if (argv[i][0] == '-' && argv[i][1])
-      return fail("unknown option '%s' (see '%s --help')", argv[i], prog);
-    else if (!*src)
-      *src = argv[i];
-    else
-      return fail("one trace file only, not '%s' too", argv[i]);
-  }
-  return -1;
-}
 
 /* Writes the collected events to out: 0 or 1 after one line. */
 static int write_chrome(heed__ta_chrome *c, const char *out) {
@@ -797,25 +798,87 @@ static int write_chrome(heed__ta_chrome *c, const char *out) {
     return fail("cannot write %s: %s", out, strerror(e ? e : EIO));
   }
   fprintf(stderr, "%s: wrote %zu events on %" PRIu64 " tracks in %" PRIu32
-                  " process(es), %" PRIu64 " flow arrows to %s\n",
-          prog, info.events, info.tracks, info.procs, info.flows, out);
+                  " process(es), %" PRIu64 " flow arrows, %" PRIu64
+                  " counter samples to %s\n",
+          prog, info.events, info.tracks, info.procs, info.flows,
+          info.counters, out);
   return 0;
+}
+
+/* A range "N", "N-M" or "N..M" into [lo, hi], at most max. */
+static int parse_range2(const char *s, uint64_t max, uint64_t *lo,
+                        uint64_t *hi) {
+  char buf[64];
+  const char *dots = strstr(s, "..");
+  if (dots) {
+    int k = snprintf(buf, sizeof buf, "%.*s-%s", (int)(dots - s), s, dots + 2);
+    if (k < 0 || (size_t)k >= sizeof buf)
+      return -1;
+    s = buf;
+  }
+  return parse_range(s, max, lo, hi);
 }
 
 static int cmd_export(int argc, char **argv) {
   const char *out = NULL, *src = NULL;
-  int rv = out_and_file(argc, argv, "--chrome", &out, &src);
-  if (rv >= 0)
-    return rv;
+  export_ctx x;
+  heed_trace_filter_init(&x.f);
+  int by_loop = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+    uint64_t lo, hi;
+    if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+      usage(stdout);
+      return 0;
+    }
+    if (!strcmp(a, "--chrome") && v) {
+      out = argv[++i];
+    } else if (!strcmp(a, "--tracks") && v) {
+      if (strcmp(v, "actor") && strcmp(v, "loop"))
+        return fail("--tracks takes actor or loop, not '%s'", v);
+      by_loop = !strcmp(v, "loop");
+      i++;
+    } else if (!strcmp(a, "--kind") && v) {
+      if (heed_trace_kinds_parse(v, &x.f.kinds) != 0)
+        return fail("--kind needs forward, bid, control, batch, labels, "
+                    "metric, mark, not '%s'", v);
+      i++;
+    } else if ((!strcmp(a, "--batch") || !strcmp(a, "--layer") ||
+                !strcmp(a, "--neuron")) && v) {
+      int batch = !strcmp(a, "--batch");
+      if (parse_range2(v, batch ? UINT64_MAX : UINT32_MAX - 1, &lo, &hi))
+        return fail("%s needs a number or a range N..M, not '%s'", a, v);
+      if (batch) {
+        x.f.batch_lo = lo;
+        x.f.batch_hi = hi;
+      } else if (!strcmp(a, "--layer")) {
+        x.f.layer_lo = (uint32_t)lo;
+        x.f.layer_hi = (uint32_t)hi;
+      } else {
+        x.f.neuron_lo = (uint32_t)lo;
+        x.f.neuron_hi = (uint32_t)hi;
+      }
+      i++;
+    } else if (a[0] == '-' && a[1]) {
+      return fail("unknown option '%s' or it lacks its value (see '%s "
+                  "--help')", a, prog);
+    } else if (!src) {
+      src = a;
+    } else {
+      return fail("one trace file only, not '%s' too", a);
+    }
+  }
   if (!out || !src)
-    return fail("usage: %s export --chrome OUT.json FILE", prog);
-  heed__ta_chrome *c;
-  if (heed__ta_chrome_new(&c) != 0)
+    return fail("usage: %s export --chrome OUT.json [--batch A..B] [--kind "
+                "K,...] [--layer L] [--neuron N] [--tracks actor|loop] FILE",
+                prog);
+  if (heed__ta_chrome_new(&x.c) != 0)
     return fail("out of memory");
-  int rc = read_file(src, chrome_rec, c);
+  heed__ta_chrome_by_loop(x.c, by_loop);
+  int rc = read_file(src, chrome_rec, &x);
   if (!rc)
-    rc = write_chrome(c, out);
-  heed__ta_chrome_free(c);
+    rc = write_chrome(x.c, out);
+  heed__ta_chrome_free(x.c);
   return rc;
 }
 

@@ -464,14 +464,23 @@ typedef struct ev {
   uint64_t t, dur, batch;
   uint32_t kind, fanout, count, proc, loop;
   heed_trace_who from, to;
-  double mean_abs;
+  double mean_abs, mean, min, max; /* a METRIC's loss and accuracy in
+                                      mean and mean_abs */
 } ev;
 
 struct heed__ta_chrome {
   ev *e;
   size_t n, cap;
   uint64_t nrec;
+  int by_loop; /* tracks per runtime loop, not per actor */
+  int header;
+  uint64_t run, start_unix;
+  double sample;
+  uint32_t procs;
+  char config[HEED_TRACE_MAX_CONFIG + 1];
 };
+
+void heed__ta_chrome_by_loop(heed__ta_chrome *c, int on) { c->by_loop = on; }
 
 int heed__ta_chrome_new(heed__ta_chrome **cp) {
   *cp = heed__calloc(1, sizeof **cp);
@@ -490,8 +499,16 @@ int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
   int rv = heed__ta_check(r, ++c->nrec, err, errlen);
   if (rv)
     return rv;
-  if (r->kind == 0 || r->kind == HEED_TRACE_DROPS ||
-      r->kind == HEED_TRACE_METRIC || r->kind == HEED_TRACE_MARK)
+  if (r->kind == 0) {
+    c->header = 1;
+    c->run = r->run;
+    c->start_unix = r->start_unix_ns;
+    c->sample = r->sample;
+    c->procs = r->procs;
+    snprintf(c->config, sizeof c->config, "%s", r->config ? r->config : "");
+    return 0;
+  }
+  if (r->kind == HEED_TRACE_DROPS || r->kind == HEED_TRACE_MARK)
     return 0;
   if (c->n == c->cap) {
     size_t cap = c->cap ? 2 * c->cap : 256;
@@ -503,9 +520,12 @@ int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
     c->e = e;
     c->cap = cap;
   }
-  c->e[c->n++] = (ev){r->t_ns,  r->dur_ns,   r->batch,    r->kind,
-                      r->fanout, r->count, r->proc,     r->loop, r->sender,
-                      r->receiver, r->mean_abs};
+  int metric = r->kind == HEED_TRACE_METRIC;
+  c->e[c->n++] = (ev){r->t_ns,     r->dur_ns,  r->batch,    r->kind,
+                      r->fanout,   r->count,   r->proc,     r->loop,
+                      r->sender,   r->receiver,
+                      metric ? r->acc : r->mean_abs,
+                      metric ? r->loss : r->mean, r->min, r->max};
   return 0;
 }
 
@@ -538,6 +558,19 @@ const char *heed__ta_who_str(const heed_trace_who *w, char *buf,
   return buf;
 }
 
+/* A JSON string (outside text: quotes, backslashes and controls escaped). */
+static void json_str(FILE *f, const char *v) {
+  fputc('"', f);
+  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+    if (*p == '"' || *p == '\\')
+      fprintf(f, "\\%c", *p);
+    else if (*p < 0x20 || *p == 0x7f)
+      fprintf(f, "\\u%04x", *p);
+    else
+      fputc(*p, f);
+  fputc('"', f);
+}
+
 /* A JSON value for a double: a number when finite, else a string (JSON
  * has no NaN or infinity). */
 static void json_num(FILE *f, double x) {
@@ -552,9 +585,15 @@ typedef struct chrome_out {
   /* (process, actor) -> track; (actor, batch) -> event (an actor lives
    * in one process, so a sender is found whichever process it is in) */
   heed__ta_map tids, last;
-  uint64_t ntid, flows;
+  uint64_t ntid, flows, counters;
   uint8_t named[HEED__TA_MAX_PROCS]; /* process groups written */
   uint32_t procs;
+  int by_loop;
+  /* per layer: the batch whose attention is being summed */
+  struct {
+    uint64_t batch, t, n;
+    double sum;
+  } att[HEED__TA_MAX_LAYER + 1];
 } chrome_out;
 
 /* The process group of heed process proc (pid proc + 1), named when new:
@@ -604,6 +643,27 @@ static uint64_t *track(chrome_out *o, uint32_t proc,
 
 /* A flow arrow from the sender's handling of this batch (the last one
  * that started before e) to e. */
+/* The track of e: its receiving actor's, or with by_loop its loop's. */
+static uint64_t *track_of(chrome_out *o, const ev *e) {
+  if (!o->by_loop)
+    return track(o, e->proc, &e->to);
+  int isnew;
+  uint64_t *tid = map_get(&o->tids, (uint64_t)1 << 48 | e->loop, e->proc,
+                          o->ntid + 1, &isnew);
+  if (!tid || !isnew)
+    return tid;
+  o->ntid++;
+  group(o, e->proc);
+  fprintf(o->f,
+          ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRIu32
+          ",\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"name\":\"loop %" PRIu32
+          "\"}},\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%"
+          PRIu32 ",\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"sort_index\":%"
+          PRIu32 "}}",
+          e->proc + 1, *tid, e->loop, e->proc + 1, *tid, e->loop);
+  return tid;
+}
+
 static void flow(chrome_out *o, const ev *all, const ev *e, uint64_t tid) {
   heed_trace_who from = e->from;
   if (from.role == HEED_ROLE_HUB)
@@ -615,7 +675,9 @@ static void flow(chrome_out *o, const ev *all, const ev *e, uint64_t tid) {
   if (!src_i)
     return;
   const ev *s = &all[*src_i];
-  uint64_t *src_tid = map_find(&o->tids, who_key(&from), s->proc, &at);
+  uint64_t *src_tid =
+      o->by_loop ? map_find(&o->tids, (uint64_t)1 << 48 | s->loop, s->proc, &at)
+                 : map_find(&o->tids, who_key(&from), s->proc, &at);
   if (!src_tid)
     return;
   o->flows++;
@@ -629,27 +691,80 @@ static void flow(chrome_out *o, const ev *all, const ev *e, uint64_t tid) {
           o->flows, (double)e->t / 1e3, e->proc + 1, tid);
 }
 
+/* A counter track sample (Perfetto draws one track per name). */
+static void counter(chrome_out *o, const char *name, uint64_t t,
+                    const char *arg, double v) {
+  o->counters++;
+  fprintf(o->f, ",\n{\"name\":\"%s\",\"ph\":\"C\",\"ts\":%.3f,"
+          "\"pid\":1,\"tid\":0,\"args\":{\"%s\":",
+          name, (double)t / 1e3, arg);
+  json_num(o->f, v);
+  fputs("}}", o->f);
+}
+
+/* The mean attention (mean |beta|) a layer's neurons received in a batch,
+ * as a counter once the layer's bids move on to another batch. */
+static void att_counter(chrome_out *o, uint32_t l) {
+  if (!o->att[l].n)
+    return;
+  char name[48];
+  snprintf(name, sizeof name, "attention L%" PRIu32, l);
+  counter(o, name, o->att[l].t, "mean |beta|", o->att[l].sum / o->att[l].n);
+  o->att[l].n = 0;
+  o->att[l].sum = 0;
+}
+
+static void att_add_ev(chrome_out *o, const ev *e) {
+  uint32_t l = e->to.layer;
+  if (e->kind != HEED_TRACE_BID || e->to.role != HEED_ROLE_NEURON ||
+      e->to.index == HEED_TRACE_ALL_NEURONS || !e->count || l < 1 ||
+      l > HEED__TA_MAX_LAYER || !isfinite(e->mean_abs))
+    return;
+  if (o->att[l].n && o->att[l].batch != e->batch)
+    att_counter(o, l);
+  if (!o->att[l].n) {
+    o->att[l].batch = e->batch;
+    o->att[l].t = e->t;
+  }
+  o->att[l].sum += e->mean_abs;
+  o->att[l].n++;
+}
+
 static int slice(chrome_out *o, const ev *all, size_t i) {
   const ev *e = &all[i];
-  uint64_t *tid = track(o, e->proc, &e->to);
+  if (e->kind == HEED_TRACE_METRIC) {
+    counter(o, "loss", e->t, "loss", e->mean);
+    counter(o, "accuracy", e->t, "accuracy", e->mean_abs);
+    return 0;
+  }
+  uint64_t *tid = track_of(o, e);
   if (!tid)
     return HEED_ENOMEM;
   uint64_t t = *tid;
-  char b[48];
+  char b[48], d[48];
   const char *kind = heed_trace_kind_name(e->kind);
   fprintf(o->f,
           ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,"
           "\"dur\":%.3f,\"pid\":%" PRIu32 ",\"tid\":%" PRIu64 ",\"args\":{"
-          "\"batch\":%" PRIu64 ",\"from\":\"%s\",\"fanout\":%" PRIu32
-          ",\"loop\":%" PRIu32,
+          "\"batch\":%" PRIu64 ",\"from\":\"%s\",",
           kind, kind, (double)e->t / 1e3, (double)e->dur / 1e3, e->proc + 1,
-          t, e->batch, heed__ta_who_str(&e->from, b, sizeof b), e->fanout,
+          t, e->batch, heed__ta_who_str(&e->from, b, sizeof b));
+  if (o->by_loop)
+    fprintf(o->f, "\"to\":\"%s\",", heed__ta_who_str(&e->to, d, sizeof d));
+  fprintf(o->f, "\"fanout\":%" PRIu32 ",\"loop\":%" PRIu32, e->fanout,
           e->loop);
   if (e->count) {
     fprintf(o->f, ",\"n\":%" PRIu32 ",\"mean_abs\":", e->count);
     json_num(o->f, e->mean_abs);
+    fprintf(o->f, ",\"mean\":");
+    json_num(o->f, e->mean);
+    fprintf(o->f, ",\"min\":");
+    json_num(o->f, e->min);
+    fprintf(o->f, ",\"max\":");
+    json_num(o->f, e->max);
   }
   fputs("}}", o->f);
+  att_add_ev(o, e);
   flow(o, all, e, t);
   int isnew;
   uint64_t *last = map_get(&o->last, who_key(&e->to), e->batch, i, &isnew);
@@ -665,7 +780,7 @@ int heed__ta_chrome_write(heed__ta_chrome *c, FILE *f,
     memset(info, 0, sizeof *info);
   if (c->n)
     qsort(c->e, c->n, sizeof *c->e, cmp_ev);
-  chrome_out o = {.f = f};
+  chrome_out o = {.f = f, .by_loop = c->by_loop};
   fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n"
         "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,"
         "\"ts\":0,\"args\":{\"name\":\"heed\"}}",
@@ -675,9 +790,23 @@ int heed__ta_chrome_write(heed__ta_chrome *c, FILE *f,
   int rv = 0;
   for (size_t i = 0; i < c->n && !rv && !ferror(f); i++)
     rv = slice(&o, c->e, i);
-  fputs("\n]}\n", f);
+  for (uint32_t l = 1; l <= HEED__TA_MAX_LAYER && !rv; l++)
+    att_counter(&o, l);
+  /* the run's header, for whoever opens the file */
+  fprintf(f, "\n],\"metadata\":{\"heed-trace-version\":%d",
+          1);
+  if (c->header) {
+    fprintf(f, ",\"run\":%" PRIu64 ",\"start_unix_ns\":%" PRIu64
+            ",\"sample\":", c->run, c->start_unix);
+    json_num(f, c->sample);
+    fprintf(f, ",\"processes\":%" PRIu32 ",\"config\":",
+            c->procs ? c->procs : 1);
+    json_str(f, c->config);
+  }
+  fprintf(f, ",\"tracks\":\"%s\"}}\n", c->by_loop ? "loop" : "actor");
   if (info)
-    *info = (heed__ta_chrome_info){c->n, o.ntid, o.flows, o.procs};
+    *info = (heed__ta_chrome_info){c->n, o.ntid, o.flows, o.procs,
+                                   o.counters};
   map_free(&o.tids);
   map_free(&o.last);
   return rv ? rv : ferror(f) ? HEED_EIO : 0;

@@ -122,9 +122,12 @@ void heed__ta_view_free(heed__ta_view *v);
 
 /* Chrome trace-event JSON: collect the events (heed__ta_chrome_add, any
  * order), then write them sorted by time, one process group (pid) per
- * heed process (proc + 1) and in it one track per receiving actor, with
- * flow arrows from sender to receiver (across processes too). Values that are not finite
- * (a diverging run) are written as the strings "nan", "inf", "-inf". */
+ * heed process (proc + 1) and in it one track per receiving actor (or per
+ * loop), with flow arrows from sender to receiver (across processes too),
+ * counter tracks (loss and accuracy from METRIC records, the mean
+ * attention per layer and batch), and the header's run, sample and
+ * configuration in "metadata". Values that are not finite (a diverging
+ * run) are written as the strings "nan", "inf", "-inf". */
 typedef struct heed__ta_chrome heed__ta_chrome;
 int heed__ta_chrome_new(heed__ta_chrome **cp);
 void heed__ta_chrome_free(heed__ta_chrome *c);
@@ -135,7 +138,11 @@ typedef struct heed__ta_chrome_info {
   size_t events;
   uint64_t tracks, flows;
   uint32_t procs; /* process groups written */
+  uint64_t counters; /* counter samples: loss, accuracy, attention L<l> */
 } heed__ta_chrome_info;
+/* on: one track per runtime loop (named "loop N", each slice says its
+ * actor in args.to) instead of one per receiving actor. */
+void heed__ta_chrome_by_loop(heed__ta_chrome *c, int on);
 /* Writes the JSON to f (which the caller flushes and closes). 0,
  * HEED_ENOMEM, or HEED_EIO when f reports a write error. */
 int heed__ta_chrome_write(heed__ta_chrome *c, FILE *f,

@@ -60,6 +60,41 @@ assert used <= named, "a track without a thread_name"
 assert kinds.get("X", 0) > 100 and kinds.get("s") == kinds.get("f") > 0, kinds
 PY
 
+# a richer export: counters, full bid args, the header in metadata, and
+# filters (--batch A..B, --kind, --layer, --neuron), tracks per loop
+"$ht" export --chrome "$tmp/f.json" --batch 5..9 --kind bid,batch,metric \
+  "$tmp/run.trace" 2>/dev/null
+"$ht" export --chrome "$tmp/n.json" --layer 1 --neuron 3 --tracks loop \
+  "$tmp/run.trace" 2>/dev/null
+python3 - "$tmp" <<'PY'
+import json, sys
+tmp = sys.argv[1]
+d = json.load(open(tmp + "/run.json"))
+md = d["metadata"]
+assert md["run"] == 1 and md["tracks"] == "actor", md
+assert md["config"].startswith("heed train --data digits"), md
+ev = d["traceEvents"]
+cnames = {e["name"] for e in ev if e["ph"] == "C"}
+assert {"loss", "accuracy", "attention L1"} <= cnames, cnames
+assert sum(1 for e in ev if e["ph"] == "C" and e["name"] == "loss") == 20
+bid = [e for e in ev if e["ph"] == "X" and e["name"] == "bid"
+       and "n" in e["args"]][0]["args"]
+for k in ("batch", "from", "fanout", "loop", "n", "mean_abs", "mean", "min", "max"):
+    assert k in bid, (k, bid)
+f = json.load(open(tmp + "/f.json"))["traceEvents"]
+xs = [e for e in f if e["ph"] == "X"]
+assert xs and all(5 <= e["args"]["batch"] <= 9 for e in xs), "batch filter"
+assert {e["name"] for e in xs} == {"bid", "batch"}, {e["name"] for e in xs}
+steps = [e for e in f if e["ph"] == "C" and e["name"] == "loss"]
+assert len(steps) == 5, len(steps)
+n = json.load(open(tmp + "/n.json"))
+assert n["metadata"]["tracks"] == "loop"
+names = {e["args"]["name"] for e in n["traceEvents"] if e["name"] == "thread_name"}
+assert names and all(x.startswith("loop ") for x in names), names
+xs = [e for e in n["traceEvents"] if e["ph"] == "X"]
+assert xs and all("neuron L1#3" in (e["args"]["from"], e["args"]["to"]) for e in xs)
+PY
+
 # attention plot
 "$ht" attention --plot "$tmp/att.svg" "$tmp/run.trace" 2>/dev/null
 grep -q "<svg" "$tmp/att.svg"
