@@ -29,8 +29,9 @@ extern "C" {
 #endif
 
 /* Bumped whenever heed_strategy_ops or heed_neuron changes shape (2: every
- * parameter declares its range). */
-#define HEED_STRATEGY_ABI 2
+ * parameter declares its range; 3: heed_neuron.seed). A plugin built for
+ * another ABI is refused when loaded, with both numbers in the message. */
+#define HEED_STRATEGY_ABI 3
 #define HEED_STRATEGY_MAX_PARAMS 8
 
 /* Control events a neuron's strategy may react to. */
@@ -72,6 +73,9 @@ typedef struct heed_neuron {
   uint64_t step;    /* batches this neuron has trained before this one */
   const float *xt;  /* the inputs again, sample by sample (batch rows of
                        fan_in values), or NULL; the helpers below use it */
+  uint64_t seed;    /* the run's seed (heed_net_opts.seed): a stochastic
+                       strategy draws from (seed, layer, index, step) so a
+                       run repeats exactly and neurons draw independently */
 } heed_neuron;
 
 /* One parameter. Values outside the closed range [min, max] are refused

@@ -337,6 +337,7 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
       .params = na->play->params,
       .lr = net->lr,
       .step = na->step,
+      .seed = net->seed,
       .xt = heed__block_xt(s->x),
   };
   na->play->ops->respond(&v);
@@ -378,6 +379,7 @@ static void on_control(heed_neuron_actor *na, int event) {
         .params = na->play->params,
         .lr = na->net->lr,
         .step = na->step,
+        .seed = na->net->seed,
     };
     na->play->ops->control(&v, event);
   }

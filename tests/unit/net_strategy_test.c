@@ -366,6 +366,42 @@ static void test_strategy_param_ranges(void **state) {
                    HEED_ERANGE);
 }
 
+/* Every neuron sees the run's seed and its own coordinates (strategy ABI
+ * 3), so a stochastic strategy can draw independently and repeatably. */
+static uint64_t seen_seed[2][8];
+static uint32_t seen_layer[2][8], seen_index[2][8];
+static void record_respond(heed_neuron *n) {
+  if (n->layer >= 1 && n->layer <= 2 && n->index < 8) {
+    seen_seed[n->layer - 1][n->index] = n->seed;
+    seen_layer[n->layer - 1][n->index] = n->layer;
+    seen_index[n->layer - 1][n->index] = n->index + 1;
+  }
+}
+
+static void test_neuron_sees_seed(void **state) {
+  (void)state;
+  static heed_strategy_ops rec = {.abi = HEED_STRATEGY_ABI, .name = "seedrec",
+                                  .description = "records what it sees",
+                                  .respond = record_respond};
+  assert_int_equal(heed_strategy_register(&rec), 0);
+  const uint32_t sizes[] = {2, 8, 2};
+  const heed_activation acts[] = {HEED_ACT_TANH, HEED_ACT_IDENTITY};
+  heed_runtime *rt = make_rt(2);
+  heed_net *net = make_net(rt, 3, sizes, acts, "seedrec", 0.5f, 4242);
+  const float x[8] = {0, 0, 0, 1, 1, 0, 1, 1};
+  const uint8_t y[4] = {0, 1, 1, 0};
+  assert_int_equal(heed_net_train_batch(net, x, y, 4, NULL), 0);
+  heed_net_sync(net);
+  for (uint32_t l = 1; l <= 2; l++)
+    for (uint32_t j = 0; j < sizes[l]; j++) {
+      assert_int_equal(seen_seed[l - 1][j], 4242);
+      assert_int_equal(seen_layer[l - 1][j], l);
+      assert_int_equal(seen_index[l - 1][j], j + 1);
+    }
+  heed_net_free(net);
+  heed_runtime_free(rt);
+}
+
 static void test_plugins(void **state) {
   (void)state;
   const char *dir = getenv("HEED_PLUGIN_DIR");
@@ -402,6 +438,7 @@ int main(void) {
       cmocka_unit_test(test_strategy_specs),
       cmocka_unit_test(test_strategy_param_ranges),
       cmocka_unit_test(test_plugins),
+      cmocka_unit_test(test_neuron_sees_seed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
