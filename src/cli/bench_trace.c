@@ -1,11 +1,16 @@
 /*
  * bench_trace.c - `heed bench trace`: what recording costs. Trains
  * 784-256-256-10 (relu, batch 32) on generated data without a tracer, with
- * 1% of the batches sampled, and with every message recorded to a file in
- * a temporary folder; the three cases take turns within each of 5 rounds
- * (the machine is shared and noisy) and the medians are compared with the
- * untraced one. Drops (a writer that could not keep up) are reported.
+ * 1% of the batches sampled, with every message recorded to a file in
+ * a temporary folder, and with the observer (heed train --observe: the
+ * page's server fed by the tracer, and one client fetching its state every
+ * second as the page in a browser does) at 1% and at every message; the
+ * cases take turns within each of 5 rounds (the machine is shared and
+ * noisy) and the medians are compared with the untraced one. Drops (a
+ * writer that could not keep up) are reported.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,15 +20,66 @@
 #include "cli/progress.h"
 #include "heed/heed.h"
 
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <time.h>
+
 static const uint32_t sizes[4] = {784, 256, 256, 10};
+#define NCASES 5
 
 typedef struct tcase {
   const char *name;
   double sample; /* 0: no tracer */
+  int observe;   /* the observer instead of a file */
   double sps[16];
-  uint64_t recorded, dropped, bytes;
+  uint64_t recorded, dropped, bytes, gets;
   double drain_s;
 } tcase;
+
+/* A browser's page, as far as the server can tell: GET /state.json every
+ * second until told to stop. */
+typedef struct poller {
+  char url[160];
+  _Atomic int stop;
+  uint64_t gets, bytes;
+  pthread_t th;
+} poller;
+
+static void *poll_main(void *arg) {
+  poller *p = arg;
+  nng_url *u = NULL;
+  nng_http_client *cli = NULL;
+  nng_aio *aio = NULL;
+  if (nng_url_parse(&u, p->url) || nng_http_client_alloc(&cli, u) ||
+      nng_aio_alloc(&aio, NULL, NULL))
+    goto out;
+  while (!atomic_load(&p->stop)) {
+    nng_http_req *req = NULL;
+    nng_http_res *res = NULL;
+    if (nng_http_req_alloc(&req, u) == 0 && nng_http_res_alloc(&res) == 0) {
+      nng_http_client_transact(cli, req, res, aio);
+      nng_aio_wait(aio);
+      if (nng_aio_result(aio) == 0 && nng_http_res_get_status(res) == 200) {
+        void *d;
+        size_t n;
+        nng_http_res_get_data(res, &d, &n);
+        p->gets++;
+        p->bytes += n;
+      }
+    }
+    nng_http_req_free(req);
+    nng_http_res_free(res);
+    for (int i = 0; i < 100 && !atomic_load(&p->stop); i++) {
+      struct timespec ts = {0, 10000000};
+      nanosleep(&ts, NULL);
+    }
+  }
+out:
+  nng_aio_free(aio);
+  nng_http_client_free(cli);
+  nng_url_free(u);
+  return NULL;
+}
 
 /* One training run; returns samples/s or a negative value on error. */
 static double run_once(tcase *tc, const char *path, const float *x,
@@ -32,6 +88,9 @@ static double run_once(tcase *tc, const char *path, const float *x,
   heed_runtime *rt = NULL;
   heed_net *net = NULL;
   heed_trace *tr = NULL;
+  heed_trace_server *srv = NULL;
+  poller pl;
+  int polling = 0;
   heed_runtime_opts ro = {.threads = threads, .mailbox_limit = 4096};
   heed_net_opts no = {.nsizes = 4, .sizes = sizes, .seed = 1, .lr = 0.05f,
                       .max_batch = batch};
@@ -44,8 +103,24 @@ static double run_once(tcase *tc, const char *path, const float *x,
     fprintf(stderr, "heed bench trace: %s\n", heed_strerror(rv));
     goto out;
   }
+  if (tc->observe) {
+    if (heed_trace_server_new(&srv, "127.0.0.1:0", "bench", 1, err,
+                              sizeof err) != 0) {
+      fprintf(stderr, "heed bench trace: %s\n", err);
+      goto out;
+    }
+    memset(&pl, 0, sizeof pl);
+    snprintf(pl.url, sizeof pl.url, "%sstate.json",
+             heed_trace_server_url(srv));
+    polling = pthread_create(&pl.th, NULL, poll_main, &pl) == 0;
+  }
   if (tc->sample > 0) {
-    heed_trace_opts to = {.path = path, .sample = tc->sample, .run = 1};
+    heed_trace_opts to = {.path = tc->observe ? NULL : path,
+                          .sample = tc->sample, .run = 1};
+    if (tc->observe) {
+      to.watch = heed_trace_server_watch;
+      to.watch_arg = srv;
+    }
     if (heed_trace_new(&tr, &to, err, sizeof err) != 0) {
       fprintf(stderr, "heed bench trace: %s\n", err);
       goto out;
@@ -88,6 +163,12 @@ out:
     heed_net_set_trace(net, NULL);
     heed_trace_free(tr);
   }
+  if (polling) {
+    atomic_store(&pl.stop, 1);
+    pthread_join(pl.th, NULL);
+    tc->gets += pl.gets;
+  }
+  heed_trace_server_free(srv);
   heed_net_free(net);
   heed_runtime_free(rt);
   return sps;
@@ -109,7 +190,9 @@ int heed_cmd_bench_trace(int argc, char **argv) {
       printf("usage: heed bench trace [--json] [--quick] [--threads N]\n\n"
              "Trains 784-256-256-10 (relu, batch 32, 200 steps) on generated "
              "data without a\ntracer, with --trace-sample 0.01 and with every "
-             "message traced to a file in a\ntemporary folder; prints "
+             "message traced to a file in a\ntemporary folder, and with the "
+             "observer (its page's server, polled every\nsecond as by a "
+             "browser) at 0.01 and at every message; prints "
              "samples/s (median of 5 rounds), the ratio to the\nuntraced "
              "run, and what the tracer recorded and dropped.\n");
       return 0;
@@ -141,11 +224,14 @@ int heed_cmd_bench_trace(int argc, char **argv) {
   for (size_t i = 0; i < nsamp; i++)
     y[i] = (uint8_t)heed_rng_below(&r, 10);
 
-  tcase cases[3] = {{.name = "untraced", .sample = 0},
-                    {.name = "sample-0.01", .sample = 0.01},
-                    {.name = "full", .sample = 1}};
+  tcase cases[NCASES] = {{.name = "untraced", .sample = 0},
+                         {.name = "sample-0.01", .sample = 0.01},
+                         {.name = "full", .sample = 1},
+                         {.name = "observe-0.01", .sample = 0.01,
+                          .observe = 1},
+                         {.name = "observe-full", .sample = 1, .observe = 1}};
   for (int run = 0; run < runs; run++)
-    for (int c = 0; c < 3; c++) {
+    for (int c = 0; c < NCASES; c++) {
       double sps = run_once(&cases[c], path, x, y, batch, steps, threads);
       if (sps < 0) {
         rc = 1;
@@ -154,23 +240,27 @@ int heed_cmd_bench_trace(int argc, char **argv) {
       cases[c].sps[run] = sps;
     }
   double base = heed__median(cases[0].sps, runs);
-  for (int c = 0; c < 3; c++) {
+  for (int c = 0; c < NCASES; c++) {
     tcase *t = &cases[c];
     double m = c ? heed__median(t->sps, runs) : base;
     if (json)
       printf("{\"case\":\"%s\",\"threads\":%u,\"batch\":%u,"
              "\"samples_per_s\":%.0f,\"ratio_vs_untraced\":%.3f,"
              "\"recorded_per_run\":%.0f,\"dropped_per_run\":%.0f,"
-             "\"bytes_per_run\":%.0f,\"drain_s_per_run\":%.4f}\n",
+             "\"bytes_per_run\":%.0f,\"drain_s_per_run\":%.4f,"
+             "\"page_gets\":%llu}\n",
              t->name, threads, batch, m, m / base,
              (double)t->recorded / runs, (double)t->dropped / runs,
-             (double)t->bytes / runs, t->drain_s / runs);
+             (double)t->bytes / runs, t->drain_s / runs,
+             (unsigned long long)t->gets);
     else
       printf("%-12s threads %u  %9.0f samples/s  %6.1f%% of untraced"
-             "  recorded %9.0f  dropped %9.0f  %7.1f MB  drain %.3f s\n",
+             "  recorded %9.0f  dropped %9.0f  %7.1f MB  drain %.3f s%s\n",
              t->name, threads, m, 100 * m / base,
              (double)t->recorded / runs, (double)t->dropped / runs,
-             (double)t->bytes / runs / 1e6, t->drain_s / runs);
+             (double)t->bytes / runs / 1e6, t->drain_s / runs,
+             t->observe ? (t->gets ? "  page polled" : "  page NOT polled")
+                        : "");
   }
 out:
   free(x);
