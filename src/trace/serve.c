@@ -199,10 +199,13 @@ static void add_rec(heed_trace_server *s, const heed_trace_rec *r) {
     s->bad++;
     return;
   }
-  bucket *b = &s->b[bucket_of(s, r->t_ns)];
   int k = kind_ix(r->kind);
-  if (k >= 0)
-    s->by_kind[k]++;
+  if (k < 0) { /* a reader never gives one; a caller of _add might */
+    s->bad++;
+    return;
+  }
+  bucket *b = &s->b[bucket_of(s, r->t_ns)];
+  s->by_kind[k]++;
   if (r->kind == HEED_TRACE_DROPS) {
     add_drops(s, r, b);
     return;
