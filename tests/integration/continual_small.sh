@@ -40,8 +40,8 @@ msg=$("$heed" continual --data-dir /nonexistent --quiet 2>&1)
   echo "missing data: want exit 1 and a hint to run tools/fetch-data" >&2
   exit 1; }
 set -e
-"$heed" continual --help | grep -q -- --compare
+"$heed" continual --help | grep -c -- --compare >/dev/null
 # its help lists each flag once, and not the --epochs it refuses
 [ "$("$heed" continual --help | grep -c -- '--max-steps')" -eq 1 ]
-if "$heed" continual --help | grep -q -- '--epochs '; then exit 1; fi
+if "$heed" continual --help | grep -c -- '--epochs ' >/dev/null; then exit 1; fi
 echo ok

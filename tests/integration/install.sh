@@ -37,7 +37,7 @@ C
 cc=${CC:-cc}
 # shared
 "$cc" -o "$tmp/prog" "$tmp/prog.c" $(pkg-config --cflags --libs heed)
-LD_LIBRARY_PATH=$libdir "$tmp/prog" | grep -q HEED_ENOMEM
+LD_LIBRARY_PATH=$libdir "$tmp/prog" | grep -c HEED_ENOMEM >/dev/null
 # static: libheed.a, and everything it needs from pkg-config --static
 [ -f "$libdir/libheed.a" ] || { echo "no libheed.a installed" >&2; exit 1; }
 "$cc" -o "$tmp/prog-static" "$tmp/prog.c" $(pkg-config --cflags heed) \
@@ -47,5 +47,5 @@ LD_LIBRARY_PATH=$libdir "$tmp/prog" | grep -q HEED_ENOMEM
 if ldd "$tmp/prog-static" | grep -q libheed; then
   echo "the --static build still needs libheed.so" >&2; exit 1
 fi
-"$tmp/prog-static" | grep -q HEED_ENOMEM
+"$tmp/prog-static" | grep -c HEED_ENOMEM >/dev/null
 echo "install ok: $(pkg-config --modversion heed)"

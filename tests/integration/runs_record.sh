@@ -56,13 +56,13 @@ rsvg-convert "$tmp/cmp.svg" -o "$tmp/cmp.png"
 grep -q -- '-slow' "$tmp/cmp.svg" && grep -q -- '-fast' "$tmp/cmp.svg"
 
 # show; rm; errors
-"$heed" runs show fast | grep -q '^  options.lr  *0.2$'
+"$heed" runs show fast | grep -c '^  options.lr  *0.2$' >/dev/null
 "$heed" runs rm fast >/dev/null
 [ ! -e "$(jq -r .run_dir "$tmp/fast.json")" ]
 if "$heed" runs show fast 2>"$tmp/err"; then exit 1; fi
 grep -q "no such run" "$tmp/err"
 mkdir "$HEED_RUNS/junk" && echo '{"format":"other"}' >"$HEED_RUNS/junk/config.json"
-"$heed" runs ls | grep -q 'junk .*not a heed run record'
+"$heed" runs ls | grep -c 'junk .*not a heed run record' >/dev/null
 if "$heed" runs rm junk 2>"$tmp/err"; then exit 1; fi
 [ -d "$HEED_RUNS/junk" ]
 

@@ -36,7 +36,7 @@ ctl=$("$ht" cat --kind control,mark "$tmp/c.trace" | awk '
 set -- $ctl
 [ "$1" -gt 0 ] && [ "$2" -gt 0 ] && [ "$3" -eq 0 ] ||
   fail "CONSOLIDATE records before task 2, before task 3, after: $ctl"
-"$ht" stats "$tmp/c.trace" | grep -q '^metrics: 90 (after step 90' ||
+"$ht" stats "$tmp/c.trace" | grep -c '^metrics: 90 (after step 90' >/dev/null ||
   fail "not one metric per step: $("$ht" stats "$tmp/c.trace" | sed -n 2p)"
 python3 - "$url" <<'PY'
 import json, sys, urllib.request

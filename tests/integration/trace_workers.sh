@@ -45,7 +45,7 @@ traced() {
   shift
   for attempt in 1 2 3; do
     "$heed" train "$@" --quiet --trace "$out" >/dev/null 2>"$out.err"
-    if "$ht" stats "$out" | head -1 | grep -q ' 0 dropped of '; then
+    if "$ht" stats "$out" | sed -n 1p | grep -c ' 0 dropped of ' >/dev/null; then
       return 0
     fi
     echo "trace_workers: $(basename "$out"): records dropped (a loaded machine), run $attempt of 3"
@@ -104,7 +104,7 @@ heed_abs=$(realpath "$heed")
 counts "$tmp/mpi.trace" >"$tmp/mpi.counts"
 cmp -s "$tmp/digits.1.counts" "$tmp/mpi.counts" ||
   { echo "mpirun run: per-layer counts differ" >&2; cat "$tmp/mpi.counts" >&2; exit 1; }
-"$ht" stats "$tmp/mpi.trace" | grep -q '^processes: 3'
+"$ht" stats "$tmp/mpi.trace" | grep -c '^processes: 3' >/dev/null
 
 # Every process is in the trace, marked with its index.
 t="$tmp/digits.2.trace"
