@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "cli/git_version.h"
 #include "heed/heed.h"
 
 struct command {
@@ -58,10 +59,13 @@ static int run(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
-  if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
-    printf("heed %s\n", HEED_VERSION);
-    return 0;
-  }
+  /* --version anywhere: heed --version, heed train --version, ... */
+  for (int i = 1; i < argc; i++)
+    if (!strcmp(argv[i], "--version") || (i == 1 && !strcmp(argv[i], "-V"))) {
+      printf("heed %s%s%s%s\n", HEED_VERSION, *HEED_GIT_DESCRIBE ? " (git " : "",
+             HEED_GIT_DESCRIBE, *HEED_GIT_DESCRIBE ? ")" : "");
+      return 0;
+    }
   for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
     if (!strcmp(argv[1], commands[i].name))
       return commands[i].fn(argc - 1, argv + 1);

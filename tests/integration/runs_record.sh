@@ -84,4 +84,10 @@ jq -e '.options.strategy == "retain:lambda=10" and
   "$tmp/resumed/config.json" >/dev/null || { cat "$tmp/resumed/config.json" >&2; exit 1; }
 jq -e '.strategy == "retain:lambda=10" and
        .config.options.strategy == "retain:lambda=10"' "$tmp/r.json" >/dev/null
+# --version anywhere, with the version config.json records
+v=$(jq -r .heed_version "$tmp/resumed/config.json")
+for args in "--version" "train --version" "runs --version" "continual --version"; do
+  # shellcheck disable=SC2086
+  "$heed" $args | grep -q "^heed $v" || { echo "heed $args: no version" >&2; exit 1; }
+done
 echo "run records and heed runs ok"
