@@ -10,6 +10,8 @@
 #define KFMA(a, b, c) __builtin_fmaf((a), (b), (c))
 #define KSUFFIX avx2
 #define KSTR "avx2"
+#define KVEC8 1
+#include <immintrin.h>
 #include "net/kernels_impl.h"
 
 const heed_kernels *heed__kernels_avx2(void) {

@@ -65,6 +65,26 @@ KATTR static void KNAME(dot_rows4)(const float *const w[4], size_t n,
       z[3][s0 + l] = b[3] + a3[l];
     }
   }
+#ifdef KVEC8
+  /* The last 8, 16 or 24 lanes (all of a batch of 1..8) for the four
+   * neurons together, in vector registers (gcc leaves the plain-C form of
+   * this loop scalar): still one chain per lane, rows in order, fused
+   * multiply-adds, so bitwise what dot_rows gives. */
+  for (; s0 < stride; s0 += 8) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    for (size_t i = 0; i < n; i++) {
+      const __m256 xi = _mm256_loadu_ps(x + i * stride + s0);
+      a0 = _mm256_fmadd_ps(_mm256_set1_ps(w[0][i]), xi, a0);
+      a1 = _mm256_fmadd_ps(_mm256_set1_ps(w[1][i]), xi, a1);
+      a2 = _mm256_fmadd_ps(_mm256_set1_ps(w[2][i]), xi, a2);
+      a3 = _mm256_fmadd_ps(_mm256_set1_ps(w[3][i]), xi, a3);
+    }
+    _mm256_storeu_ps(z[0] + s0, _mm256_add_ps(_mm256_set1_ps(b[0]), a0));
+    _mm256_storeu_ps(z[1] + s0, _mm256_add_ps(_mm256_set1_ps(b[1]), a1));
+    _mm256_storeu_ps(z[2] + s0, _mm256_add_ps(_mm256_set1_ps(b[2]), a2));
+    _mm256_storeu_ps(z[3] + s0, _mm256_add_ps(_mm256_set1_ps(b[3]), a3));
+  }
+#endif
   if (s0 < stride) { /* the tail, neuron by neuron, in the same order */
     for (int k = 0; k < 4; k++) {
       size_t width = stride - s0;
