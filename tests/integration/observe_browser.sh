@@ -55,8 +55,8 @@ rendered() { # FILE: the page's script drew it at least once
   }
 }
 
-"$heed" train --data digits --data-dir "$data" --hidden 32 --epochs 600 \
-  --trace-sample 0.05 \
+"$heed" train --data digits --data-dir "$data" --hidden 32 --epochs 3000 \
+  --trace-sample 0.01 \
   --observe 127.0.0.1:0 --observe-keep --trace "$tmp/run.trace" \
   >"$tmp/train.out" 2>"$tmp/train.err" &
 pid=$!
@@ -91,7 +91,7 @@ grep -q 'id="status"[^>]*>live<' "$tmp/b.html" || {
   echo "observe_browser: the page does not say live" >&2; exit 1; }
 
 # After the run: the page's figures are the run's.
-for _ in $(seq 1 1200); do
+for _ in $(seq 1 2400); do
   grep -q 'the run is over' "$tmp/train.err" && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1
