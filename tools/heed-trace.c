@@ -100,7 +100,7 @@ static void usage(FILE *f) {
       "  --layer N[-M]          sender or receiver in these layers\n"
       "  --neuron N[-M]         sender or receiver is one of these neurons\n"
       "  --kind K[,K...]        forward, bid, control, batch, labels, drops,\n"
-      "                         metric, mark\n"
+      "                         metric, mark, loops\n"
       "  --batch N[-M]          these batches\n"
       "  --count N              stop after N records\n\n"
       "A FILE of '-' is standard input. URLs look like tcp://127.0.0.1:5555 "
@@ -329,6 +329,17 @@ static void print_rec(const heed_trace_rec *r, uint32_t procs) {
       printf(", %" PRIu64 " left out of the live stream", r->shed);
     if (r->end)
       printf(", end of the run");
+    if (show_proc)
+      printf("  proc %u", r->proc);
+    putchar('\n');
+    return;
+  }
+  if (r->kind == HEED_TRACE_LOOPS) {
+    printf("%14.6f ms  loops   ", r->t_ns / 1e6);
+    for (uint32_t i = 0; i < r->nloops; i++)
+      printf(" L%u handled %" PRIu64 " turns %" PRIu64 " queued %" PRIu64
+             " longest %" PRIu64 ";", i, r->loops[i][0], r->loops[i][1],
+             r->loops[i][2], r->loops[i][3]);
     if (show_proc)
       printf("  proc %u", r->proc);
     putchar('\n');
@@ -1177,14 +1188,17 @@ static int cmd_serve(int argc, char **argv) {
   if (heed_trace_server_new(&srv, http, live ? live : src, live != NULL, err,
                             sizeof err) != 0)
     return fail("%s", err);
-  fprintf(stderr, "%s: serving %s at %s (Ctrl-C to stop)\n", prog,
-          live ? live : src, heed_trace_server_url(srv));
   int rc;
   if (live) {
+    fprintf(stderr, "%s: serving %s at %s (Ctrl-C to stop)\n", prog, live,
+            heed_trace_server_url(srv));
     rc = read_live(live, serve_rec, srv); /* until Ctrl-C */
   } else {
     rc = read_file(src, serve_rec, srv);
     heed_trace_server_done(srv);
+    if (!rc) /* the page shows the whole file from the first load */
+      fprintf(stderr, "%s: serving %s at %s (Ctrl-C to stop)\n", prog, src,
+              heed_trace_server_url(srv));
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;

@@ -107,6 +107,19 @@ HEED_API unsigned heed_runtime_threads(const heed_runtime *rt);
 /* Loop index of the calling thread in rt, or -1 if it is not a loop thread. */
 HEED_API int heed_runtime_current_loop(const heed_runtime *rt);
 
+/* What one loop has done, for observers (a tracer samples it: the trace's
+ * "loops" records). Counts only grow; queued is now. */
+typedef struct heed_loop_stats {
+  uint64_t handled; /* messages its actors handled */
+  uint64_t turns;   /* actor turns: an actor run with up to its budget */
+  uint64_t queued;  /* messages waiting in its actors' mailboxes now */
+  uint64_t peak;    /* the longest mailbox it pushed to since the last
+                       call (the call resets it) */
+} heed_loop_stats;
+/* Stats of loop `loop` (0..threads-1): 0 or HEED_EINVAL. Any thread. */
+HEED_API int heed_runtime_loop_stats(heed_runtime *rt, unsigned loop,
+                                     heed_loop_stats *st);
+
 /* Bytes currently held by the runtime's pools and actor tables (for tests
  * and the benchmark's peak-memory figure). */
 HEED_API size_t heed_runtime_mem_bytes(const heed_runtime *rt);

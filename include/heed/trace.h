@@ -37,7 +37,9 @@ enum heed_trace_kind {
                                    training step (heed_trace_metric) */
   HEED_TRACE_MARK = 1u << 7,    /* a moment the driver names (a task
                                    begins: heed_trace_mark) */
-  HEED_TRACE_ALL = 0xff,
+  HEED_TRACE_LOOPS = 1u << 8,   /* the runtime's loops, four times a second:
+                                   messages handled, turns, mailboxes */
+  HEED_TRACE_ALL = 0x1ff,
 };
 
 /* Who an actor is: its role and place in the network. */
@@ -199,7 +201,7 @@ HEED_API int heed_trace_add_records(heed_trace *t, uint32_t proc,
 #define HEED_TRACE_MAX_VALUES 1024
 
 /* "forward", "bid", "control", "batch", "labels", "drops", "metric",
- * "mark" (one bit), or
+ * "mark", "loops" (one bit), or
  * "?" for anything else. */
 HEED_API const char *heed_trace_kind_name(uint32_t kind);
 /* A comma-separated list of kind names (or "all") into a mask. */
@@ -235,6 +237,10 @@ struct heed_trace_rec {
    * until the next call) and value */
   const char *mark;
   uint32_t value;
+  /* LOOPS records: per runtime loop, [handled, turns, queued, peak] as in
+   * heed_loop_stats (valid until the next call) */
+  uint32_t nloops;
+  const uint64_t (*loops)[4];
   /* The header (kind 0): */
   uint32_t version;
   uint64_t start_unix_ns;

@@ -25,7 +25,8 @@ void heed__trace_usage(FILE *f) {
       "  --trace-live URL       publish them on an nng PUB socket, e.g.\n"
       "                         tcp://127.0.0.1:5555 or ipc:///tmp/heed.trace\n"
       "  --trace-sample P       fraction of batches recorded (default 1)\n"
-      "  --trace-kinds K,...    forward,bid,control,batch,labels,metric,mark\n"
+      "  --trace-kinds K,...    forward,bid,control,batch,labels,metric,mark,\n"
+      "                         loops\n"
       "                         (default all)\n"
       "  --trace-values         store the values too (up to 1024 per message)\n"
       "  --observe ADDR         serve a web page watching the run, e.g.\n"
@@ -57,7 +58,8 @@ int heed__trace_flags_parse(const char *cmd, heed_trace_opts *tr,
     return heed__arg_float(cmd, a, v, 1e-9, 1, &tr->sample) ? -1 : 1;
   else if (heed_trace_kinds_parse(v, &tr->kinds) != 0) {
     fprintf(stderr, "heed %s: bad --trace-kinds '%s' (forward, bid, "
-                    "control, batch, labels, metric, mark, all)\n", cmd, v);
+                    "control, batch, labels, metric, mark, loops, all)\n",
+            cmd, v);
     return -1;
   }
   return 1;

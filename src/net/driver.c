@@ -10,6 +10,7 @@
 
 #include "common/alloc.h"
 #include "net/internal.h"
+#include "trace/internal.h"
 
 /* Returns the oldest batch still in flight, or UINT64_MAX. */
 static uint64_t oldest_inflight(heed_net *net) {
@@ -416,6 +417,10 @@ int heed_net_set_trace(heed_net *net, struct heed_trace *t) {
    * that can complete a batch (trace_hook.h), so none is still using the
    * old tracer after the sync above (on a worker, after the coordinator's;
    * on a failed net, the caller frees the tracer after the net). */
-  atomic_store_explicit(&net->trace, t, memory_order_release);
+  heed_trace *old = atomic_exchange_explicit(&net->trace, t,
+                                             memory_order_acq_rel);
+  if (old && old != t)
+    heed__trace_set_runtime(old, NULL); /* the runtime may go next */
+  heed__trace_set_runtime(t, net->rt);  /* its loops, in the trace */
   return rv;
 }

@@ -123,6 +123,7 @@ static int send_msg(heed_runtime *rt, heed_actor to, heed_msg *msg, int try_only
   if (a->loop == l->idx) {
     heed__mailbox_push(a, msg);
     atomic_store_explicit(&a->len, len + 1, memory_order_relaxed);
+    heed__loop_queued(l, 1, len + 1);
     heed__schedule(l, a);
     if (park) {
       cur->flags |= HEED__F_PARKING;

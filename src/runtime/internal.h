@@ -173,6 +173,11 @@ typedef struct heed__loop {
   char pad0_[64];
   _Atomic int notified; /* 1: loop is awake and will poll before sleeping */
   char pad1_[60];
+  /* Written by the loop thread only, read by observers
+   * (heed_runtime_loop_stats): relaxed, one writer. */
+  _Atomic uint64_t st_handled, st_turns, st_queued;
+  _Atomic uint32_t st_peak;
+  char pad2_[36];
   heed_runtime *rt; /* from here on: the loop thread's own fields */
   unsigned idx;
   int idle_on;
@@ -276,6 +281,15 @@ static inline int heed__lookup(const heed_runtime *rt, uint64_t id,
   if (st == HEED__ST_STOPPING && stopping_ok)
     return 1;
   return st == HEED__ST_FREE ? HEED_ENOENT : HEED_ECLOSED;
+}
+
+/* One more (d = 1) or one less (d = -1) message in the mailboxes of l's
+ * actors; len: the mailbox's length after a push. Loop thread only. */
+static inline void heed__loop_queued(heed__loop *l, int64_t d, uint32_t len) {
+  uint64_t q = atomic_load_explicit(&l->st_queued, memory_order_relaxed);
+  atomic_store_explicit(&l->st_queued, q + (uint64_t)d, memory_order_relaxed);
+  if (len > atomic_load_explicit(&l->st_peak, memory_order_relaxed))
+    atomic_store_explicit(&l->st_peak, len, memory_order_relaxed);
 }
 
 /* sched.c */

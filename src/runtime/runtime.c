@@ -173,6 +173,18 @@ void heed_runtime_free(heed_runtime *rt) {
   teardown(rt, rt->nloops, 1 + HEED__BUF_CLASSES, 0, 1);
 }
 
+int heed_runtime_loop_stats(heed_runtime *rt, unsigned loop,
+                            heed_loop_stats *st) {
+  if (!rt || !st || loop >= rt->nloops)
+    return HEED_EINVAL;
+  heed__loop *l = rt->loops[loop];
+  st->handled = atomic_load_explicit(&l->st_handled, memory_order_relaxed);
+  st->turns = atomic_load_explicit(&l->st_turns, memory_order_relaxed);
+  st->queued = atomic_load_explicit(&l->st_queued, memory_order_relaxed);
+  st->peak = atomic_exchange_explicit(&l->st_peak, 0, memory_order_relaxed);
+  return 0;
+}
+
 unsigned heed_runtime_threads(const heed_runtime *rt) {
   return rt ? rt->nloops : 0;
 }

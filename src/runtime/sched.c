@@ -214,6 +214,7 @@ static void deliver(heed__loop *l, heed_msg *m) {
   uint32_t len = atomic_load_explicit(&a->len, memory_order_relaxed) + 1;
   heed__mailbox_push(a, m);
   atomic_store_explicit(&a->len, len, memory_order_relaxed);
+  heed__loop_queued(l, 1, len);
   if (m->flags & HEED__MSG_PARK) {
     heed__actor *w = heed__slot(rt, (uint32_t)m->sender);
     m->flags &= ~(uint32_t)HEED__MSG_PARK;
@@ -253,6 +254,10 @@ static void free_mailbox(heed__actor *a) {
 
 static void destroy(heed__loop *l, heed__actor *a) {
   heed_runtime *rt = l->rt;
+  uint64_t q = atomic_load_explicit(&l->st_queued, memory_order_relaxed),
+           n = atomic_load_explicit(&a->len, memory_order_relaxed);
+  atomic_store_explicit(&l->st_queued, q > n ? q - n : 0,
+                        memory_order_relaxed);
   free_mailbox(a);
   wake_waiters(l, a);
   heed_actor_fini_fn fini = heed__table_fini(rt, a->fini);
@@ -284,6 +289,7 @@ static unsigned run_actor(heed__loop *l, heed__actor *a) {
       uint32_t len = atomic_load_explicit(&a->len, memory_order_relaxed) - 1;
       atomic_store_explicit(&a->len, len, memory_order_relaxed);
       after_pop(rt, l, a, len);
+      heed__loop_queued(l, -1, 0);
       n++;
       a->fn(rt, self, a->state, m);
       if ((a->flags & HEED__F_PARKING) ||
@@ -294,6 +300,13 @@ static unsigned run_actor(heed__loop *l, heed__actor *a) {
     heed__tls.cur_id = 0;
   }
   a->flags &= (uint8_t)~HEED__F_RUNNING;
+  atomic_store_explicit(
+      &l->st_handled,
+      atomic_load_explicit(&l->st_handled, memory_order_relaxed) + n,
+      memory_order_relaxed);
+  atomic_store_explicit(
+      &l->st_turns, atomic_load_explicit(&l->st_turns, memory_order_relaxed) + 1,
+      memory_order_relaxed);
   if (a->flags & HEED__F_PARKING) {
     /* Parked: not run again until the full mailbox drains (a stop waits
      * for that too, since the actor sits in that mailbox's waiter list). */
@@ -400,6 +413,10 @@ int heed__loop_init(heed_runtime *rt, heed__loop *l, unsigned idx) {
   heed__mpsc_init(&l->inq);
   heed__mpsc_init(&l->wakeq);
   atomic_store(&l->notified, 0);
+  atomic_store(&l->st_handled, 0);
+  atomic_store(&l->st_turns, 0);
+  atomic_store(&l->st_queued, 0);
+  atomic_store(&l->st_peak, 0);
   l->rt = rt;
   l->idx = idx;
   if (uv_loop_init(&l->uv) != 0)

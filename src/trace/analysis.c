@@ -159,7 +159,7 @@ void heed__ta_stats_free(heed__ta_stats *s) {
 }
 
 static int kind_index(uint32_t k) {
-  for (int i = 0; i < 8; i++)
+  for (int i = 0; i < 9; i++)
     if (k == 1u << i)
       return i + 1;
   return 0;
@@ -279,8 +279,8 @@ static int add_count(heed__ta_stats *s, const heed_trace_rec *r) {
     s->proc_recorded[r->proc] = r->recorded;
     return 0;
   }
-  if (r->kind == HEED_TRACE_MARK) {
-    s->marks++;
+  if (r->kind == HEED_TRACE_MARK || r->kind == HEED_TRACE_LOOPS) {
+    s->marks += r->kind == HEED_TRACE_MARK;
     return 0;
   }
   if (r->kind == HEED_TRACE_METRIC) { /* the driver's, no message */
@@ -508,7 +508,8 @@ int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
     snprintf(c->config, sizeof c->config, "%s", r->config ? r->config : "");
     return 0;
   }
-  if (r->kind == HEED_TRACE_DROPS || r->kind == HEED_TRACE_MARK)
+  if (r->kind == HEED_TRACE_DROPS || r->kind == HEED_TRACE_MARK ||
+      r->kind == HEED_TRACE_LOOPS)
     return 0;
   if (c->n == c->cap) {
     size_t cap = c->cap ? 2 * c->cap : 256;

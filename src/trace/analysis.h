@@ -67,7 +67,7 @@ typedef struct heed__ta_att {
 typedef struct heed__ta_stats {
   int pass;
   uint64_t nrec; /* records seen in this pass, header included */
-  uint64_t kind_layer[9][HEED__TA_MAX_LAYER + 2]; /* [1 + kind bit][layer] */
+  uint64_t kind_layer[10][HEED__TA_MAX_LAYER + 2]; /* [1 + kind bit][layer] */
   uint32_t max_layer;
   heed__ta_map batches; /* batch id -> index in binfo */
   heed__ta_batch *binfo;

@@ -15,6 +15,13 @@ uint64_t heed__trace_mix(uint64_t x);
 /* One kind name of n bytes to its bit, 0 if unknown. */
 uint32_t heed__trace_kind_parse1(const char *s, size_t n);
 
+/* The runtime whose loops t samples (heed_runtime_loop_stats) into LOOPS
+ * records four times a second; NULL stops it (before rt goes). heed_net
+ * sets it with its tracer. */
+struct heed_runtime;
+void heed__trace_set_runtime(heed_trace *t, struct heed_runtime *rt);
+#define HEED__TRACE_MAX_LOOPS 64
+
 /* Counts n records a sink could not pass on (out of memory, a link that
  * refused them) among t's drops. The tracer's thread (a sink) only. */
 void heed__trace_lost(heed_trace *t, uint64_t n);

@@ -32,6 +32,7 @@ struct heed_trace_reader {
   float *vals;
   char config[HEED_TRACE_MAX_CONFIG + 1]; /* the header's */
   char name[33];                          /* a MARK's */
+  uint64_t loops[HEED__TRACE_MAX_LOOPS][4]; /* a LOOPS record's */
 };
 
 int heed_trace_reader_new(heed_trace_reader **rp) {
@@ -158,7 +159,7 @@ static int get_str(const msgpack_object *o, const char *want) {
 enum key_id {
   K_FORMAT, K_KIND, K_VERSION, K_RUN, K_T, K_DUR, K_BATCH, K_FROM, K_TO,
   K_FANOUT, K_LOOP, K_DROPPED, K_RECORDED, K_START, K_SAMPLE, K_KINDS, K_SUM,
-  K_VALUES, K_PROC, K_PROCS, K_LOSS, K_ACC, K_N, K_CONFIG, K_END, K_SHED, K_NAME, K_VALUE, K_UNKNOWN
+  K_VALUES, K_PROC, K_PROCS, K_LOSS, K_ACC, K_N, K_CONFIG, K_END, K_SHED, K_NAME, K_VALUE, K_LOOPS, K_UNKNOWN
 };
 
 static const struct {
@@ -172,6 +173,7 @@ static const struct {
     {"sum", 3},     {"values", 6},  {"proc", 4},           {"procs", 5},
     {"loss", 4},    {"acc", 3},     {"n", 1},              {"config", 6},
     {"end", 3},     {"shed", 4},    {"name", 4},           {"value", 5},
+    {"loops", 5},
 };
 
 static enum key_id key_of(const msgpack_object *k) {
@@ -229,6 +231,26 @@ static int get_config(heed_trace_reader *r, const msgpack_object *v,
   return 0;
 }
 
+/* A LOOPS record's [handled, turns, queued, peak] per loop (at most
+ * HEED__TRACE_MAX_LOOPS loops). */
+static int get_loops(heed_trace_reader *r, const msgpack_object *v,
+                     heed_trace_rec *rec) {
+  if (v->type != MSGPACK_OBJECT_ARRAY ||
+      v->via.array.size > HEED__TRACE_MAX_LOOPS)
+    return -1;
+  for (uint32_t i = 0; i < v->via.array.size; i++) {
+    const msgpack_object *a = &v->via.array.ptr[i];
+    if (a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != 4)
+      return -1;
+    for (int k = 0; k < 4; k++)
+      if (get_u64(&a->via.array.ptr[k], &r->loops[i][k]))
+        return -1;
+  }
+  rec->nloops = v->via.array.size;
+  rec->loops = (const uint64_t(*)[4])r->loops;
+  return 0;
+}
+
 /* A MARK's name, at most 32 bytes, no NUL. */
 static int get_name(heed_trace_reader *r, const msgpack_object *v,
                     heed_trace_rec *rec) {
@@ -280,6 +302,7 @@ static int field(heed_trace_reader *r, enum key_id id,
   case K_SHED: return get_u64(v, &rec->shed);
   case K_NAME: return get_name(r, v, rec);
   case K_VALUE: return get_u32(v, &rec->value);
+  case K_LOOPS: return get_loops(r, v, rec);
   case K_END:
     if (v->type != MSGPACK_OBJECT_BOOLEAN)
       return -1;

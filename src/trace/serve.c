@@ -32,13 +32,16 @@
 #define MAXL 16
 #define MAXN 1024
 #define MAXLOOPS 16
-#define NKIND 8
+#define NKIND 9
 #define MAXMARKS 64
 #define TOPN 32 /* neurons per layer in the heat map */
 
 typedef struct bucket {
   uint64_t msgs[NKIND];
   uint64_t loop_msgs[MAXLOOPS], loop_busy[MAXLOOPS];
+  /* from LOOPS records (the runtime's own counts, process 0): */
+  uint64_t loop_turns[MAXLOOPS];          /* turns in the bucket */
+  uint32_t loop_queued[MAXLOOPS], loop_peak[MAXLOOPS]; /* most seen */
   double loss, acc;
   uint32_t nmet;
   uint64_t step, dropped; /* the last step, the drops so far */
@@ -62,7 +65,8 @@ struct heed_trace_server {
   int live, done, header;
   uint64_t run, start_unix;
   double sample;
-  uint32_t kinds, procs, nloops;
+  uint32_t kinds, procs, nloops, rt_loops; /* rt_loops: in LOOPS records */
+  uint64_t turns_last[MAXLOOPS];
   char config[HEED_TRACE_MAX_CONFIG + 1];
   uint64_t nrec, events, metrics, bad, by_kind[NKIND];
   uint64_t proc_dropped[HEED__TA_MAX_PROCS], proc_recorded[HEED__TA_MAX_PROCS];
@@ -104,6 +108,11 @@ static void merge(heed_trace_server *s) {
     for (int k = 0; k < MAXLOOPS; k++) {
       m.loop_msgs[k] += c->loop_msgs[k];
       m.loop_busy[k] += c->loop_busy[k];
+      m.loop_turns[k] += c->loop_turns[k];
+      if (c->loop_queued[k] > m.loop_queued[k])
+        m.loop_queued[k] = c->loop_queued[k];
+      if (c->loop_peak[k] > m.loop_peak[k])
+        m.loop_peak[k] = c->loop_peak[k];
     }
     m.loss += c->loss;
     m.acc += c->acc;
@@ -188,6 +197,28 @@ static void add_attention(heed_trace_server *s, const heed_trace_rec *r,
     a->nj = j + 1;
 }
 
+/* The runtime's own counts: turns since the last record, mailboxes. */
+static void add_loops(heed_trace_server *s, const heed_trace_rec *r,
+                      bucket *b) {
+  uint32_t n = r->nloops < MAXLOOPS ? r->nloops : MAXLOOPS;
+  for (uint32_t i = 0; i < n && r->loops; i++) {
+    uint64_t turns = r->loops[i][1];
+    if (turns >= s->turns_last[i])
+      b->loop_turns[i] += turns - s->turns_last[i];
+    s->turns_last[i] = turns;
+    uint32_t q = r->loops[i][2] > UINT32_MAX ? UINT32_MAX
+                                               : (uint32_t)r->loops[i][2];
+    uint32_t p = r->loops[i][3] > UINT32_MAX ? UINT32_MAX
+                                               : (uint32_t)r->loops[i][3];
+    if (q > b->loop_queued[i])
+      b->loop_queued[i] = q;
+    if (p > b->loop_peak[i])
+      b->loop_peak[i] = p;
+  }
+  if (n > s->rt_loops)
+    s->rt_loops = n;
+}
+
 static void add_rec(heed_trace_server *s, const heed_trace_rec *r) {
   char err[160];
   s->nrec++;
@@ -208,6 +239,11 @@ static void add_rec(heed_trace_server *s, const heed_trace_rec *r) {
   s->by_kind[k]++;
   if (r->kind == HEED_TRACE_DROPS) {
     add_drops(s, r, b);
+    return;
+  }
+  if (r->kind == HEED_TRACE_LOOPS) {
+    if (r->proc == 0)
+      add_loops(s, r, b);
     return;
   }
   if (r->kind == HEED_TRACE_MARK) {
@@ -405,6 +441,19 @@ static void json_series(heed_trace_server *s) {
     jput(s, "],\"busy\":[");
     for (uint32_t i = 0; i < s->nb; i++)
       jput(s, "%s%.4f", i ? "," : "", s->b[i].loop_busy[l] / (double)s->width);
+    jput(s, "]}");
+  }
+  jput(s, "],\"rt_loops\":[");
+  for (uint32_t l = 0; l < s->rt_loops; l++) {
+    jput(s, "%s{\"turns\":[", l ? "," : "");
+    for (uint32_t i = 0; i < s->nb; i++)
+      jput(s, "%s%.6g", i ? "," : "", s->b[i].loop_turns[l] / w);
+    jput(s, "],\"queued\":[");
+    for (uint32_t i = 0; i < s->nb; i++)
+      jput(s, "%s%u", i ? "," : "", s->b[i].loop_queued[l]);
+    jput(s, "],\"peak\":[");
+    for (uint32_t i = 0; i < s->nb; i++)
+      jput(s, "%s%u", i ? "," : "", s->b[i].loop_peak[l]);
     jput(s, "]}");
   }
   jput(s, "],\"marks\":[");

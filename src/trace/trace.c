@@ -33,6 +33,7 @@
 #include <nng/protocol/pubsub0/pub.h>
 
 #include "common/alloc.h"
+#include "heed/runtime.h"
 #include "heed/trace.h"
 #include "trace/internal.h"
 
@@ -86,6 +87,10 @@ struct heed_trace {
 
   pthread_t thread;
   _Atomic int stop;
+  pthread_mutex_t rt_mu; /* guards rt and the last stats */
+  heed_runtime *rt;
+  uint64_t last_st[HEED__TRACE_MAX_LOOPS][4]; /* taken as rt was let go */
+  uint32_t last_n;                           /* loops in it, 0: none */
 
   char *buf; /* one encoded record */
   size_t len, cap;
@@ -636,10 +641,77 @@ static size_t drain_inbox(heed_trace *t) {
   return n;
 }
 
+/* The stats of every loop of rt (at most HEED__TRACE_MAX_LOOPS). */
+static uint32_t loop_stats(heed_runtime *rt,
+                           uint64_t st[HEED__TRACE_MAX_LOOPS][4]) {
+  uint32_t n = 0;
+  unsigned nl = heed_runtime_threads(rt);
+  for (; n < nl && n < HEED__TRACE_MAX_LOOPS; n++) {
+    heed_loop_stats ls;
+    heed_runtime_loop_stats(rt, n, &ls);
+    st[n][0] = ls.handled;
+    st[n][1] = ls.turns;
+    st[n][2] = ls.queued;
+    st[n][3] = ls.peak;
+  }
+  return n;
+}
+
+void heed__trace_set_runtime(heed_trace *t, heed_runtime *rt) {
+  if (!t)
+    return;
+  pthread_mutex_lock(&t->rt_mu);
+  if (t->rt && !rt && (t->kinds & HEED_TRACE_LOOPS)) /* a last sample */
+    t->last_n = loop_stats(t->rt, t->last_st);
+  t->rt = rt;
+  pthread_mutex_unlock(&t->rt_mu);
+}
+
+/* A LOOPS record: what each loop of the runtime did so far. */
+static void encode_loops(heed_trace *t) {
+  uint64_t st[HEED__TRACE_MAX_LOOPS][4];
+  uint32_t n = 0;
+  pthread_mutex_lock(&t->rt_mu);
+  if (t->rt) {
+    n = loop_stats(t->rt, st);
+  } else if (t->last_n) {
+    n = t->last_n;
+    memcpy(st, t->last_st, sizeof st);
+    t->last_n = 0;
+  }
+  pthread_mutex_unlock(&t->rt_mu);
+  if (!n)
+    return;
+  uint64_t now = since_start(t, clock_ns(CLOCK_MONOTONIC));
+  msgpack_packer *pk = &t->pk;
+  msgpack_pack_map(pk, 4 + (t->proc != 0));
+  proc_key(t);
+  key(pk, "t");
+  msgpack_pack_uint64(pk, now);
+  key(pk, "run");
+  msgpack_pack_uint64(pk, t->run);
+  key(pk, "kind");
+  str(pk, "loops");
+  key(pk, "loops");
+  msgpack_pack_array(pk, n);
+  for (uint32_t i = 0; i < n; i++) {
+    msgpack_pack_array(pk, 4);
+    for (int k = 0; k < 4; k++)
+      msgpack_pack_uint64(pk, st[i][k]);
+  }
+  emit(t, 0);
+  if (t->watch) {
+    heed_trace_rec r = {.kind = HEED_TRACE_LOOPS, .run = t->run, .t_ns = now,
+                        .proc = t->proc, .nloops = n,
+                        .loops = (const uint64_t(*)[4])st};
+    t->watch(t->watch_arg, &r);
+  }
+}
+
 static void *writer(void *arg) {
   heed_trace *t = arg;
   uint64_t last = clock_ns(CLOCK_MONOTONIC), reported = 0, shed = 0;
-  uint64_t adapted = last;
+  uint64_t adapted = last, sampled = last;
   for (;;) {
     int stopping = atomic_load_explicit(&t->stop, memory_order_acquire);
     size_t n = drain(t, 4096) + drain_inbox(t);
@@ -647,6 +719,10 @@ static void *writer(void *arg) {
     if (t->live && now - adapted >= 10000000u) {
       live_adapt(t);
       adapted = now;
+    }
+    if ((t->kinds & HEED_TRACE_LOOPS) && now - sampled >= 250000000u) {
+      encode_loops(t);
+      sampled = now;
     }
     if (now - last >= 1000000000u) {
       uint64_t d = atomic_load(&t->dropped);
@@ -670,6 +746,8 @@ static void *writer(void *arg) {
       nanosleep(&ts, NULL);
     }
   }
+  if (t->kinds & HEED_TRACE_LOOPS)
+    encode_loops(t); /* the counts as the runtime was let go */
   encode_drops(t, 1, 0);
   for (int i = 0; t->live && i < 2; i++) {
     struct timespec ts = {0, 20000000};
@@ -695,6 +773,7 @@ static void destroy(heed_trace *t) {
   heed__free_aligned(t->slots);
   heed__free(t->buf);
   heed__inbox_destroy(&t->inbox);
+  pthread_mutex_destroy(&t->rt_mu);
   heed__free_aligned(t);
 }
 
@@ -756,6 +835,7 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
   t->watch = opts->watch;
   t->watch_arg = opts->watch_arg;
   heed__inbox_init(&t->inbox);
+  pthread_mutex_init(&t->rt_mu, NULL);
   atomic_init(&t->start_mono, opts->start_ns ? opts->start_ns
                                              : clock_ns(CLOCK_MONOTONIC));
   t->start_unix = clock_ns(CLOCK_REALTIME);
@@ -764,6 +844,7 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
   t->slots = heed__malloc_aligned(cap * t->stride);
   if (!t->slots) {
     heed__inbox_destroy(&t->inbox);
+    pthread_mutex_destroy(&t->rt_mu);
     heed__free_aligned(t);
     snprintf(err, errlen, "trace: out of memory for a queue of %zu events",
              cap);
@@ -899,8 +980,8 @@ int heed_trace_add_records(heed_trace *t, uint32_t proc, const void *bytes,
 
 static const char *const kind_names[] = {"forward", "bid",   "control",
                                          "batch",   "labels", "drops",
-                                         "metric",  "mark"};
-#define NKINDS 8
+                                         "metric",  "mark",   "loops"};
+#define NKINDS 9
 
 const char *heed_trace_kind_name(uint32_t kind) {
   for (unsigned i = 0; i < NKINDS; i++)

@@ -55,29 +55,32 @@ rendered() { # FILE: the page's script drew it at least once
   }
 }
 
-"$heed" train --data digits --data-dir "$data" --hidden 32 --epochs 3000 \
-  --trace-sample 0.01 \
-  --observe 127.0.0.1:0 --observe-keep --trace "$tmp/run.trace" \
-  >"$tmp/train.out" 2>"$tmp/train.err" &
-pid=$!
-url=
-for _ in $(seq 1 200); do
-  url=$(grep -o 'observer at http://[^ ]*' "$tmp/train.err" | cut -d' ' -f3 ||
-    true)
-  [ -n "$url" ] && break
-  sleep 0.1
-done
-[ -n "$url" ] || { echo "no observer URL" >&2; cat "$tmp/train.err" >&2; exit 1; }
+observer_url() { # ERRFILE: wait for heed's "observer at URL" line
+  local u=
+  for _ in $(seq 1 300); do
+    u=$(grep -o 'observer at http://[^ ]*' "$1" | cut -d' ' -f3 || true)
+    [ -n "$u" ] && break
+    sleep 0.1
+  done
+  [ -n "$u" ] || { echo "no observer URL" >&2; cat "$1" >&2; exit 1; }
+  echo "$u"
+}
 
-# Two loads while the run goes: the numbers grow.
+# 1. While a run goes (one that would go on for hours; stopped below):
+#    two loads, and the numbers grow.
+"$heed" train --data digits --data-dir "$data" --hidden 32 --epochs 100000 \
+  --trace-sample 0.05 --observe 127.0.0.1:0 \
+  >/dev/null 2>"$tmp/long.err" &
+pid=$!
+url=$(observer_url "$tmp/long.err")
 sleep 1
 load "$url" "$tmp/a.html" --dump-dom
-sleep 2
+sleep 1
 load "$url" "$tmp/b.html" --dump-dom
-grep -q 'the run is over' "$tmp/train.err" && {
-  echo "observe_browser: the run ended before the second load; make it longer" >&2
-  exit 1
-}
+kill -0 "$pid" || { echo "observe_browser: the run stopped" >&2; exit 1; }
+kill "$pid"
+wait "$pid" 2>/dev/null || true
+pid=
 rendered "$tmp/a.html"
 rendered "$tmp/b.html"
 for id in records events step; do
@@ -90,8 +93,17 @@ done
 grep -q 'id="status"[^>]*>live<' "$tmp/b.html" || {
   echo "observe_browser: the page does not say live" >&2; exit 1; }
 
+# 2. A run to its end, kept on the page (--observe-keep): the page's
+#    figures are the run's and its trace file's.
+"$heed" train --data digits --data-dir "$data" --hidden 32 --epochs 20 \
+  --trace-sample 0.05 \
+  --observe 127.0.0.1:0 --observe-keep --trace "$tmp/run.trace" \
+  >"$tmp/train.out" 2>"$tmp/train.err" &
+pid=$!
+url=$(observer_url "$tmp/train.err")
+
 # After the run: the page's figures are the run's.
-for _ in $(seq 1 2400); do
+for _ in $(seq 1 1200); do
   grep -q 'the run is over' "$tmp/train.err" && break
   kill -0 "$pid" 2>/dev/null || break
   sleep 0.1

@@ -118,9 +118,20 @@ static void test_state(void **st) {
   mk.mark = "task";
   mk.value = 2;
   heed_trace_server_add(s, &mk);
+  const uint64_t lp[2][4] = {{100, 40, 3, 9}, {50, 20, 0, 2}};
+  heed_trace_rec lr;
+  memset(&lr, 0, sizeof lr);
+  lr.kind = HEED_TRACE_LOOPS;
+  lr.t_ns = 2000000;
+  lr.nloops = 2;
+  lr.loops = lp;
+  heed_trace_server_add(s, &lr);
   char *j = state(s);
+  assert_non_null(strstr(j, "\"rt_loops\":[{\"turns\":["));
+  assert_non_null(strstr(j, "\"queued\":[3],\"peak\":[9]}"));
   assert_true(num(j, "run") == 9);
-  assert_true(num(j, "records") == 52);
+  assert_true(num(j, "records") == 53); /* header, 40 bids, 10 metrics,
+                                           a mark, a loops record */
   assert_true(num(j, "events") == 40);
   assert_true(num(j, "metrics") == 10);
   assert_true(num(j, "step") == 10);

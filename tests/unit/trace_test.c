@@ -639,6 +639,7 @@ static void test_producers(void **state) {
 /* ---- a network with a tracer ---- */
 
 typedef struct net_counts {
+  uint64_t loops, loops_handled;
   uint64_t kind[7];
   uint64_t bid_to_neuron, fwd_to_hub;
   int bad;
@@ -654,6 +655,15 @@ static void count_net(const heed_trace_rec *r, size_t i, void *ctx) {
     c->bid_to_neuron++;
     if (r->count != 16 || r->nvalues != 16 || r->mean_abs < 0)
       c->bad = 1;
+  }
+  if (r->kind == HEED_TRACE_LOOPS) {
+    /* the runtime's two loops; the last record, taken as the net let the
+     * tracer go, counts every message of the five traced batches */
+    if (r->nloops != 2 || !r->loops)
+      c->bad = 1;
+    else
+      c->loops_handled = r->loops[0][0] + r->loops[1][0];
+    c->loops++;
   }
   if (r->kind == HEED_TRACE_FORWARD && r->receiver.role == HEED_ROLE_HUB) {
     c->fwd_to_hub++;
@@ -698,6 +708,11 @@ static void test_net(void **state) {
   /* every neuron gets each batch's forward block and bid block */
   assert_true(c.bid_to_neuron == 5 * (8 + 6 + 3));
   assert_true(c.fwd_to_hub == 5 * (8 + 6 + 3));
+  assert_true(c.loops >= 1);
+  uint64_t events = 0;
+  for (int k = 0; k < 5; k++)
+    events += c.kind[k];
+  assert_true(c.loops_handled >= events - c.kind[3] - c.kind[4]);
 }
 
 /* ---- live ---- */
