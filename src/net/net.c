@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "heed/rng.h"
 #include "net/internal.h"
+#include "trace/internal.h"
 
 int heed__block_alloc(heed_runtime *rt, uint64_t batch, uint32_t mode,
                       uint32_t count, uint32_t stride, uint32_t rows,
@@ -442,6 +443,10 @@ void heed_net_free(heed_net *net) {
   if (!net)
     return;
   heed_net_sync(net);
+  /* A tracer still attached stops sampling this net's runtime, which may
+   * be freed next (the tracer may outlive both). */
+  heed__trace_set_runtime(atomic_load_explicit(&net->trace,
+                                               memory_order_acquire), NULL);
   heed_actor_stop(net->rt, net->input.self);
   heed_actor_stop(net->rt, net->critic.self);
   for (int i = 0; i < HEED_HUB_GATHERS; i++) {

@@ -40,8 +40,9 @@ typedef struct bucket {
   uint64_t msgs[NKIND];
   uint64_t loop_msgs[MAXLOOPS], loop_busy[MAXLOOPS];
   /* from LOOPS records (the runtime's own counts, process 0): */
-  uint64_t loop_turns[MAXLOOPS];          /* turns in the bucket */
+  float loop_turns[MAXLOOPS];             /* turns per second, most seen */
   uint32_t loop_queued[MAXLOOPS], loop_peak[MAXLOOPS]; /* most seen */
+  uint32_t loop_samples;                  /* LOOPS records in it */
   double loss, acc;
   uint32_t nmet;
   uint64_t step, dropped; /* the last step, the drops so far */
@@ -66,7 +67,7 @@ struct heed_trace_server {
   uint64_t run, start_unix;
   double sample;
   uint32_t kinds, procs, nloops, rt_loops; /* rt_loops: in LOOPS records */
-  uint64_t turns_last[MAXLOOPS];
+  uint64_t turns_last[MAXLOOPS], loops_t; /* the last LOOPS record's */
   char config[HEED_TRACE_MAX_CONFIG + 1];
   uint64_t nrec, events, metrics, bad, by_kind[NKIND];
   uint64_t proc_dropped[HEED__TA_MAX_PROCS], proc_recorded[HEED__TA_MAX_PROCS];
@@ -108,7 +109,8 @@ static void merge(heed_trace_server *s) {
     for (int k = 0; k < MAXLOOPS; k++) {
       m.loop_msgs[k] += c->loop_msgs[k];
       m.loop_busy[k] += c->loop_busy[k];
-      m.loop_turns[k] += c->loop_turns[k];
+      if (c->loop_turns[k] > m.loop_turns[k])
+        m.loop_turns[k] = c->loop_turns[k];
       if (c->loop_queued[k] > m.loop_queued[k])
         m.loop_queued[k] = c->loop_queued[k];
       if (c->loop_peak[k] > m.loop_peak[k])
@@ -120,6 +122,7 @@ static void merge(heed_trace_server *s) {
     m.step = c->step > m.step ? c->step : m.step;
     m.dropped = c->dropped > m.dropped ? c->dropped : m.dropped;
     m.control += c->control;
+    m.loop_samples += c->loop_samples;
     *d = m;
   }
   memset(&s->b[NBUCK / 2], 0, sizeof(bucket) * (NBUCK / 2));
@@ -201,10 +204,16 @@ static void add_attention(heed_trace_server *s, const heed_trace_rec *r,
 static void add_loops(heed_trace_server *s, const heed_trace_rec *r,
                       bucket *b) {
   uint32_t n = r->nloops < MAXLOOPS ? r->nloops : MAXLOOPS;
+  double dt = r->t_ns > s->loops_t ? (r->t_ns - s->loops_t) / 1e9 : 0;
+  s->loops_t = r->t_ns;
+  b->loop_samples++;
   for (uint32_t i = 0; i < n && r->loops; i++) {
     uint64_t turns = r->loops[i][1];
-    if (turns >= s->turns_last[i])
-      b->loop_turns[i] += turns - s->turns_last[i];
+    if (turns >= s->turns_last[i] && dt > 0) {
+      float rate = (float)((turns - s->turns_last[i]) / dt);
+      if (rate > b->loop_turns[i])
+        b->loop_turns[i] = rate;
+    }
     s->turns_last[i] = turns;
     uint32_t q = r->loops[i][2] > UINT32_MAX ? UINT32_MAX
                                                : (uint32_t)r->loops[i][2];
@@ -444,16 +453,21 @@ static void json_series(heed_trace_server *s) {
     jput(s, "]}");
   }
   jput(s, "],\"rt_loops\":[");
+  /* buckets without a LOOPS record (they come four times a second) are
+   * null: the page draws across them */
   for (uint32_t l = 0; l < s->rt_loops; l++) {
     jput(s, "%s{\"turns\":[", l ? "," : "");
     for (uint32_t i = 0; i < s->nb; i++)
-      jput(s, "%s%.6g", i ? "," : "", s->b[i].loop_turns[l] / w);
+      jput(s, s->b[i].loop_samples ? "%s%.6g" : "%snull", i ? "," : "",
+           (double)s->b[i].loop_turns[l]);
     jput(s, "],\"queued\":[");
     for (uint32_t i = 0; i < s->nb; i++)
-      jput(s, "%s%u", i ? "," : "", s->b[i].loop_queued[l]);
+      jput(s, s->b[i].loop_samples ? "%s%u" : "%snull", i ? "," : "",
+           s->b[i].loop_queued[l]);
     jput(s, "],\"peak\":[");
     for (uint32_t i = 0; i < s->nb; i++)
-      jput(s, "%s%u", i ? "," : "", s->b[i].loop_peak[l]);
+      jput(s, s->b[i].loop_samples ? "%s%u" : "%snull", i ? "," : "",
+           s->b[i].loop_peak[l]);
     jput(s, "]}");
   }
   jput(s, "],\"marks\":[");

@@ -715,6 +715,29 @@ static void test_net(void **state) {
   assert_true(c.loops_handled >= events - c.kind[3] - c.kind[4]);
 }
 
+/* A net freed (and its runtime) with the tracer still attached: the
+ * tracer, which samples the runtime's loops, lets it go (ASan would see a
+ * sample of a freed runtime). */
+static void test_net_freed_attached(void **state) {
+  (void)state;
+  char path[512];
+  path_in(path, sizeof path, "freed.trace");
+  heed_runtime *rt = make_rt(2);
+  const uint32_t sizes[] = {12, 8, 3};
+  heed_net *net = make_net(rt, 3, sizes, NULL, "bp", 0.1f, 7);
+  float x[16 * 12];
+  uint8_t y[16];
+  gen_data(3, 16, 12, 3, x, y);
+  heed_trace *t = open_trace(path, 1, 0, 0, 1 << 14);
+  assert_int_equal(heed_net_set_trace(net, t), 0);
+  assert_int_equal(heed_net_train_batch(net, x, y, 16, NULL), 0);
+  heed_net_free(net);
+  heed_runtime_free(rt);
+  struct timespec ts = {0, 400000000}; /* past a sampling tick */
+  nanosleep(&ts, NULL);
+  heed_trace_free(t);
+}
+
 /* ---- live ---- */
 
 static void test_live(void **state) {
@@ -864,6 +887,7 @@ int main(void) {
       cmocka_unit_test(test_producers),  cmocka_unit_test(test_net),
       cmocka_unit_test(test_live),       cmocka_unit_test(test_hostile_sizes),
       cmocka_unit_test(test_write_error), cmocka_unit_test(test_metric),
+      cmocka_unit_test(test_net_freed_attached),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
