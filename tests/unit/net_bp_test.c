@@ -133,7 +133,14 @@ static void run_finite_differences(uint32_t nb) {
   float before[3][240], after[3][240], bb[3][12], ba[3][12];
   for (int l = 0; l < 3; l++)
     assert_int_equal(heed_net_params_get(net, l + 1, before[l], bb[l]), 0);
-  assert_int_equal(heed_net_train_batch(net, x, y, nb, NULL), 0);
+  /* the forward pass alone (input-major rows) and in training (the
+   * sample-major copy) give the reference's loss */
+  double rl = ref_step(&r, x, y, (int)nb, NULL, NULL, NULL);
+  heed_batch_stats ev, tr;
+  assert_int_equal(heed_net_eval(net, x, y, nb, &ev), 0);
+  assert_true(fabs(ev.loss - rl) <= 1e-5 * fmax(1.0, fabs(rl)));
+  assert_int_equal(heed_net_train_batch(net, x, y, nb, &tr), 0);
+  assert_true(fabs(tr.loss - rl) <= 1e-5 * fmax(1.0, fabs(rl)));
   for (int l = 0; l < 3; l++)
     assert_int_equal(heed_net_params_get(net, l + 1, after[l], ba[l]), 0);
 
