@@ -560,6 +560,100 @@ static void encode_mark(heed_trace *t, const slot *s) {
   }
 }
 
+/* ---- the common event, encoded by hand ----
+ * Most records are events without stored values, at up to hundreds of
+ * thousands a second: the writer thread shares the machine with the
+ * actors, so it writes those bytes directly (the same bytes msgpack-c
+ * writes: the smallest encoding of each integer) instead of through the
+ * packer's callback per element. */
+
+static inline unsigned char *w_be(unsigned char *p, uint64_t v, int n) {
+  for (int i = n - 1; i >= 0; i--)
+    *p++ = (unsigned char)(v >> (8 * i));
+  return p;
+}
+
+static inline unsigned char *w_uint(unsigned char *p, uint64_t v) {
+  if (v < 128) {
+    *p++ = (unsigned char)v;
+    return p;
+  }
+  if (v < 256) {
+    *p++ = 0xcc;
+    return w_be(p, v, 1);
+  }
+  if (v < 65536) {
+    *p++ = 0xcd;
+    return w_be(p, v, 2);
+  }
+  if (v <= 0xffffffffu) {
+    *p++ = 0xce;
+    return w_be(p, v, 4);
+  }
+  *p++ = 0xcf;
+  return w_be(p, v, 8);
+}
+
+/* A short string (fewer than 32 bytes). */
+static inline unsigned char *w_str(unsigned char *p, const char *v) {
+  size_t n = strlen(v);
+  *p++ = (unsigned char)(0xa0 | n);
+  memcpy(p, v, n);
+  return p + n;
+}
+
+static inline unsigned char *w_f64(unsigned char *p, double v) {
+  uint64_t b;
+  memcpy(&b, &v, sizeof b);
+  *p++ = 0xcb;
+  return w_be(p, b, 8);
+}
+
+static inline unsigned char *w_f32(unsigned char *p, float v) {
+  uint32_t b;
+  memcpy(&b, &v, sizeof b);
+  *p++ = 0xca;
+  return w_be(p, b, 4);
+}
+
+static inline unsigned char *w_who(unsigned char *p, const heed_trace_who *w) {
+  *p++ = 0x93;
+  p = w_uint(p, w->role);
+  p = w_uint(p, w->layer);
+  return w_uint(p, w->index);
+}
+
+/* An event without stored values into b (at most 256 bytes); its length. */
+static size_t encode_plain(const heed_trace *t, const slot *s,
+                           unsigned char *b) {
+  const heed_trace_event *ev = &s->ev;
+  unsigned char *p = b;
+  *p++ = (unsigned char)(0x80 | (9 + (ev->count > 0) + (t->proc != 0)));
+  if (t->proc) {
+    p = w_str(p, "proc");
+    p = w_uint(p, t->proc);
+  }
+  p = w_uint(w_str(p, "t"), since_start((heed_trace *)t, ev->t_ns));
+  p = w_uint(w_str(p, "run"), t->run);
+  p = w_uint(w_str(p, "batch"), ev->batch);
+  p = w_str(w_str(p, "kind"), heed_trace_kind_name(ev->kind));
+  p = w_who(w_str(p, "from"), &ev->sender);
+  p = w_who(w_str(p, "to"), &ev->receiver);
+  p = w_uint(w_str(p, "fanout"), ev->fanout);
+  p = w_uint(w_str(p, "loop"), ev->loop);
+  p = w_uint(w_str(p, "dur"), ev->dur_ns);
+  if (ev->count) {
+    p = w_str(p, "sum");
+    *p++ = 0x95;
+    p = w_uint(p, ev->count);
+    p = w_f64(p, s->mean);
+    p = w_f64(p, s->mean_abs);
+    p = w_f32(p, s->min);
+    p = w_f32(p, s->max);
+  }
+  return (size_t)(p - b);
+}
+
 static void encode_event(heed_trace *t, const slot *s) {
   msgpack_packer *pk = &t->pk;
   const heed_trace_event *ev = &s->ev;
@@ -569,6 +663,17 @@ static void encode_event(heed_trace *t, const slot *s) {
   }
   if (ev->kind == HEED_TRACE_MARK) {
     encode_mark(t, s);
+    return;
+  }
+  if (!s->nvals) {
+    unsigned char b[256];
+    size_t n = encode_plain(t, s, b);
+    int live = ev->kind == HEED_TRACE_CONTROL || live_wants(t, ev->batch);
+    t->shed += t->live && !live;
+    emit_to(t, b, n, 1, live);
+    if (t->watch)
+      watch_event(t, s);
+    atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
     return;
   }
   msgpack_pack_map(pk, 9 + (ev->count > 0) + (s->nvals > 0) + (t->proc != 0));

@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <msgpack.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/sub.h>
 
@@ -738,6 +739,101 @@ static void test_net_freed_attached(void **state) {
   heed_trace_free(t);
 }
 
+/* The writer encodes plain events by hand: the bytes are msgpack-c's,
+ * for small and large integers, with and without a summary. */
+static void pack_who(msgpack_packer *pk, heed_trace_who w) {
+  msgpack_pack_array(pk, 3);
+  msgpack_pack_uint8(pk, w.role);
+  msgpack_pack_uint32(pk, w.layer);
+  msgpack_pack_uint32(pk, w.index);
+}
+
+static void pack_key(msgpack_packer *pk, const char *k) {
+  msgpack_pack_str(pk, strlen(k));
+  msgpack_pack_str_body(pk, k, strlen(k));
+}
+
+static void test_plain_bytes(void **state) {
+  (void)state;
+  char path[512];
+  path_in(path, sizeof path, "plain.trace");
+  const uint64_t start = 1000000000ull;
+  heed_trace_opts o = {.path = path, .run = 70000, .start_ns = start,
+                       .kinds = HEED_TRACE_FORWARD | HEED_TRACE_BID};
+  heed_trace *t = NULL;
+  char err[256];
+  assert_int_equal(heed_trace_new(&t, &o, err, sizeof err), 0);
+  float v[3] = {1.5f, -2.25f, 1e30f};
+  heed_trace_event ev[2] = {
+      {.t_ns = start + 5000000000ull, .dur_ns = 300, .batch = 1ull << 33,
+       .kind = HEED_TRACE_BID,
+       .sender = {HEED_ROLE_HUB, 2, HEED_TRACE_ALL_NEURONS},
+       .receiver = {HEED_ROLE_NEURON, 1, 200}, .fanout = 65536, .loop = 3,
+       .values = v, .count = 3},
+      {.t_ns = start + 7, .dur_ns = 70000, .batch = 127,
+       .kind = HEED_TRACE_FORWARD,
+       .sender = {HEED_ROLE_INPUT, 0, 0},
+       .receiver = {HEED_ROLE_NEURON, 1, 255}, .fanout = 256, .loop = 0}};
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(heed_trace_record(t, &ev[i]), 0);
+  assert_int_equal(heed_trace_close(t, NULL, err, sizeof err), 0);
+  msgpack_sbuffer sb;
+  msgpack_sbuffer_init(&sb);
+  msgpack_packer pk;
+  msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+  for (int i = 0; i < 2; i++) {
+    msgpack_pack_map(&pk, 9 + (ev[i].count > 0));
+    pack_key(&pk, "t");
+    msgpack_pack_uint64(&pk, ev[i].t_ns - start);
+    pack_key(&pk, "run");
+    msgpack_pack_uint64(&pk, 70000);
+    pack_key(&pk, "batch");
+    msgpack_pack_uint64(&pk, ev[i].batch);
+    pack_key(&pk, "kind");
+    pack_key(&pk, heed_trace_kind_name(ev[i].kind));
+    pack_key(&pk, "from");
+    pack_who(&pk, ev[i].sender);
+    pack_key(&pk, "to");
+    pack_who(&pk, ev[i].receiver);
+    pack_key(&pk, "fanout");
+    msgpack_pack_uint32(&pk, ev[i].fanout);
+    pack_key(&pk, "loop");
+    msgpack_pack_uint32(&pk, ev[i].loop);
+    pack_key(&pk, "dur");
+    msgpack_pack_uint64(&pk, ev[i].dur_ns);
+    if (ev[i].count) {
+      pack_key(&pk, "sum");
+      msgpack_pack_array(&pk, 5);
+      msgpack_pack_uint32(&pk, 3);
+      double sum = 0, sabs = 0; /* as the tracer sums them */
+      for (int k = 0; k < 3; k++) {
+        sum += v[k];
+        sabs += fabsf(v[k]);
+      }
+      msgpack_pack_double(&pk, sum / 3);
+      msgpack_pack_double(&pk, sabs / 3);
+      msgpack_pack_float(&pk, -2.25f);
+      msgpack_pack_float(&pk, 1e30f);
+    }
+  }
+  /* the file: the header, the two events, then the drops record */
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  static unsigned char buf[4096];
+  size_t n = fread(buf, 1, sizeof buf, f);
+  fclose(f);
+  heed_trace_reader *r;
+  assert_int_equal(heed_trace_reader_new(&r), 0);
+  assert_int_equal(heed_trace_reader_feed(r, buf, n), 0);
+  heed_trace_rec rec;
+  assert_int_equal(heed_trace_reader_next(r, &rec), 1); /* the header */
+  size_t at = (size_t)heed_trace_reader_offset(r);
+  heed_trace_reader_free(r);
+  assert_true(n >= at + sb.size);
+  assert_memory_equal(buf + at, sb.data, sb.size);
+  msgpack_sbuffer_destroy(&sb);
+}
+
 /* ---- live ---- */
 
 static void test_live(void **state) {
@@ -888,6 +984,7 @@ int main(void) {
       cmocka_unit_test(test_live),       cmocka_unit_test(test_hostile_sizes),
       cmocka_unit_test(test_write_error), cmocka_unit_test(test_metric),
       cmocka_unit_test(test_net_freed_attached),
+      cmocka_unit_test(test_plain_bytes),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
