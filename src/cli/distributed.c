@@ -136,14 +136,14 @@ int heed__dist_secret(const char *cmd, const char *file, uint8_t *out,
   return (int)n;
 }
 
-static void catch_signals(void) {
+void heed__dist_catch_signals(void (*handler)(int)) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
+  sa.sa_handler = handler;
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  signal(SIGPIPE, SIG_IGN); /* a dead peer is an error return, not a death */
 }
 
 static void on_failure(void *arg, unsigned worker, const char *why) {
@@ -212,7 +212,7 @@ int heed__dist_launch(const char *cmd, const heed_dist_opts *d) {
   int n = heed__dist_secret(cmd, d->secret_file, secret, sizeof secret);
   if (n < 0)
     return 1;
-  catch_signals();
+  heed__dist_catch_signals(on_signal);
   heed_worker_opts wo = {.join_url = d->join, .rendezvous = rdv[0] ? rdv : NULL,
                          .rank = e.rank, .max_frame = d->max_frame,
                          .allow_plugins = 1, .secret = n ? secret : NULL,
@@ -347,7 +347,7 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
     free(d);
     return 1;
   }
-  catch_signals();
+  heed__dist_catch_signals(on_signal);
   if (heed_cluster_start(&d->c, &co, err, sizeof err)) {
     fprintf(stderr, "heed %s: %s\n", cmd, err);
     free(d);

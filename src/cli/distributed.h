@@ -66,4 +66,8 @@ double heed__dist_now(void);
 int heed__dist_secret(const char *cmd, const char *file, uint8_t *out,
                       size_t cap);
 
+/* SIGINT, SIGTERM and SIGHUP call handler (which only sets a flag the
+ * cluster polls); SIGPIPE is ignored. Coordinator and worker alike. */
+void heed__dist_catch_signals(void (*handler)(int));
+
 #endif

@@ -105,13 +105,7 @@ int heed_cmd_worker(int argc, char **argv) {
     return 2;
   o.secret = n ? secret : NULL;
   o.secret_len = (size_t)n;
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGHUP, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  heed__dist_catch_signals(on_signal);
   char err[512];
   if (heed_worker_serve(&o, err, sizeof err)) {
     fprintf(stderr, "heed worker: %s\n", err);
