@@ -15,6 +15,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +59,11 @@ typedef struct att_layer {
 } att_layer;
 
 struct heed_trace_server {
+  /* Set (release) once the server is built, read (acquire) by handlers:
+   * nng hands the server to its threads through its own atomics, which
+   * ThreadSanitizer does not see in the uninstrumented library; this
+   * makes the hand-over explicit. */
+  atomic_int ready;
   pthread_mutex_t mu;
   nng_http_server *srv;
   char url[128];
@@ -572,6 +578,10 @@ static void reply(nng_aio *aio, const void *data, size_t len,
 static void on_state(nng_aio *aio) {
   nng_http_handler *h = nng_aio_get_input(aio, 1);
   heed_trace_server *s = nng_http_handler_get_data(h);
+  if (!atomic_load_explicit(&s->ready, memory_order_acquire)) {
+    nng_aio_finish(aio, NNG_EAGAIN); /* cannot happen: set before start */
+    return;
+  }
   pthread_mutex_lock(&s->mu);
   state_json(s);
   reply(aio, s->json ? s->json : "{}", s->json ? s->jlen : 2,
@@ -619,8 +629,10 @@ static int start(heed_trace_server *s, const char *addr, char *err,
   }
   int rv = nng_http_server_hold(&s->srv, u);
   if (!rv && !(rv = add_handler(s, "/", on_page)) &&
-      !(rv = add_handler(s, "/state.json", on_state)))
+      !(rv = add_handler(s, "/state.json", on_state))) {
+    atomic_store_explicit(&s->ready, 1, memory_order_release);
     rv = nng_http_server_start(s->srv);
+  }
   if (rv) {
     snprintf(err, errlen, "observer: cannot serve on %s: %s", url,
              nng_strerror(rv));
@@ -673,9 +685,14 @@ void heed_trace_server_free(heed_trace_server *s) {
   if (!s)
     return;
   if (s->srv) {
-    nng_http_server_stop(s->srv); /* no handler runs after this */
+    nng_http_server_stop(s->srv); /* no handler starts after this */
     nng_http_server_release(s->srv);
   }
+  /* A handler already running holds s->mu until it has replied, and its
+   * client may see the reply (and have us freed) before it unlocks: wait
+   * for it here, or the mutex and the state die under it. */
+  pthread_mutex_lock(&s->mu);
+  pthread_mutex_unlock(&s->mu);
   for (int l = 0; l <= MAXL; l++)
     heed__free(s->att[l]);
   heed_trace_reader_free(s->rd);
