@@ -20,42 +20,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static FILE *devnull;
 
-/* The records of data, read once (the tool reads a file once per pass and
- * gets the same records each time). Values are not kept: the analysis
- * does not read them. */
-static heed_trace_rec recs[1 << 16];
-
-static size_t read_all(const uint8_t *data, size_t size) {
+/* Feeds every record of data, read afresh (records point into their
+ * reader's buffer until the next call: values, config, mark, loops), to
+ * add, as the tool does once per pass; 0, or the first error add gave. */
+static int each(const uint8_t *data, size_t size,
+                int (*add)(void *, const heed_trace_rec *, char *, size_t),
+                void *ctx) {
   heed_trace_reader *r;
   if (heed_trace_reader_new(&r) != 0)
     abort();
-  if (heed_trace_reader_feed(r, data, size) != 0)
+  if (size && heed_trace_reader_feed(r, data, size) != 0)
     abort();
-  size_t n = 0;
-  while (n < sizeof recs / sizeof *recs &&
-         heed_trace_reader_next(r, &recs[n]) == 1) {
-    recs[n].values = NULL;
-    n++;
+  heed_trace_rec rec;
+  char err[512];
+  int rv = 0;
+  while (!rv && heed_trace_reader_next(r, &rec) == 1) {
+    err[0] = '\0';
+    rv = add(ctx, &rec, err, sizeof err);
+    if (rv && (!err[0] || strchr(err, '\n')))
+      abort(); /* a refusal says why, in one line */
   }
   heed_trace_reader_free(r);
-  return n;
-}
-
-/* Feeds the records to add; 0, or the first error it returned. */
-static int each(size_t n,
-                int (*add)(void *, const heed_trace_rec *, char *, size_t),
-                void *ctx) {
-  char err[512];
-  for (size_t i = 0; i < n; i++) {
-    err[0] = '\0';
-    int rv = add(ctx, &recs[i], err, sizeof err);
-    if (rv) {
-      if (!err[0] || strchr(err, '\n'))
-        abort(); /* a refusal says why, in one line */
-      return rv;
-    }
-  }
-  return 0;
+  return rv;
 }
 
 static int stats_add(void *s, const heed_trace_rec *r, char *err,
@@ -95,13 +81,12 @@ static void attention(const heed__ta_stats *s) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (!devnull && !(devnull = fopen("/dev/null", "w")))
     abort();
-  size_t n = read_all(data, size);
   heed__ta_stats s;
   heed__ta_stats_init(&s);
-  if (each(n, stats_add, &s) == 0) {
+  if (each(data, size, stats_add, &s) == 0) {
     if (heed__ta_stats_pass2(&s) != 0)
       abort();
-    if (each(n, stats_add, &s) != 0)
+    if (each(data, size, stats_add, &s) != 0)
       abort(); /* the second pass sees what the first accepted */
     attention(&s);
   }
@@ -110,7 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   heed__ta_chrome *c;
   if (heed__ta_chrome_new(&c) != 0)
     abort();
-  if (each(n, chrome_add, c) == 0) {
+  if (each(data, size, chrome_add, c) == 0) {
     heed__ta_chrome_info info;
     if (heed__ta_chrome_write(c, devnull, &info) != 0)
       abort();
