@@ -700,10 +700,8 @@ static int make_config(heed_cluster *c, const heed_cluster_net_opts *o,
                           : l + 2 == n->nsizes ? HEED_ACT_IDENTITY
                                                : HEED_ACT_RELU;
   if (o->placement != HEED_PLACE_LAYERS) {
-    const char *e = getenv("HEED_SLICE_FROM"); /* measuring only */
-    unsigned from = e && *e == '0' ? 0 : 1;
-    heed__place_slices(rc->sizes, rc->nsizes - 1, c->nprocs, from,
-                       rc->share);
+    /* the coordinator hosts no hidden slices (docs/distributed.md) */
+    heed__place_slices(rc->sizes, rc->nsizes - 1, c->nprocs, 1, rc->share);
     rc->nshare = (rc->nsizes - 1) * c->nprocs;
   } else {
     heed__place_layers(rc->sizes, rc->nsizes - 1, c->nprocs - 1,
