@@ -499,10 +499,12 @@ static void watch_event(heed_trace *t, const slot *s) {
   t->watch(t->watch_arg, &r);
 }
 
-/* A METRIC record: the step in `batch`, the samples in `n`. */
-static void encode_metric(heed_trace *t, const slot *s) {
+/* The keys METRIC and MARK records share (proc, t, run, batch, kind),
+ * opening a map that has `more` keys after them. */
+static void step_head(heed_trace *t, const slot *s, const char *kind,
+                      uint32_t more) {
   msgpack_packer *pk = &t->pk;
-  msgpack_pack_map(pk, 7 + (t->proc != 0));
+  msgpack_pack_map(pk, 4 + more + (t->proc != 0));
   proc_key(t);
   key(pk, "t");
   msgpack_pack_uint64(pk, since_start(t, s->ev.t_ns));
@@ -511,7 +513,13 @@ static void encode_metric(heed_trace *t, const slot *s) {
   key(pk, "batch");
   msgpack_pack_uint64(pk, s->ev.batch);
   key(pk, "kind");
-  str(pk, "metric");
+  str(pk, kind);
+}
+
+/* A METRIC record: the step in `batch`, the samples in `n`. */
+static void encode_metric(heed_trace *t, const slot *s) {
+  msgpack_packer *pk = &t->pk;
+  step_head(t, s, "metric", 3);
   key(pk, "loss");
   msgpack_pack_double(pk, s->mean);
   key(pk, "acc");
@@ -535,16 +543,7 @@ static void encode_mark(heed_trace *t, const slot *s) {
   msgpack_packer *pk = &t->pk;
   char name[33];
   snprintf(name, sizeof name, "%s", s->name);
-  msgpack_pack_map(pk, 6 + (t->proc != 0));
-  proc_key(t);
-  key(pk, "t");
-  msgpack_pack_uint64(pk, since_start(t, s->ev.t_ns));
-  key(pk, "run");
-  msgpack_pack_uint64(pk, t->run);
-  key(pk, "batch");
-  msgpack_pack_uint64(pk, s->ev.batch);
-  key(pk, "kind");
-  str(pk, "mark");
+  step_head(t, s, "mark", 2);
   key(pk, "name");
   str(pk, name);
   key(pk, "value");
