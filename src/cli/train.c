@@ -204,6 +204,25 @@ static int record_start(run *r) {
   return rv;
 }
 
+/* A step whose loss is not finite has left the weights nan or inf: every
+ * later step, checkpoint and figure would be garbage reported as success.
+ * Stop with one line that names the lever, and note it in the record. */
+static int diverged(run *r, const heed_batch_stats *st, uint32_t epoch) {
+  if (isfinite(st->loss))
+    return 0;
+  char line[160];
+  snprintf(line, sizeof line,
+           "{\"kind\":\"diverged\",\"step\":%llu,\"epoch\":%u}",
+           (unsigned long long)r->steps, epoch + 1);
+  heed__record_metric(r->rec, line);
+  fprintf(stderr,
+          "heed train: the loss diverged (%s) at step %llu; lower --lr "
+          "(%g) or the strategy's parameters\n",
+          isnan(st->loss) ? "nan" : "inf", (unsigned long long)r->steps,
+          r->o.lr);
+  return 1;
+}
+
 static void record_step(run *r, uint32_t epoch, double loss, double acc,
                         double sps) {
   char line[256];
@@ -483,6 +502,8 @@ static int train(run *r) {
         goto out;
       }
       r->steps++;
+      if (diverged(r, &st, epoch))
+        goto out;
       if (r->dopts.checkpoint_every && r->checkpoint &&
           r->steps % r->dopts.checkpoint_every == 0 &&
           save(r, r->checkpoint, epoch))

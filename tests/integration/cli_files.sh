@@ -98,4 +98,10 @@ else
   echo "cli_files: /dev/full missing, cannot test full stdout" >&2
   exit 1
 fi
+# --- a run that diverges within the allowed ranges stops with one line and
+# a non-zero exit, its record says so, and no final.json claims success
+check_error "the loss diverged (nan)" train --data digits --data-dir "$data" \
+  --lr 100 --quiet --max-steps 50 --run-dir "$tmp/div"
+grep -q '"kind":"diverged"' "$tmp/div/metrics.jsonl" || { echo "no diverged record" >&2; exit 1; }
+[ ! -e "$tmp/div/final.json" ] || { echo "diverged run wrote final.json" >&2; exit 1; }
 echo "hostile files and flags refused"
