@@ -136,6 +136,14 @@ typedef enum heed_placement {
   HEED_PLACE_SLICES = 2,
 } heed_placement;
 
+/* Neurons first..first+count-1 of weight layer `layer` (1-based; count 0:
+ * the whole layer) play `spec`, on every process. */
+typedef struct heed_cluster_assign {
+  size_t layer;
+  uint32_t first, count;
+  const char *spec; /* e.g. "guard:c=0.01"; under 256 bytes */
+} heed_cluster_assign;
+
 typedef struct heed_cluster_net_opts {
   /* sizes, acts, init, seed, lr, max_batch as for heed_net_new;
    * net->strategy is ignored: every process builds `strategy`. */
@@ -146,6 +154,10 @@ typedef struct heed_cluster_net_opts {
                                 /*  allow plugins load them) */
   unsigned worker_threads;      /* runtime threads per worker; 0: 1 */
   heed_placement placement;
+  /* Per-layer or per-neuron strategies, applied in order after `strategy`
+   * (at most 256; a checkpoint's mixed society compresses to runs). */
+  const heed_cluster_assign *assign;
+  size_t nassign;
 } heed_cluster_net_opts;
 
 /* Sends every worker the run (after the handshake: versions, secret),

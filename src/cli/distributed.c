@@ -313,9 +313,76 @@ static int fail_build(heed_dist *d, heed_runtime **rtp) {
   return 1;
 }
 
+typedef struct assign_list {
+  heed_cluster_assign *v;
+  char (*spec)[256];
+  size_t n;
+} assign_list;
+
+static int add_assign(const char *cmd, assign_list *a, size_t layer,
+                      uint32_t first, uint32_t count, const char *spec) {
+  if (a->n == HEED_WIRE_MAX_ASSIGN) {
+    fprintf(stderr, "heed %s: more than %d groups of neurons with one "
+                    "strategy; a run over processes takes at most that\n",
+            cmd, HEED_WIRE_MAX_ASSIGN);
+    return -1;
+  }
+  snprintf(a->spec[a->n], sizeof a->spec[0], "%s", spec);
+  a->v[a->n] = (heed_cluster_assign){layer, first, count, a->spec[a->n]};
+  a->n++;
+  return 0;
+}
+
+/* A checkpoint's strategies as runs of neighbours playing one spec. */
+static int checkpoint_assign(const char *cmd, const heed_checkpoint *ck,
+                             assign_list *a) {
+  const uint32_t *sz = heed_checkpoint_sizes(ck);
+  char run[256], spec[256];
+  for (size_t l = 1; l < heed_checkpoint_nsizes(ck); l++) {
+    uint32_t first = 0;
+    for (uint32_t j = 0; j <= sz[l]; j++) {
+      if (j < sz[l] &&
+          heed_checkpoint_strategy(ck, l, j, spec, sizeof spec) != 0) {
+        fprintf(stderr, "heed %s: the checkpoint's layer %zu neuron %u has "
+                        "no strategy spec\n", cmd, l, j);
+        return -1;
+      }
+      if (j && (j == sz[l] || strcmp(spec, run))) {
+        uint32_t count = first == 0 && j == sz[l] ? 0 : j - first;
+        if (add_assign(cmd, a, l, first, count, run))
+          return -1;
+        first = j;
+      }
+      if (j < sz[l])
+        memcpy(run, spec, sizeof run);
+    }
+  }
+  return 0;
+}
+
+/* What every process applies after the first layer's spec: the other
+ * layers' specs ("bp;guard;bp"), then the society file's lines. */
+static int flag_assign(const char *cmd, const heed_exp_opts *eo,
+                       size_t nlayers, assign_list *a) {
+  const char *p = eo->build_strategy ? eo->build_strategy : eo->strategy;
+  char spec[256];
+  for (size_t l = 1; strchr(p, ';') && l < nlayers; l++)
+    if (heed__exp_layer_spec(cmd, eo, l, nlayers, spec, sizeof spec) ||
+        add_assign(cmd, a, l + 1, 0, 0, spec))
+      return -1;
+  for (size_t i = 0; i < eo->society.n; i++) {
+    const heed_society_line *s = &eo->society.v[i];
+    if (add_assign(cmd, a, s->layer, s->whole ? 0 : s->lo,
+                   s->whole ? 0 : s->hi - s->lo + 1, s->spec))
+      return -1;
+  }
+  return 0;
+}
+
 int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
-                     const heed_exp_opts *eo, uint32_t in, uint32_t classes,
-                     heed_runtime **rtp, heed_net **netp) {
+                     const heed_exp_opts *eo, const heed_checkpoint *ck,
+                     uint32_t in, uint32_t classes, heed_runtime **rtp,
+                     heed_net **netp) {
   static heed_cluster_file cf;
   static uint8_t secret[HEED_CLUSTER_SECRET_MAX];
   const char *urls[HEED_CLUSTER_MAX_WORKERS];
@@ -324,18 +391,6 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
   *dp = NULL;
   if (!d) {
     fprintf(stderr, "heed %s: out of memory\n", cmd);
-    return 1;
-  }
-  if (eo->society_path) {
-    fprintf(stderr, "heed %s: --society is not supported with --workers or "
-                    "--cluster yet\n", cmd);
-    free(d);
-    return 1;
-  }
-  if (!eo->build_strategy && strchr(eo->strategy, ';')) {
-    fprintf(stderr, "heed %s: --strategy per layer ('%s') is not supported "
-                    "with --workers or --cluster yet\n", cmd, eo->strategy);
-    free(d);
     return 1;
   }
   d->cmd = cmd;
@@ -369,10 +424,16 @@ int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *o,
   heed_net_opts no = {.nsizes = ns, .sizes = sizes, .acts = acts,
                       .init = eo->init, .seed = eo->seed, .lr = (float)eo->lr,
                       .max_batch = eo->batch > 1000 ? eo->batch : 1000};
-  /* a resumed society is built with one spec, then pushed neuron by
-   * neuron from its checkpoint */
-  const char *spec = eo->build_strategy ? eo->build_strategy : eo->strategy;
+  static heed_cluster_assign as[HEED_WIRE_MAX_ASSIGN];
+  static char specs[HEED_WIRE_MAX_ASSIGN][256];
+  assign_list al = {as, specs, 0};
+  char spec[256];
+  if (heed__exp_layer_spec(cmd, eo, 0, ns - 1, spec, sizeof spec) ||
+      (ck ? checkpoint_assign(cmd, ck, &al)
+          : flag_assign(cmd, eo, ns - 1, &al)))
+    return fail_build(d, rtp);
   heed_cluster_net_opts cno = {.net = &no, .strategy = spec,
+                               .assign = as, .nassign = al.n,
                                .plugins = plug,
                                .nplugins = plugins(o, abs, plug),
                                .worker_threads = eo->threads,

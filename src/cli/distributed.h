@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "cli/experiment.h"
+#include "heed/checkpoint.h"
 #include "heed/cluster.h"
 
 typedef struct heed_dist_opts {
@@ -39,11 +40,14 @@ int heed__dist_enabled(const heed_dist_opts *d);
  * coordinator) or without --launcher. */
 int heed__dist_launch(const char *cmd, const heed_dist_opts *d);
 
-/* heed_cluster_start + a runtime + heed_cluster_net_new. Prints one line
- * and returns nonzero on failure (workers already stopped). */
+/* heed_cluster_start + a runtime + heed_cluster_net_new. Every process
+ * builds the strategies of o (per layer, --society) or, resuming, those of
+ * ck neuron by neuron. Prints one line and returns nonzero on failure
+ * (workers already stopped). */
 int heed__dist_build(heed_dist **dp, const char *cmd, const heed_dist_opts *d,
-                     const heed_exp_opts *o, uint32_t in, uint32_t classes,
-                     heed_runtime **rt, heed_net **net);
+                     const heed_exp_opts *o, const heed_checkpoint *ck,
+                     uint32_t in, uint32_t classes, heed_runtime **rt,
+                     heed_net **net);
 /* heed_cluster_pull / _push with a one-line error; 0 when d is NULL. */
 int heed__dist_pull(heed_dist *d);
 int heed__dist_push(heed_dist *d);

@@ -438,7 +438,7 @@ static int train(run *r) {
   if (record_start(r))
     goto out;
   if (heed__dist_enabled(&r->dopts)
-          ? heed__dist_build(&r->dist, "train", &r->dopts, &r->o,
+          ? heed__dist_build(&r->dist, "train", &r->dopts, &r->o, ck,
                              (uint32_t)r->train.dim, r->train.classes, &r->rt,
                              &r->net)
           : heed__exp_build("train", &r->o, (uint32_t)r->train.dim,

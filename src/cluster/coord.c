@@ -671,6 +671,33 @@ static int send_cb(void *arg, unsigned to, const heed_wire_msg *m) {
   return heed_link_send(c->link, to, m);
 }
 
+/* The strategy assignments, checked against the sizes already in rc. */
+static int copy_assign(heed_cluster *c, const heed_cluster_net_opts *o,
+                       heed_run_config *rc) {
+  if (o->nassign > HEED_WIRE_MAX_ASSIGN || (o->nassign && !o->assign)) {
+    set_error(c, "%zu strategy assignments (at most %d)", o->nassign,
+              HEED_WIRE_MAX_ASSIGN);
+    return -1;
+  }
+  for (size_t i = 0; i < o->nassign; i++) {
+    const heed_cluster_assign *a = &o->assign[i];
+    if (a->layer < 1 || a->layer >= rc->nsizes || !a->spec ||
+        strlen(a->spec) >= sizeof rc->assign[0].spec ||
+        (uint64_t)a->first + a->count > rc->sizes[a->layer] ||
+        (!a->count && a->first)) {
+      set_error(c, "strategy assignment %zu: layer %zu, neurons %u+%u, "
+                "spec %.40s: not in the network or too long", i + 1,
+                a->layer, a->first, a->count, a->spec ? a->spec : "(none)");
+      return -1;
+    }
+    rc->assign[i] = (heed_wire_assign){(uint32_t)a->layer, a->first,
+                                       a->count, ""};
+    heed__cpy(rc->assign[i].spec, sizeof rc->assign[i].spec, a->spec);
+  }
+  rc->nassign = (uint32_t)o->nassign;
+  return 0;
+}
+
 /* The run as every process builds it (c->self set per receiver). */
 static int make_config(heed_cluster *c, const heed_cluster_net_opts *o,
                        heed_run_config *rc) {
@@ -719,6 +746,8 @@ static int make_config(heed_cluster *c, const heed_cluster_net_opts *o,
     heed__cpy(rc->plugins[i], sizeof rc->plugins[0], o->plugins[i]);
   }
   rc->nplugins = o->nplugins;
+  if (copy_assign(c, o, rc))
+    return HEED_EINVAL;
   c->nlayers = rc->nsizes - 1;
   memcpy(c->layer_proc, rc->layer_proc, sizeof c->layer_proc);
   memcpy(c->sizes, rc->sizes, sizeof c->sizes);

@@ -9,6 +9,33 @@
 
 #include "cluster/internal.h"
 
+/* The config's strategy assignments, in order, on every process alike so
+ * each neuron's state has the same size wherever it is copied. */
+static int assign(const heed_run_config *c, heed_net *net, char *why,
+                  size_t whylen) {
+  for (uint32_t i = 0; i < c->nassign; i++) {
+    const heed_wire_assign *a = &c->assign[i];
+    heed_strategy *s = NULL;
+    char err[256];
+    int rv = heed_strategy_new(&s, a->spec, err, sizeof err);
+    if (rv) {
+      snprintf(why, whylen, "layer %u: %s", a->layer, err);
+      return rv;
+    }
+    if (!a->count)
+      rv = heed_net_set_strategy(net, a->layer, -1, s);
+    for (uint32_t j = a->lo; a->count && j < a->lo + a->count && !rv; j++)
+      rv = heed_net_set_strategy(net, a->layer, (long)j, s);
+    heed_strategy_free(s);
+    if (rv) {
+      snprintf(why, whylen, "layer %u: cannot set strategy %s: %s", a->layer,
+               a->spec, heed_strerror(rv));
+      return rv;
+    }
+  }
+  return 0;
+}
+
 int heed__run_net(const heed_run_config *c, heed_runtime *rt,
                   heed__send_fn send, void *arg, heed_net **np, char *why,
                   size_t whylen) {
@@ -30,9 +57,15 @@ int heed__run_net(const heed_run_config *c, heed_runtime *rt,
                          .layer_proc = procs, .send = send, .arg = arg,
                          .share = c->nshare ? c->share : NULL};
   rv = heed_net_new_remote(np, rt, &no, &rem);
-  if (rv)
-    snprintf(why, whylen, "cannot build the network: %s", heed_strerror(rv));
   heed_strategy_free(s);
+  if (rv) {
+    snprintf(why, whylen, "cannot build the network: %s", heed_strerror(rv));
+    return rv;
+  }
+  if ((rv = assign(c, *np, why, whylen)) != 0) {
+    heed_net_free(*np);
+    *np = NULL;
+  }
   return rv;
 }
 

@@ -563,13 +563,14 @@ static int put_a(heed_wbuf *b, uint32_t n) {
   return rv;
 }
 
-#define CFG_FIELDS 17
+#define CFG_FIELDS 18
 
 int heed_wire_config_encode(heed_wbuf *b, const heed_run_config *c) {
   int rv = 0;
   if (c->nsizes < 2 || c->nsizes > HEED_WIRE_MAX_LAYERS + 1 ||
       c->nprocs < 1 || c->nprocs > HEED_WIRE_MAX_PROCS ||
       c->nplugins > HEED_WIRE_MAX_PLUGINS ||
+      c->nassign > HEED_WIRE_MAX_ASSIGN ||
       (c->nshare && c->nshare != (c->nsizes - 1) * c->nprocs))
     return HEED_EINVAL;
   rv = put_a(b, CFG_FIELDS);
@@ -608,6 +609,15 @@ int heed_wire_config_encode(heed_wbuf *b, const heed_run_config *c) {
   rv = rv ? rv : put_a(b, c->nplugins);
   for (uint32_t i = 0; i < c->nplugins && !rv; i++)
     rv = put_str(b, c->plugins[i]);
+  rv = rv ? rv : put_a(b, c->nassign);
+  for (uint32_t i = 0; i < c->nassign && !rv; i++) {
+    const heed_wire_assign *a = &c->assign[i];
+    rv = put_a(b, 4);
+    rv = rv ? rv : put_u(b, a->layer);
+    rv = rv ? rv : put_u(b, a->lo);
+    rv = rv ? rv : put_u(b, a->count);
+    rv = rv ? rv : put_str(b, a->spec);
+  }
   return rv;
 }
 
@@ -634,6 +644,33 @@ static int get_list(rd *r, uint32_t *out, uint32_t want, uint32_t max,
   for (uint32_t i = 0; i < n; i++)
     if (get_u32(r, &out[i], max, what))
       return r->err;
+  return 0;
+}
+
+/* Each assignment names neurons the net has: a layer in range, a range
+ * inside it (count 0, the whole layer, starts at 0). */
+static int get_assigns(rd *r, heed_run_config *c) {
+  if (get_arr(r, &c->nassign, "assignments"))
+    return r->err;
+  if (c->nassign > HEED_WIRE_MAX_ASSIGN)
+    return fail(r, HEED_ERANGE, "%u assignments (max %d)", c->nassign,
+                HEED_WIRE_MAX_ASSIGN);
+  for (uint32_t i = 0; i < c->nassign; i++) {
+    heed_wire_assign *a = &c->assign[i];
+    uint32_t k;
+    if (get_arr(r, &k, "assignment"))
+      return r->err;
+    if (k != 4)
+      return fail(r, HEED_EFORMAT, "assignment of %u fields, not 4", k);
+    if (get_u32(r, &a->layer, c->nsizes - 1, "assignment layer") ||
+        get_u32(r, &a->lo, c->sizes[a->layer] - 1, "assignment neuron") ||
+        get_u32(r, &a->count, c->sizes[a->layer] - a->lo, "assignment count") ||
+        get_cstr(r, a->spec, sizeof a->spec, "assignment strategy"))
+      return r->err;
+    if (!a->layer || (!a->count && a->lo))
+      return fail(r, HEED_ERANGE, "assignment %u: layer %u neuron %u count "
+                  "%u", i + 1, a->layer, a->lo, a->count);
+  }
   return 0;
 }
 
@@ -711,6 +748,8 @@ int heed_wire_config_decode(heed_run_config *c, const uint8_t *p, size_t n,
   for (uint32_t i = 0; i < c->nplugins; i++)
     if (get_cstr(&r, c->plugins[i], sizeof c->plugins[i], "plugin"))
       return r.err;
+  if (get_assigns(&r, c))
+    return r.err;
   if (r.p != r.end)
     return fail(&r, HEED_EFORMAT, "%zu bytes after the run config", left(&r));
   return 0;

@@ -24,13 +24,14 @@
 
 #include "heed/net.h"
 
-#define HEED_WIRE_VERSION 1
+#define HEED_WIRE_VERSION 2 /* 2: the run config carries assignments */
 #define HEED_WIRE_MAX_FRAME_DEFAULT ((size_t)64 << 20) /* 64 MiB */
 #define HEED_WIRE_MIN_FRAME ((size_t)1024)
 #define HEED_WIRE_HDR_MAX 64 /* bytes the header takes at most */
 #define HEED_WIRE_MAX_PROCS 64
 #define HEED_WIRE_MAX_LAYERS 64
 #define HEED_WIRE_MAX_PLUGINS 8
+#define HEED_WIRE_MAX_ASSIGN 256 /* strategy assignments in a run config */
 #define HEED_WIRE_URL_MAX 256
 
 /* Session kinds (net kinds are enum heed_wire_kind, 1..8). */
@@ -116,6 +117,13 @@ size_t heed_wire_header(uint8_t *out, const heed_frame_hdr *h, uint32_t nmsgs);
 int heed_wire_frame(heed_wbuf *b, const heed_frame_hdr *h,
                     const heed_frame_msg *msgs, size_t n);
 
+/* Neurons lo..lo+count-1 of weight layer `layer` (count 0: the whole layer,
+ * lo 0) play spec; applied in order after the run's strategy. */
+typedef struct heed_wire_assign {
+  uint32_t layer, lo, count;
+  char spec[256];
+} heed_wire_assign;
+
 /* The run configuration BUILD carries. */
 typedef struct heed_run_config {
   uint64_t run_id, seed, max_frame;
@@ -134,6 +142,8 @@ typedef struct heed_run_config {
   char urls[HEED_WIRE_MAX_PROCS][HEED_WIRE_URL_MAX]; /* nprocs */
   uint32_t nplugins;
   char plugins[HEED_WIRE_MAX_PLUGINS][512];
+  uint32_t nassign;
+  heed_wire_assign assign[HEED_WIRE_MAX_ASSIGN];
 } heed_run_config;
 
 int heed_wire_config_encode(heed_wbuf *b, const heed_run_config *c);

@@ -3,7 +3,8 @@
 # process: the same seed with --workers 0, 2, 3 and 8 (local ipc:// workers)
 # under both placements (whole layers, neuron slices), and with --cluster
 # (two workers started by hand on tcp://127.0.0.1) exports identical .npy
-# files; no worker outlives its run.
+# files; societies (--society, per-layer --strategy) and their resumes give
+# bitwise the checkpoint of one process; no worker outlives its run.
 # Usage: distributed_exact.sh HEED DATA_DIR
 set -euo pipefail
 heed=$1 data=$2
@@ -50,6 +51,26 @@ printf '# two local workers\ncoordinator tcp://127.0.0.1:0\nworker tcp://127.0.0
 "$heed" export "$tmp/c2.ckpt" --npy "$tmp/c2"
 runs+=(c c2)
 
+# A society (per-layer and per-neuron strategies, each with its own state)
+# over processes: the whole checkpoint, strategy states included, is
+# bitwise that of one process; so is a resumed one.
+printf '1:0-9 sparse:q=0.5\n2 guard:c=0.01\n3:3 retain\n' >"$tmp/soc"
+"$heed" train "${common[@]}" --epochs 1 --society "$tmp/soc" --checkpoint "$tmp/s0.ckpt" >/dev/null
+"$heed" train "${common[@]}" --epochs 2 --resume "$tmp/s0.ckpt" --checkpoint "$tmp/r0.ckpt" >/dev/null
+for w in 2 3; do
+  "$heed" train "${common[@]}" --epochs 1 --society "$tmp/soc" --workers "$w" \
+    --checkpoint "$tmp/s$w.ckpt" >/dev/null
+  cmp "$tmp/s0.ckpt" "$tmp/s$w.ckpt" || { echo "--society with --workers $w differs" >&2; exit 1; }
+  "$heed" train "${common[@]}" --epochs 2 --resume "$tmp/s0.ckpt" --workers "$w" \
+    --placement layers --checkpoint "$tmp/r$w.ckpt" >/dev/null
+  cmp "$tmp/r0.ckpt" "$tmp/r$w.ckpt" || { echo "resumed society with --workers $w differs" >&2; exit 1; }
+done
+"$heed" train "${common[@]}" --epochs 1 --strategy 'bp;guard:c=0.01;retain' \
+  --checkpoint "$tmp/p0.ckpt" >/dev/null
+"$heed" train "${common[@]}" --epochs 1 --strategy 'bp;guard:c=0.01;retain' \
+  --workers 2 --checkpoint "$tmp/p2.ckpt" >/dev/null
+cmp "$tmp/p0.ckpt" "$tmp/p2.ckpt" || { echo "per-layer --strategy with --workers 2 differs" >&2; exit 1; }
+
 n=0
 for f in "$tmp"/w0/*.npy; do
   b=$(basename "$f")
@@ -66,4 +87,4 @@ for c in "${coords[@]}"; do
     exit 1
   fi
 done
-echo "--workers 2/3/8 (layers, slices) and --cluster: bitwise the weights of one process"
+echo "--workers 2/3/8 (layers, slices), --cluster, societies and resumed societies: bitwise one process"

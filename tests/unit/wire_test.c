@@ -192,13 +192,15 @@ static void version_run_receiver(void **state) {
   char why[256];
   heed_wbuf b = {0};
   heed_frame_hdr h = HDR;
-  h.version = 2;
+  h.version = HEED_WIRE_VERSION + 1;
   heed_frame_msg m = {0};
   m.m.kind = HEED_SESS_STOP;
   assert_int_equal(heed_wire_frame(&b, &h, &m, 1), 0);
   assert_int_equal(heed_wire_decode(&f, b.p, b.len, NULL, why, sizeof why),
                    HEED_EVERSION);
-  assert_non_null(strstr(why, "version 2"));
+  char want[32];
+  snprintf(want, sizeof want, "version %d", HEED_WIRE_VERSION + 1);
+  assert_non_null(strstr(why, want));
   b.len = 0;
   assert_int_equal(heed_wire_frame(&b, &HDR, &m, 1), 0);
   heed_wire_expect ex = {0, 1, 42, 0, 0};
@@ -261,6 +263,9 @@ static void config(void **state) {
   strcpy(c->urls[2], "tcp://10.0.0.3:5601");
   c->nplugins = 1;
   strcpy(c->plugins[0], "/opt/p.so");
+  c->nassign = 2;
+  c->assign[0] = (heed_wire_assign){2, 0, 0, "guard:c=0.01"};
+  c->assign[1] = (heed_wire_assign){1, 250, 6, "sparse:q=0.5"};
   heed_wbuf b = {0};
   assert_int_equal(heed_wire_config_encode(&b, c), 0);
   char why[256];
@@ -276,6 +281,20 @@ static void config(void **state) {
   assert_int_equal(heed_wire_config_decode(d, b.p, b.len, why, sizeof why),
                    HEED_ERANGE);
   c->layer_proc[2] = 2;
+  /* Assignments name neurons the net has: a range past its layer, layer
+   * 0 (the input) and a "whole layer" that starts inside it are refused. */
+  static const heed_wire_assign bad[] = {
+      {1, 250, 7, "bp"}, {0, 0, 0, "bp"}, {3, 2, 0, "bp"}, {4, 0, 0, "bp"}};
+  for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    heed_wire_assign keep = c->assign[1];
+    c->assign[1] = bad[i];
+    b.len = 0;
+    assert_int_equal(heed_wire_config_encode(&b, c), 0);
+    assert_int_equal(heed_wire_config_decode(d, b.p, b.len, why, sizeof why),
+                     HEED_ERANGE);
+    assert_non_null(strstr(why, "assignment"));
+    c->assign[1] = keep;
+  }
   /* Sliced placement: shares of every layer round-trip; shares that do
    * not add up to a layer's size are refused. */
   uint32_t sh[9] = {0, 128, 128, 0, 128, 128, 0, 5, 5};
