@@ -24,7 +24,8 @@
 #include "heed/data.h"
 
 #define MAX_TASKS 64
-#define MAX_STRATS 16
+#define MAX_STRATS 32
+#define SPEC_MAX 256 /* one strategy spec after sweep expansion */
 #define CHUNK 1000
 /* --tune: the tuning stream's permutations come from seed ^ TUNE_SALT, never
  * from an evaluation seed (task 1 stays the identity). */
@@ -64,6 +65,7 @@ typedef struct cl {
   const char *plot;
   const char *strat[MAX_STRATS];
   char compare_buf[1024];
+  char sweep[MAX_STRATS][SPEC_MAX]; /* --compare entries, '|' expanded */
   const char *compare_arg; /* --compare as given */
   heed_dataset train, test;       /* the base data */
   heed_dataset split_train[MAX_TASKS], split_test[MAX_TASKS];
@@ -95,14 +97,19 @@ static void usage(FILE *f) {
       "(Split\n"
       "                         MNIST, one 2-way head per task), split-class "
       "(Split\n"
-      "                         MNIST, one 10-way head)\n"
+      "                         MNIST, one 10-way head); built from --data "
+      "(mnist,\n"
+      "                         or fashion: Permuted/Split Fashion-MNIST)\n"
       "  --tasks T              number of tasks (default 5; split: at most "
       "5)\n"
       "  --epochs-per-task E    passes over each task's data (default 1)\n"
       "  --seeds N              run seeds seed..seed+N-1 (default 1)\n"
       "  --compare S1,S2,...    run every listed strategy on the same data "
       "order,\n"
-      "                         weights and budget; one table, one plot\n"
+      "                         weights and budget; one table, one plot; "
+      "k=v1|v2|...\n"
+      "                         sweeps a parameter (guard:c=0.003|0.01 is two "
+      "runs)\n"
       "  --consolidate on|off   send CONSOLIDATE to every neuron at each task\n"
       "                         boundary (default on; off for boundary-free "
       "agents)\n"
@@ -122,7 +129,10 @@ static void usage(FILE *f) {
       "                         split: V1 after task 1 and at the end "
       "(retention),\n"
       "                         then the order 2..T,1 (plasticity: V1 learned "
-      "last)\n"
+      "last).\n"
+      "                         Prints the pick: the highest ACC on V1 "
+      "(permuted),\n"
+      "                         the lowest mean V1 loss (split)\n"
       "  --plot FILE.svg|.png   heatmap of the mean R and accuracy curves\n"
       "  --max-steps N          at most N training steps per task (tests)\n"
       "  -h, --help             this help\n");
@@ -136,22 +146,76 @@ static void usage(FILE *f) {
       "--seeds 5\n");
 }
 
+/* Appends spec to the strategy list, expanding the first "v1|v2|..." value
+ * into one spec per alternative (recursively: the product of every swept
+ * parameter, the first one varying slowest). */
+static int add_swept(cl *c, const char *spec, const char *arg) {
+  const char *bar = strchr(spec, '|');
+  if (!bar) {
+    if (c->nstrat == MAX_STRATS) {
+      fprintf(stderr, "heed continual: --compare takes at most %d "
+                      "strategies (sweeps included)\n", MAX_STRATS);
+      return -1;
+    }
+    if (strlen(spec) >= SPEC_MAX) {
+      fprintf(stderr, "heed continual: strategy '%.40s...' in --compare is "
+                      "too long\n", spec);
+      return -1;
+    }
+    snprintf(c->sweep[c->nstrat], SPEC_MAX, "%s", spec);
+    c->strat[c->nstrat] = c->sweep[c->nstrat];
+    c->nstrat++;
+    return 0;
+  }
+  /* the value holding the bar: from after its '=' to the next ',' */
+  const char *lo = bar;
+  while (lo > spec && lo[-1] != '=' && lo[-1] != ',' && lo[-1] != ':')
+    lo--;
+  if (lo == spec || lo[-1] != '=') {
+    fprintf(stderr, "heed continual: in --compare '%s', '|' separates "
+                    "values of one parameter (k=v1|v2)\n", arg);
+    return -1;
+  }
+  size_t end = strcspn(lo, ",");
+  for (const char *a = lo; a < lo + end;) {
+    size_t alen = strcspn(a, "|,");
+    if (alen == 0) {
+      fprintf(stderr, "heed continual: empty value in a sweep in --compare "
+                      "'%s'\n", arg);
+      return -1;
+    }
+    char one[SPEC_MAX * 2];
+    int k = snprintf(one, sizeof one, "%.*s%.*s%s", (int)(lo - spec), spec,
+                     (int)alen, a, lo + end);
+    if (k < 0 || (size_t)k >= sizeof one) {
+      fprintf(stderr, "heed continual: --compare entry too long\n");
+      return -1;
+    }
+    if (add_swept(c, one, arg))
+      return -1;
+    a += alen;
+    if (*a == '|') {
+      a++;
+      if (a == lo + end) { /* a trailing bar */
+        fprintf(stderr, "heed continual: empty value in a sweep in "
+                        "--compare '%s'\n", arg);
+        return -1;
+      }
+    }
+  }
+  return 0;
+}
+
 static int parse_compare(cl *c, const char *v) {
   snprintf(c->compare_buf, sizeof c->compare_buf, "%s", v);
   c->compare_arg = v;
   c->nstrat = 0;
   /* Split at commas that start a new strategy name: a comma followed by
    * text with no '=' before the next comma or ':' (strategy parameters
-   * look like name:k=v,k=v). */
+   * look like name:k=v,k=v). A value "v1|v2" sweeps the parameter. */
   char *s = c->compare_buf;
   while (*s) {
-    if (c->nstrat == MAX_STRATS) {
-      fprintf(stderr, "heed continual: --compare takes at most %d "
-                      "strategies\n", MAX_STRATS);
-      return -1;
-    }
-    c->strat[c->nstrat++] = s;
-    char *p = s;
+    char *item = s, *p = s;
     for (;;) {
       char *comma = strchr(p, ',');
       if (!comma) {
@@ -167,10 +231,12 @@ static int parse_compare(cl *c, const char *v) {
       }
       p = next;
     }
-    if (!*c->strat[c->nstrat - 1]) {
+    if (!*item) {
       fprintf(stderr, "heed continual: empty name in --compare '%s'\n", v);
       return -1;
     }
+    if (add_swept(c, item, v))
+      return -1;
   }
   if (c->nstrat == 0) {
     fprintf(stderr, "heed continual: --compare wants a list of strategies\n");
@@ -597,18 +663,63 @@ static void mean_R(const cl *c, const result *r, double *out) {
   }
 }
 
+/* --tune on split: the score is the mean of the V1 cross-entropies at the
+ * end of the two orders (retention and plasticity); lower is better. */
+static void tune_score(const result *r, uint32_t k, double *score) {
+  *score = 0.5 * (r->tu[TU_N * k + TU_LRET] + r->tu[TU_N * k + TU_LPLA]);
+}
+
+/* --tune: the protocol's pick, by a rule fixed before any run: permuted,
+ * the highest mean ACC on V1; split, the lowest mean score. The first
+ * listed wins a tie. */
+static uint32_t tune_pick(const cl *c) {
+  uint32_t best = 0;
+  double bv = 0;
+  for (uint32_t s = 0; s < c->nstrat; s++) {
+    const result *r = &c->res[s];
+    double v = 0, sc;
+    for (uint32_t k = 0; k < c->seeds; k++) {
+      if (c->bench == PERMUTED)
+        sc = -r->m[3 * k]; /* lower is better for both */
+      else
+        tune_score(r, k, &sc);
+      v += sc / c->seeds;
+    }
+    if (s == 0 || v < bv) {
+      best = s;
+      bv = v;
+    }
+  }
+  return best;
+}
+
+/* "permuted (fashion)", and where the numbers come from if not a test set */
+static const char *bench_label(const cl *c, char *buf, size_t len) {
+  char src[64] = "";
+  if (c->tune > 0)
+    snprintf(src, sizeof src, "; --tune %g: on V1, not the test set",
+             c->tune);
+  else if (c->validation > 0)
+    snprintf(src, sizeof src, "; --validation %g: on held-out training "
+             "images", c->validation);
+  snprintf(buf, len, "%s (%s%s)", bench_names[c->bench], c->o.data, src);
+  return buf;
+}
+
 static void print_text(const cl *c) {
   uint32_t T = c->T;
   double *mR = malloc((size_t)T * T * sizeof *mR);
+  char label[256];
   if (!mR)
     return;
+  bench_label(c, label, sizeof label);
   for (uint32_t s = 0; s < c->nstrat; s++) {
     const result *r = &c->res[s];
     mean_R(c, r, mR);
     printf("%s on %s, %u task(s), %u epoch(s) per task, %u seed(s):\n"
            "accuracy matrix R (%%; row i: after training task i, column j: "
            "test on task j)\n      ",
-           r->strategy, bench_names[c->bench], T, c->E, c->seeds);
+           r->strategy, label, T, c->E, c->seeds);
     for (uint32_t j = 0; j < T; j++)
       printf(" task%-3u", j + 1);
     printf("\n");
@@ -631,6 +742,9 @@ static void print_text(const cl *c) {
            r->strategy, 100 * m[0], 100 * sd[0], 100 * m[1], 100 * sd[1],
            100 * m[2], 100 * sd[2], r->secs / c->seeds);
   }
+  if (c->tune > 0)
+    printf("--tune pick (highest mean ACC on V1): %s\n",
+           c->res[tune_pick(c)].strategy);
   free(mR);
 }
 
@@ -639,17 +753,11 @@ static const char *const tu_names[TU_N] = {
     "v1_after1_acc", "v1_retain_acc", "v1_plastic_acc",
     "v1_after1_loss", "v1_retain_loss", "v1_plastic_loss"};
 
-/* --tune on split: the score is the mean of the V1 cross-entropies at the
- * end of the two orders (retention and plasticity); lower is better. */
-static void tune_score(const result *r, uint32_t k, double *score) {
-  *score = 0.5 * (r->tu[TU_N * k + TU_LRET] + r->tu[TU_N * k + TU_LPLA]);
-}
-
 static void print_tune(const cl *c) {
-  printf("--tune %g on %s, %u task(s), %u seed(s): every number is on V1 "
-         "(held-out\ntask-1 training images); acc in %%, loss in nats "
+  printf("--tune %g on %s (%s), %u task(s), %u seed(s): every number is on "
+         "V1 (held-out\ntask-1 training images); acc in %%, loss in nats "
          "(mean cross-entropy)\n",
-         c->tune, bench_names[c->bench], c->T, c->seeds);
+         c->tune, bench_names[c->bench], c->o.data, c->T, c->seeds);
   printf("%-30s %14s %14s %14s %16s %16s %16s\n", "strategy", "after task 1",
          "retain (end)", "plastic (last)", "retain loss", "plastic loss",
          "score (loss)");
@@ -667,6 +775,8 @@ static void print_tune(const cl *c) {
            100 * sd[TU_RET], 100 * m[TU_PLA], 100 * sd[TU_PLA], m[TU_LRET],
            sd[TU_LRET], m[TU_LPLA], sd[TU_LPLA], ms, ss);
   }
+  printf("--tune pick (lowest mean score): %s\n",
+         c->res[tune_pick(c)].strategy);
 }
 
 static void num(heed_json *j, const char *k, double v) {
@@ -829,6 +939,8 @@ static int record_final(cl *c) {
   if (!(c->tune > 0 && c->bench != PERMUTED))
     heed__json_num(&f, "test_accuracy", acc);
   heed__json_num(&f, "train_seconds", secs);
+  if (c->tune > 0)
+    heed__json_str(&f, "tune_pick", c->res[tune_pick(c)].strategy);
   int rv = -1;
   if (f.oom) {
     fprintf(stderr, "heed continual: out of memory\n");

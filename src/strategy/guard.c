@@ -14,7 +14,12 @@
  * The consolidation point comes from a CONSOLIDATE control message (a task
  * boundary) or, when auto > 0, from the neuron itself: if the mean |beta|
  * of a batch exceeds auto times its running average, the market for the
- * neuron's output has changed and it consolidates on its own.
+ * neuron's output has changed and it consolidates on its own. A neuron
+ * detects only until the first CONSOLIDATE reaches it: once the driver
+ * marks boundaries, a detection of its own would consolidate twice at each
+ * one (or at a false alarm), so it trusts the driver from then on. The
+ * defaults (c, auto) are the values docs/forgetting.md tuned without the
+ * test sets, so plain "guard" works with and without boundaries.
  *
  * State layout (floats): account[n] omega[n] anchor[n] start[n], then for
  * the bias: account omega anchor start, then: ready, ema_beta, quiet,
@@ -37,6 +42,9 @@
 
 enum { P_C, P_XI, P_AUTO, P_WARM, P_KEEP, P_POW, P_GROW, P_SHARP };
 enum { B_ACC, B_OMEGA, B_ANCHOR, B_START, READY, EMA, QUIET, CONS, TAIL };
+/* QUIET once a CONSOLIDATE arrived: below any warm, and finite so a
+ * checkpoint keeps it; adding 1 per batch leaves it unchanged. */
+#define TOLD (-1e30f)
 
 static size_t guard_state(const double *params, uint32_t fan_in) {
   (void)params;
@@ -92,7 +100,7 @@ static void guard_respond(heed_neuron *n) {
     t[B_ANCHOR] = t[B_START] = *n->b;
     t[READY] = 1;
   }
-  if (autok > 0) { /* self-detected task boundary: attention jumped */
+  if (autok > 0 && t[QUIET] != TOLD) { /* self-detected boundary */
     double mb = 0;
     for (uint32_t s = 0; s < n->batch; s++)
       mb += fabs(n->beta[s]);
@@ -132,8 +140,11 @@ static void guard_respond(heed_neuron *n) {
 
 static void guard_control(heed_neuron *n, int event) {
   float *t = n->state + 4 * (size_t)n->fan_in;
-  if (event == HEED_EVENT_CONSOLIDATE && t[READY] != 0)
+  if (event != HEED_EVENT_CONSOLIDATE)
+    return;
+  if (t[READY] != 0)
     consolidate(n);
+  t[QUIET] = TOLD; /* the driver marks boundaries: stop detecting them */
 }
 
 const heed_strategy_ops heed__strategy_guard = {

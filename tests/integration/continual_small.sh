@@ -32,7 +32,38 @@ printf '%s\n' "$out" | grep -q '"matrix":\[\[[0-9.]*,[0-9.]*\],\[[0-9.]*,[0-9.]*
 acc=$(printf '%s\n' "$out" | head -1 | sed -n 's/.*"acc_mean":\([0-9.]*\).*/\1/p')
 awk -v a="$acc" 'BEGIN { exit !(a >= 0.8) }' || {
   echo "acc_mean $acc below 0.8" >&2; exit 1; }
+# a sweep: k=v1|v2 in --compare is one strategy per value, in order
+small=(--tasks 2 --hidden 16 --max-steps 20 --data-dir "$data" --quiet
+       --no-record --threads 1)
+"$heed" continual --bench split-task "${small[@]}" --json \
+      --compare 'bp,guard:c=0.1|0.3,auto=0|2' >"$tmp/sweep.json"
+jq -e '[.final.results[].strategy] == ["bp", "guard:c=0.1,auto=0",
+       "guard:c=0.1,auto=2", "guard:c=0.3,auto=0", "guard:c=0.3,auto=2"]
+       and .config.continual.compare[2] == "guard:c=0.1,auto=2"' \
+      "$tmp/sweep.json" >/dev/null || { cat "$tmp/sweep.json" >&2; exit 1; }
+# --tune names its pick: permuted, the highest mean ACC on V1
+"$heed" continual --bench permuted "${small[@]}" --json --tune 0.1 \
+      --compare 'bp,guard:c=0|1' >"$tmp/tune.json"
+jq -e '.final.tune_pick == (.final.results | max_by(.acc_mean) | .strategy)
+       and (.final.results | length) == 3' "$tmp/tune.json" >/dev/null ||
+  { cat "$tmp/tune.json" >&2; exit 1; }
+# split under --tune: the lowest mean score
+"$heed" continual --bench split-task "${small[@]}" --json --tune 0.1 \
+      --compare 'bp,guard:c=0.1' >"$tmp/tune2.json"
+jq -e '.final.tune_pick == (.final.results | min_by(.score_mean) | .strategy)' \
+      "$tmp/tune2.json" >/dev/null || { cat "$tmp/tune2.json" >&2; exit 1; }
+# the text names the data set the benchmark is built from
+"$heed" continual --bench split-class "${small[@]}" --data fashion \
+  | grep -q '^bp on split-class (fashion), 2 task' ||
+  { echo "want the data set named in the table" >&2; exit 1; }
 set +e
+for bad in 'guard:c=0.1|' 'guard:c=|0.1' 'guard:c=0.1||0.3' 'bp|guard' \
+           'guard:c|xi=1' 'guard:c=1|2|3|4|5|6,xi=1|2|3|4|5|6'; do
+  msg=$("$heed" continual --compare "$bad" 2>&1); rc=$?
+  [ $rc -eq 2 ] && [ "$(printf '%s\n' "$msg" | wc -l)" -eq 1 ] || {
+    echo "--compare '$bad': want one line and exit 2, got $rc: $msg" >&2
+    exit 1; }
+done
 "$heed" continual --bench nope 2>/dev/null; [ $? -eq 2 ] || exit 1
 "$heed" continual --bench split-task --tasks 6 2>/dev/null; [ $? -eq 2 ] || exit 1
 msg=$("$heed" continual --data-dir /nonexistent --quiet 2>&1)

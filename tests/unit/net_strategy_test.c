@@ -173,6 +173,40 @@ static void test_guard_keep_and_sharp(void **state) {
   assert_true(fabs(om[2][0] - om[0][0]) < 1e-4 * om[0][0]);
 }
 
+/* guard's auto mode: a neuron consolidates by itself when the attention it
+ * is bid jumps (mean |beta| above auto x its running average), not while
+ * it is steady, never with auto=0, and no longer once a CONSOLIDATE from
+ * the driver has reached it (it trusts the driver's boundaries then). */
+static double guard_cons_after_jump(double autok, int told) {
+  const heed_strategy_ops *ops = heed_strategy_find("guard");
+  toy t;
+  toy_init(&t, ops, 4);
+  t.params[2] = autok; /* auto */
+  t.params[3] = 5;     /* warm: batches before a detection */
+  float *cons = t.state + 4 * 4 + 7;
+  for (int k = 0; k < 20; k++) /* steady attention: no boundary */
+    ops->respond(&t.n);
+  assert_true(*cons == 0);
+  if (told) {
+    ops->control(&t.n, HEED_EVENT_CONSOLIDATE);
+    assert_true(*cons == 1);
+  }
+  for (int s = 0; s < 8; s++) /* the market changes: 10x the attention */
+    t.beta[s] *= 10;
+  double before = *cons;
+  for (int k = 0; k < 3; k++)
+    ops->respond(&t.n);
+  return *cons - before;
+}
+
+static void test_guard_auto_detects_until_told(void **state) {
+  (void)state;
+  assert_true(guard_cons_after_jump(4, 0) == 1); /* exactly one detection */
+  assert_true(guard_cons_after_jump(0, 0) == 0); /* auto off */
+  assert_true(guard_cons_after_jump(4, 1) == 0); /* the driver marks them */
+  assert_true(guard_cons_after_jump(20, 0) == 0); /* a jump below auto */
+}
+
 static int learns_xor(const char *spec, unsigned threads) {
   const float x[8] = {0, 0, 0, 1, 1, 0, 1, 1};
   const uint8_t y[4] = {0, 1, 1, 0};
@@ -432,6 +466,7 @@ int main(void) {
       cmocka_unit_test(test_retain_step_shrinks_with_omega),
       cmocka_unit_test(test_guard_anchors_important_synapses),
       cmocka_unit_test(test_guard_keep_and_sharp),
+      cmocka_unit_test(test_guard_auto_detects_until_told),
       cmocka_unit_test(test_every_strategy_learns_xor),
       cmocka_unit_test(test_async_overlaps_batches),
       cmocka_unit_test(test_mixed_society),
