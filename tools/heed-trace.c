@@ -9,6 +9,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -194,10 +195,27 @@ static int read_file(const char *path, rec_fn fn, void *ctx) {
   return rc;
 }
 
+/* The publisher's side of a live stream went away: nng tells the
+ * subscriber when its pipe to the publisher is removed, which is after the
+ * pipe handed on the last message it read. */
+typedef struct live_peer {
+  _Atomic int added, gone;
+} live_peer;
+
+static void on_pipe(nng_pipe p, nng_pipe_ev ev, void *arg) {
+  live_peer *lp = arg;
+  (void)p;
+  if (ev == NNG_PIPE_EV_ADD_POST)
+    atomic_store(&lp->added, 1);
+  else if (ev == NNG_PIPE_EV_REM_POST && atomic_load(&lp->added))
+    atomic_store(&lp->gone, 1);
+}
+
 /* A subscriber dialled to url, or nonzero after one line on stderr. An
  * address nng can never reach (a bad host, port or scheme) fails here;
- * a publisher that is not up yet (connection refused) is waited for. */
-static int subscribe(const char *url, nng_socket *sp) {
+ * a publisher that is not up yet (connection refused) is waited for.
+ * lp (may be NULL) learns when a publisher connected and went away. */
+static int subscribe(const char *url, nng_socket *sp, live_peer *lp) {
   nng_socket s;
   int rv = nng_sub0_open(&s);
   if (rv)
@@ -210,6 +228,12 @@ static int subscribe(const char *url, nng_socket *sp) {
   nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 250);
   /* A record is at most HEED_TRACE_MAX_RECORD bytes. */
   nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, HEED_TRACE_MAX_RECORD);
+  if (lp && ((rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, on_pipe, lp)) ||
+             (rv = nng_pipe_notify(s, NNG_PIPE_EV_REM_POST, on_pipe, lp)))) {
+    nng_close(s);
+    return fail("cannot watch the connection to %s: %s", url,
+                nng_strerror(rv));
+  }
   rv = nng_dial(s, url, NULL, 0);
   if (rv == NNG_ECONNREFUSED || rv == NNG_ETIMEDOUT ||
       rv == NNG_ECONNRESET || rv == NNG_ECONNSHUT || rv == NNG_EAGAIN)
@@ -256,10 +280,20 @@ static int live_message(heed_trace_reader **rp, char *buf, size_t len,
   return k;
 }
 
-/* Feeds the records published at url to fn until fn says stop or Ctrl-C. */
-static int read_live(const char *url, rec_fn fn, void *ctx) {
+/* Feeds the records published at url to fn until fn says stop or Ctrl-C;
+ * with on_close, also until the publisher closed the stream (the run is
+ * over: its tracer closed, or its process ended), after the records that
+ * reached us before that, and on_close(ctx) says so. Why not only the end
+ * record: a publisher's close throws away what it still had queued for a
+ * subscriber that reads slower than the run writes, end record included
+ * (nng's PUB has no linger), so a slow tail waited forever for it. */
+static int read_live(const char *url, rec_fn fn, void *ctx,
+                     void (*on_close)(void *ctx)) {
   nng_socket s;
-  if (subscribe(url, &s))
+  /* static: nng may call on_pipe until the process exits, since the
+   * socket is never closed (below); one live stream per process */
+  static live_peer lp;
+  if (subscribe(url, &s, on_close ? &lp : NULL))
     return 1;
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -267,13 +301,22 @@ static int read_live(const char *url, rec_fn fn, void *ctx) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   heed_trace_reader *r = NULL;
-  int rc = 0;
+  int rc = 0, last = 0; /* last: the publisher is gone, take what is left */
   while (!interrupted) {
     char *buf = NULL;
     size_t len = 0;
-    int rv = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC);
-    if (rv == NNG_ETIMEDOUT)
+    int rv = nng_recv(s, &buf, &len, NNG_FLAG_ALLOC |
+                                         (last ? NNG_FLAG_NONBLOCK : 0));
+    if (rv == NNG_ETIMEDOUT || (rv == NNG_EAGAIN && !last)) {
+      /* gone is set after the pipe's last message was queued: one more
+       * look without waiting takes whatever came in before it */
+      last = on_close && atomic_load(&lp.gone);
       continue;
+    }
+    if (rv == NNG_EAGAIN) {
+      on_close(ctx);
+      break;
+    }
     if (rv) {
       if (!interrupted)
         rc = fail("receiving from %s: %s", url, nng_strerror(rv));
@@ -293,10 +336,6 @@ static int read_live(const char *url, rec_fn fn, void *ctx) {
    * right after this, which releases the socket. */
   (void)s;
   return rc;
-}
-
-static int read_any(const char *src, rec_fn fn, void *ctx) {
-  return is_url(src) ? read_live(src, fn, ctx) : read_file(src, fn, ctx);
 }
 
 /* ---- cat / tail ---- */
@@ -408,6 +447,15 @@ static int cat_rec(void *ctx, const heed_trace_rec *r, char *err,
   return out_check(last) ? 1 : last;
 }
 
+/* The publisher closed its live stream before its end record reached us. */
+static void cat_closed(void *ctx) {
+  (void)ctx;
+  printf("# the run's live stream closed before its end record arrived (the "
+         "run stopped, or its last records came faster than this reader "
+         "took them)\n");
+  out_check(1);
+}
+
 static int cmd_cat(int argc, char **argv, int live_only) {
   cat_ctx c;
   memset(&c, 0, sizeof c);
@@ -462,7 +510,8 @@ static int cmd_cat(int argc, char **argv, int live_only) {
   if (live_only && !is_url(src))
     return fail("tail follows a live run: give its URL, not '%s'", src);
   c.live = is_url(src);
-  return read_any(src, cat_rec, &c);
+  return c.live ? read_live(src, cat_rec, &c, cat_closed)
+                : read_file(src, cat_rec, &c);
 }
 
 /* ---- stats ---- */
@@ -1192,7 +1241,7 @@ static int cmd_serve(int argc, char **argv) {
   if (live) {
     fprintf(stderr, "%s: serving %s at %s (Ctrl-C to stop)\n", prog, live,
             heed_trace_server_url(srv));
-    rc = read_live(live, serve_rec, srv); /* until Ctrl-C */
+    rc = read_live(live, serve_rec, srv, NULL); /* until Ctrl-C */
   } else {
     rc = read_file(src, serve_rec, srv);
     heed_trace_server_done(srv);
