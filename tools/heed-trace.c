@@ -83,10 +83,12 @@ static void usage(FILE *f) {
       "  stats [--json] FILE    messages per kind and layer, time per batch,\n"
       "                         attention received per neuron and layer\n"
       "  export --chrome OUT.json [--batch A..B] [--kind K,...] [--layer L]\n"
-      "         [--neuron N] [--tracks actor|loop] FILE\n"
+      "         [--neuron N] [--tracks layer|actor|loop] FILE\n"
       "                         Chrome trace-event JSON (Perfetto, "
       "chrome://tracing),\n"
-      "                         with counter tracks and the run's header\n"
+      "                         with counter tracks and the run's header;\n"
+      "                         a slice per layer, kind and batch (layer),\n"
+      "                         or per message on a track per actor or loop\n"
       "  attention [--json] FILE\n"
       "                         attention received by every neuron, per layer\n"
       "                         (overall and per quarter of the training)\n"
@@ -829,7 +831,9 @@ static int chrome_rec(void *ctx, const heed_trace_rec *r, char *err,
    * a batch id: eval batches take ids too), whatever the actor filters;
    * the rest through the filter */
   int keep = r->kind == 0;
-  if (r->kind == HEED_TRACE_METRIC)
+  if (r->kind == HEED_TRACE_LOOPS) /* clipped to the events' time */
+    keep = (x->f.kinds & HEED_TRACE_LOOPS) != 0;
+  else if (r->kind == HEED_TRACE_METRIC)
     keep = (x->f.kinds & HEED_TRACE_METRIC) &&
            (x->f.batch_lo > x->f.batch_hi ||
             (r->batch >= x->f.batch_lo && r->batch <= x->f.batch_hi));
@@ -857,11 +861,11 @@ static int write_chrome(heed__ta_chrome *c, const char *out) {
     e = rv ? e : errno;
     return fail("cannot write %s: %s", out, strerror(e ? e : EIO));
   }
-  fprintf(stderr, "%s: wrote %zu events on %" PRIu64 " tracks in %" PRIu32
-                  " process(es), %" PRIu64 " flow arrows, %" PRIu64
-                  " counter samples to %s\n",
-          prog, info.events, info.tracks, info.procs, info.flows,
-          info.counters, out);
+  fprintf(stderr, "%s: wrote %zu records as %" PRIu64 " slices on %" PRIu64
+                  " tracks in %" PRIu32 " process(es), %" PRIu64
+                  " flow arrows, %" PRIu64 " counter samples to %s\n",
+          prog, info.events, info.slices, info.tracks, info.procs,
+          info.flows, info.counters, out);
   return 0;
 }
 
@@ -883,7 +887,7 @@ static int cmd_export(int argc, char **argv) {
   const char *out = NULL, *src = NULL;
   export_ctx x;
   heed_trace_filter_init(&x.f);
-  int by_loop = 0;
+  int tracks = HEED__TA_TRACKS_LAYER;
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     uint64_t lo, hi;
@@ -894,9 +898,14 @@ static int cmd_export(int argc, char **argv) {
     if (!strcmp(a, "--chrome") && v) {
       out = argv[++i];
     } else if (!strcmp(a, "--tracks") && v) {
-      if (strcmp(v, "actor") && strcmp(v, "loop"))
-        return fail("--tracks takes actor or loop, not '%s'", v);
-      by_loop = !strcmp(v, "loop");
+      if (!strcmp(v, "layer"))
+        tracks = HEED__TA_TRACKS_LAYER;
+      else if (!strcmp(v, "actor"))
+        tracks = HEED__TA_TRACKS_ACTOR;
+      else if (!strcmp(v, "loop"))
+        tracks = HEED__TA_TRACKS_LOOP;
+      else
+        return fail("--tracks takes layer, actor or loop, not '%s'", v);
       i++;
     } else if (!strcmp(a, "--kind") && v) {
       if (heed_trace_kinds_parse(v, &x.f.kinds) != 0)
@@ -930,11 +939,11 @@ static int cmd_export(int argc, char **argv) {
   }
   if (!out || !src)
     return fail("usage: %s export --chrome OUT.json [--batch A..B] [--kind "
-                "K,...] [--layer L] [--neuron N] [--tracks actor|loop] FILE",
+                "K,...] [--layer L] [--neuron N] [--tracks layer|actor|loop] FILE",
                 prog);
   if (heed__ta_chrome_new(&x.c) != 0)
     return fail("out of memory");
-  heed__ta_chrome_by_loop(x.c, by_loop);
+  heed__ta_chrome_tracks(x.c, tracks);
   int rc = read_file(src, chrome_rec, &x);
   if (!rc)
     rc = write_chrome(x.c, out);

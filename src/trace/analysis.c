@@ -1,8 +1,8 @@
 /*
- * analysis.c - statistics, attention and the Chrome export over trace
- * records (see analysis.h). Tables are keyed by what the records hold
- * (hash maps from neuron index, batch id, actor), never sized by it, so a
- * record claiming neuron 2^31 costs one slot, not 2^31.
+ * analysis.c - statistics and attention over trace records (see
+ * analysis.h; the Chrome export is chrome.c). Tables are keyed by what
+ * the records hold (hash maps from neuron index, batch id, actor), never
+ * sized by it, so a record claiming neuron 2^31 costs one slot, not 2^31.
  */
 #include <inttypes.h>
 #include <math.h>
@@ -62,7 +62,7 @@ static uint64_t mix(uint64_t x) {
   return x ^ (x >> 33);
 }
 
-static void map_free(heed__ta_map *m) {
+void heed__ta_map_free(heed__ta_map *m) {
   if (!m->cap)
     return; /* nothing allocated: most layers of most traces */
   heed__free(m->k1);
@@ -72,7 +72,7 @@ static void map_free(heed__ta_map *m) {
   memset(m, 0, sizeof *m);
 }
 
-static uint64_t *map_find(const heed__ta_map *m, uint64_t a, uint64_t b,
+uint64_t *heed__ta_map_find(const heed__ta_map *m, uint64_t a, uint64_t b,
                           size_t *at) {
   if (!m->cap)
     return NULL;
@@ -103,32 +103,30 @@ static int map_grow(heed__ta_map *m) {
   nm.val = heed__calloc(nm.cap, 8);
   nm.used = heed__calloc(nm.cap, 1);
   if (!nm.k1 || !nm.k2 || !nm.val || !nm.used) {
-    map_free(&nm);
+    heed__ta_map_free(&nm);
     return HEED_ENOMEM;
   }
   for (size_t i = 0; i < old.cap; i++) {
     size_t at = 0;
-    if (old.used[i] && !map_find(&nm, old.k1[i], old.k2[i], &at))
+    if (old.used[i] && !heed__ta_map_find(&nm, old.k1[i], old.k2[i], &at))
       map_put(&nm, at, old.k1[i], old.k2[i], old.val[i]);
   }
-  map_free(&old);
+  heed__ta_map_free(&old);
   *m = nm;
   return 0;
 }
 
-/* The value of (a, b), inserted as fresh when absent (*isnew set); NULL
- * when out of memory. */
-static uint64_t *map_get(heed__ta_map *m, uint64_t a, uint64_t b,
+uint64_t *heed__ta_map_get(heed__ta_map *m, uint64_t a, uint64_t b,
                          uint64_t fresh, int *isnew) {
   size_t at = 0;
-  uint64_t *v = map_find(m, a, b, &at);
+  uint64_t *v = heed__ta_map_find(m, a, b, &at);
   *isnew = v == NULL;
   if (v)
     return v;
   if (2 * (m->n + 1) > m->cap) {
     if (map_grow(m))
       return NULL;
-    map_find(m, a, b, &at);
+    heed__ta_map_find(m, a, b, &at);
   }
   map_put(m, at, a, b, fresh);
   return &m->val[at];
@@ -144,13 +142,13 @@ void heed__ta_stats_init(heed__ta_stats *s) {
 void heed__ta_stats_free(heed__ta_stats *s) {
   if (!s)
     return;
-  map_free(&s->batches);
+  heed__ta_map_free(&s->batches);
   heed__free(s->binfo);
   for (int l = 0; l <= HEED__TA_MAX_LAYER; l++) {
     heed__ta_att *a = &s->layer[l];
     if (!a->cap && !a->slot.cap)
       continue;
-    map_free(&a->slot);
+    heed__ta_map_free(&a->slot);
     heed__free(a->index);
     heed__free(a->sum);
     heed__free(a->cnt);
@@ -201,7 +199,7 @@ static int att_grow(heed__ta_att *a) {
 
 static int att_add(heed__ta_att *a, uint32_t j, int q, double v) {
   int isnew;
-  uint64_t *slot = map_get(&a->slot, j, 0, a->n, &isnew);
+  uint64_t *slot = heed__ta_map_get(&a->slot, j, 0, a->n, &isnew);
   if (!slot)
     return HEED_ENOMEM;
   if (isnew) {
@@ -225,7 +223,7 @@ static int add_attention(heed__ta_stats *s, const heed_trace_rec *r) {
   if (!is_attention(r))
     return 0;
   size_t at = 0;
-  uint64_t *v = map_find(&s->batches, r->batch, 0, &at);
+  uint64_t *v = heed__ta_map_find(&s->batches, r->batch, 0, &at);
   if (!v || *v >= s->nbatch)
     return 0; /* not seen in the first pass */
   const heed__ta_batch *b = &s->binfo[*v];
@@ -237,7 +235,7 @@ static int add_attention(heed__ta_stats *s, const heed_trace_rec *r) {
 
 static int add_batch(heed__ta_stats *s, const heed_trace_rec *r) {
   int isnew;
-  uint64_t *v = map_get(&s->batches, r->batch, 0, s->nbatch, &isnew);
+  uint64_t *v = heed__ta_map_get(&s->batches, r->batch, 0, s->nbatch, &isnew);
   if (!v)
     return HEED_ENOMEM;
   if (isnew) {
@@ -342,7 +340,7 @@ int heed__ta_stats_pass2(heed__ta_stats *s) {
   qsort(ids, nt, sizeof *ids, cmp_u64);
   for (size_t i = 0; i < nt; i++) {
     size_t at = 0;
-    uint64_t *v = map_find(&s->batches, ids[i], 0, &at);
+    uint64_t *v = heed__ta_map_find(&s->batches, ids[i], 0, &at);
     if (v && *v < s->nbatch)
       s->binfo[*v].rank = (uint32_t)i;
   }
@@ -458,89 +456,6 @@ int heed__ta_attention(const heed__ta_stats *s, uint32_t l, int q,
   return 0;
 }
 
-/* ---- Chrome trace-event export ---- */
-
-typedef struct ev {
-  uint64_t t, dur, batch;
-  uint32_t kind, fanout, count, proc, loop;
-  heed_trace_who from, to;
-  double mean_abs, mean, min, max; /* a METRIC's loss and accuracy in
-                                      mean and mean_abs */
-} ev;
-
-struct heed__ta_chrome {
-  ev *e;
-  size_t n, cap;
-  uint64_t nrec;
-  int by_loop; /* tracks per runtime loop, not per actor */
-  int header;
-  uint64_t run, start_unix;
-  double sample;
-  uint32_t procs;
-  char config[HEED_TRACE_MAX_CONFIG + 1];
-};
-
-void heed__ta_chrome_by_loop(heed__ta_chrome *c, int on) { c->by_loop = on; }
-
-int heed__ta_chrome_new(heed__ta_chrome **cp) {
-  *cp = heed__calloc(1, sizeof **cp);
-  return *cp ? 0 : HEED_ENOMEM;
-}
-
-void heed__ta_chrome_free(heed__ta_chrome *c) {
-  if (!c)
-    return;
-  heed__free(c->e);
-  heed__free(c);
-}
-
-int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
-                        char *err, size_t errlen) {
-  int rv = heed__ta_check(r, ++c->nrec, err, errlen);
-  if (rv)
-    return rv;
-  if (r->kind == 0) {
-    c->header = 1;
-    c->run = r->run;
-    c->start_unix = r->start_unix_ns;
-    c->sample = r->sample;
-    c->procs = r->procs;
-    snprintf(c->config, sizeof c->config, "%s", r->config ? r->config : "");
-    return 0;
-  }
-  if (r->kind == HEED_TRACE_DROPS || r->kind == HEED_TRACE_MARK ||
-      r->kind == HEED_TRACE_LOOPS)
-    return 0;
-  if (c->n == c->cap) {
-    size_t cap = c->cap ? 2 * c->cap : 256;
-    ev *e = heed__realloc(c->e, cap * sizeof *e);
-    if (!e) {
-      snprintf(err, errlen, "out of memory at record %" PRIu64, c->nrec);
-      return HEED_ENOMEM;
-    }
-    c->e = e;
-    c->cap = cap;
-  }
-  int metric = r->kind == HEED_TRACE_METRIC;
-  c->e[c->n++] = (ev){r->t_ns,     r->dur_ns,  r->batch,    r->kind,
-                      r->fanout,   r->count,   r->proc,     r->loop,
-                      r->sender,   r->receiver,
-                      metric ? r->acc : r->mean_abs,
-                      metric ? r->loss : r->mean, r->min, r->max};
-  return 0;
-}
-
-static int cmp_ev(const void *a, const void *b) {
-  const ev *x = a, *y = b;
-  return x->t < y->t ? -1 : x->t > y->t;
-}
-
-/* Unique for checked ends: role < 2^8, layer < 2^8, any index. */
-static uint64_t who_key(const heed_trace_who *w) {
-  return (uint64_t)w->role << 40 | (uint64_t)(w->layer & 0xff) << 32 |
-         w->index;
-}
-
 const char *heed__ta_who_str(const heed_trace_who *w, char *buf,
                              size_t len) {
   switch (w->role) {
@@ -557,258 +472,4 @@ const char *heed__ta_who_str(const heed_trace_who *w, char *buf,
     snprintf(buf, len, "%s", heed_trace_role_name(w->role));
   }
   return buf;
-}
-
-/* A JSON string (outside text: quotes, backslashes and controls escaped). */
-static void json_str(FILE *f, const char *v) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)v; *p; p++)
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p < 0x20 || *p == 0x7f)
-      fprintf(f, "\\u%04x", *p);
-    else
-      fputc(*p, f);
-  fputc('"', f);
-}
-
-/* A JSON value for a double: a number when finite, else a string (JSON
- * has no NaN or infinity). */
-static void json_num(FILE *f, double x) {
-  if (isfinite(x))
-    fprintf(f, "%.6g", x);
-  else
-    fprintf(f, "\"%s\"", isnan(x) ? "nan" : x > 0 ? "inf" : "-inf");
-}
-
-typedef struct chrome_out {
-  FILE *f;
-  /* (process, actor) -> track; (actor, batch) -> event (an actor lives
-   * in one process, so a sender is found whichever process it is in) */
-  heed__ta_map tids, last;
-  uint64_t ntid, flows, counters;
-  uint8_t named[HEED__TA_MAX_PROCS]; /* process groups written */
-  uint32_t procs;
-  int by_loop;
-  /* per layer: the batch whose attention is being summed */
-  struct {
-    uint64_t batch, t, n;
-    double sum;
-  } att[HEED__TA_MAX_LAYER + 1];
-} chrome_out;
-
-/* The process group of heed process proc (pid proc + 1), named when new:
- * the coordinator (or the only process) first, then the workers. */
-static void group(chrome_out *o, uint32_t proc) {
-  if (o->named[proc])
-    return;
-  o->named[proc] = 1;
-  o->procs++;
-  char name[32];
-  if (proc)
-    snprintf(name, sizeof name, "heed worker %" PRIu32, proc);
-  else
-    snprintf(name, sizeof name, "heed");
-  fprintf(o->f,
-          ",\n{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":%" PRIu32
-          ",\"tid\":0,\"ts\":0,\"args\":{\"name\":\"%s\"}}"
-          ",\n{\"name\":\"process_sort_index\",\"ph\":\"M\",\"pid\":%"
-          PRIu32 ",\"tid\":0,\"ts\":0,\"args\":{\"sort_index\":%" PRIu32
-          "}}",
-          proc + 1, name, proc + 1, proc);
-}
-
-/* The track of the actor w of process proc, named and sorted by layer
- * when new; NULL when out of memory. */
-static uint64_t *track(chrome_out *o, uint32_t proc,
-                       const heed_trace_who *w) {
-  int isnew;
-  uint64_t *tid = map_get(&o->tids, who_key(w), proc, o->ntid + 1, &isnew);
-  if (!tid || !isnew)
-    return tid;
-  char a[48];
-  o->ntid++;
-  group(o, proc);
-  uint64_t order = (uint64_t)w->layer * 4000000000ull +
-                   (w->role == HEED_ROLE_HUB ? 3999999999ull : w->index);
-  fprintf(o->f,
-          ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRIu32
-          ",\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"name\":\"%s\"}}"
-          ",\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%"
-          PRIu32 ",\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"sort_index\":%"
-          PRIu64 "}}",
-          proc + 1, *tid, heed__ta_who_str(w, a, sizeof a), proc + 1, *tid,
-          order);
-  return tid;
-}
-
-/* A flow arrow from the sender's handling of this batch (the last one
- * that started before e) to e. */
-/* The track of e: its receiving actor's, or with by_loop its loop's. */
-static uint64_t *track_of(chrome_out *o, const ev *e) {
-  if (!o->by_loop)
-    return track(o, e->proc, &e->to);
-  int isnew;
-  uint64_t *tid = map_get(&o->tids, (uint64_t)1 << 48 | e->loop, e->proc,
-                          o->ntid + 1, &isnew);
-  if (!tid || !isnew)
-    return tid;
-  o->ntid++;
-  group(o, e->proc);
-  fprintf(o->f,
-          ",\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":%" PRIu32
-          ",\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"name\":\"loop %" PRIu32
-          "\"}},\n{\"name\":\"thread_sort_index\",\"ph\":\"M\",\"pid\":%"
-          PRIu32 ",\"tid\":%" PRIu64 ",\"ts\":0,\"args\":{\"sort_index\":%"
-          PRIu32 "}}",
-          e->proc + 1, *tid, e->loop, e->proc + 1, *tid, e->loop);
-  return tid;
-}
-
-static void flow(chrome_out *o, const ev *all, const ev *e, uint64_t tid) {
-  heed_trace_who from = e->from;
-  if (from.role == HEED_ROLE_HUB)
-    from.index = 0;
-  if (e->kind == HEED_TRACE_CONTROL || from.role == HEED_ROLE_DRIVER)
-    return;
-  size_t at = 0;
-  uint64_t *src_i = map_find(&o->last, who_key(&from), e->batch, &at);
-  if (!src_i)
-    return;
-  const ev *s = &all[*src_i];
-  uint64_t *src_tid =
-      o->by_loop ? map_find(&o->tids, (uint64_t)1 << 48 | s->loop, s->proc, &at)
-                 : map_find(&o->tids, who_key(&from), s->proc, &at);
-  if (!src_tid)
-    return;
-  o->flows++;
-  fprintf(o->f,
-          ",\n{\"name\":\"message\",\"cat\":\"flow\",\"ph\":\"s\","
-          "\"id\":%" PRIu64 ",\"ts\":%.3f,\"pid\":%" PRIu32 ",\"tid\":%"
-          PRIu64 "},\n{\"name\":\"message\",\"cat\":\"flow\",\"ph\":"
-          "\"f\",\"bp\":\"e\",\"id\":%" PRIu64 ",\"ts\":%.3f,\"pid\":%"
-          PRIu32 ",\"tid\":%" PRIu64 "}",
-          o->flows, (double)(s->t + s->dur / 2) / 1e3, s->proc + 1, *src_tid,
-          o->flows, (double)e->t / 1e3, e->proc + 1, tid);
-}
-
-/* A counter track sample (Perfetto draws one track per name). */
-static void counter(chrome_out *o, const char *name, uint64_t t,
-                    const char *arg, double v) {
-  o->counters++;
-  fprintf(o->f, ",\n{\"name\":\"%s\",\"ph\":\"C\",\"ts\":%.3f,"
-          "\"pid\":1,\"tid\":0,\"args\":{\"%s\":",
-          name, (double)t / 1e3, arg);
-  json_num(o->f, v);
-  fputs("}}", o->f);
-}
-
-/* The mean attention (mean |beta|) a layer's neurons received in a batch,
- * as a counter once the layer's bids move on to another batch. */
-static void att_counter(chrome_out *o, uint32_t l) {
-  if (!o->att[l].n)
-    return;
-  char name[48];
-  snprintf(name, sizeof name, "attention L%" PRIu32, l);
-  counter(o, name, o->att[l].t, "mean |beta|", o->att[l].sum / o->att[l].n);
-  o->att[l].n = 0;
-  o->att[l].sum = 0;
-}
-
-static void att_add_ev(chrome_out *o, const ev *e) {
-  uint32_t l = e->to.layer;
-  if (e->kind != HEED_TRACE_BID || e->to.role != HEED_ROLE_NEURON ||
-      e->to.index == HEED_TRACE_ALL_NEURONS || !e->count || l < 1 ||
-      l > HEED__TA_MAX_LAYER || !isfinite(e->mean_abs))
-    return;
-  if (o->att[l].n && o->att[l].batch != e->batch)
-    att_counter(o, l);
-  if (!o->att[l].n) {
-    o->att[l].batch = e->batch;
-    o->att[l].t = e->t;
-  }
-  o->att[l].sum += e->mean_abs;
-  o->att[l].n++;
-}
-
-static int slice(chrome_out *o, const ev *all, size_t i) {
-  const ev *e = &all[i];
-  if (e->kind == HEED_TRACE_METRIC) {
-    counter(o, "loss", e->t, "loss", e->mean);
-    counter(o, "accuracy", e->t, "accuracy", e->mean_abs);
-    return 0;
-  }
-  uint64_t *tid = track_of(o, e);
-  if (!tid)
-    return HEED_ENOMEM;
-  uint64_t t = *tid;
-  char b[48], d[48];
-  const char *kind = heed_trace_kind_name(e->kind);
-  fprintf(o->f,
-          ",\n{\"name\":\"%s\",\"cat\":\"%s\",\"ph\":\"X\",\"ts\":%.3f,"
-          "\"dur\":%.3f,\"pid\":%" PRIu32 ",\"tid\":%" PRIu64 ",\"args\":{"
-          "\"batch\":%" PRIu64 ",\"from\":\"%s\",",
-          kind, kind, (double)e->t / 1e3, (double)e->dur / 1e3, e->proc + 1,
-          t, e->batch, heed__ta_who_str(&e->from, b, sizeof b));
-  if (o->by_loop)
-    fprintf(o->f, "\"to\":\"%s\",", heed__ta_who_str(&e->to, d, sizeof d));
-  fprintf(o->f, "\"fanout\":%" PRIu32 ",\"loop\":%" PRIu32, e->fanout,
-          e->loop);
-  if (e->count) {
-    fprintf(o->f, ",\"n\":%" PRIu32 ",\"mean_abs\":", e->count);
-    json_num(o->f, e->mean_abs);
-    fprintf(o->f, ",\"mean\":");
-    json_num(o->f, e->mean);
-    fprintf(o->f, ",\"min\":");
-    json_num(o->f, e->min);
-    fprintf(o->f, ",\"max\":");
-    json_num(o->f, e->max);
-  }
-  fputs("}}", o->f);
-  att_add_ev(o, e);
-  flow(o, all, e, t);
-  int isnew;
-  uint64_t *last = map_get(&o->last, who_key(&e->to), e->batch, i, &isnew);
-  if (!last)
-    return HEED_ENOMEM;
-  *last = i;
-  return 0;
-}
-
-int heed__ta_chrome_write(heed__ta_chrome *c, FILE *f,
-                          heed__ta_chrome_info *info) {
-  if (info)
-    memset(info, 0, sizeof *info);
-  if (c->n)
-    qsort(c->e, c->n, sizeof *c->e, cmp_ev);
-  chrome_out o = {.f = f, .by_loop = c->by_loop};
-  fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[\n"
-        "{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":1,\"tid\":0,"
-        "\"ts\":0,\"args\":{\"name\":\"heed\"}}",
-        f);
-  o.named[0] = 1; /* process 0 (or the only one): always there */
-  o.procs = 1;
-  int rv = 0;
-  for (size_t i = 0; i < c->n && !rv && !ferror(f); i++)
-    rv = slice(&o, c->e, i);
-  for (uint32_t l = 1; l <= HEED__TA_MAX_LAYER && !rv; l++)
-    att_counter(&o, l);
-  /* the run's header, for whoever opens the file */
-  fprintf(f, "\n],\"metadata\":{\"heed-trace-version\":%d",
-          1);
-  if (c->header) {
-    fprintf(f, ",\"run\":%" PRIu64 ",\"start_unix_ns\":%" PRIu64
-            ",\"sample\":", c->run, c->start_unix);
-    json_num(f, c->sample);
-    fprintf(f, ",\"processes\":%" PRIu32 ",\"config\":",
-            c->procs ? c->procs : 1);
-    json_str(f, c->config);
-  }
-  fprintf(f, ",\"tracks\":\"%s\"}}\n", c->by_loop ? "loop" : "actor");
-  if (info)
-    *info = (heed__ta_chrome_info){c->n, o.ntid, o.flows, o.procs,
-                                   o.counters};
-  map_free(&o.tids);
-  map_free(&o.last);
-  return rv ? rv : ferror(f) ? HEED_EIO : 0;
 }

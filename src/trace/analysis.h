@@ -2,7 +2,7 @@
  * analysis.h - what heed-trace (and a future live observer) compute from
  * the records of a trace (internal): messages by kind and receiving layer,
  * wall time per batch, attention received per neuron and how concentrated
- * it is, and a Chrome trace-event export.
+ * it is (analysis.c), and a Chrome trace-event export (chrome.c).
  *
  * The records may come from any bytes (a file is outside input): every
  * record is checked before it touches a table (heed__ta_check), so memory
@@ -38,12 +38,20 @@ int heed__ta_check(const heed_trace_rec *r, uint64_t nrec, char *err,
 const char *heed__ta_who_str(const heed_trace_who *w, char *buf,
                              size_t len);
 
-/* Open addressing from a pair of u64 to a u64 (internal to analysis.c). */
+/* Open addressing from a pair of u64 to a u64. A zeroed one is empty. */
 typedef struct heed__ta_map {
   uint64_t *k1, *k2, *val;
   unsigned char *used;
   size_t cap, n;
 } heed__ta_map;
+void heed__ta_map_free(heed__ta_map *m);
+/* The value of (a, b), or NULL (then *at is where it would go). */
+uint64_t *heed__ta_map_find(const heed__ta_map *m, uint64_t a, uint64_t b,
+                            size_t *at);
+/* The value of (a, b), inserted as fresh when absent (*isnew set); NULL
+ * when out of memory. */
+uint64_t *heed__ta_map_get(heed__ta_map *m, uint64_t a, uint64_t b,
+                           uint64_t fresh, int *isnew);
 
 typedef struct heed__ta_batch {
   uint64_t batch, first, last; /* ns: first record's start, last's end */
@@ -120,29 +128,46 @@ int heed__ta_attention(const heed__ta_stats *s, uint32_t l, int q,
                        heed__ta_view *v);
 void heed__ta_view_free(heed__ta_view *v);
 
-/* Chrome trace-event JSON: collect the events (heed__ta_chrome_add, any
+/* Chrome trace-event JSON: collect the records (heed__ta_chrome_add, any
  * order), then write them sorted by time, one process group (pid) per
- * heed process (proc + 1) and in it one track per receiving actor (or per
- * loop), with flow arrows from sender to receiver (across processes too),
- * counter tracks (loss and accuracy from METRIC records, the mean
- * attention per layer and batch), and the header's run, sample and
- * configuration in "metadata". Values that are not finite (a diverging
- * run) are written as the strings "nan", "inf", "-inf". */
+ * heed process (proc + 1), with flow arrows from sender to receiver
+ * (across processes too), counter tracks (loss and accuracy from METRIC
+ * records, the mean attention per layer and batch, and per runtime loop
+ * the messages waiting in its mailboxes and its longest mailbox, from
+ * LOOPS records within the time the exported events span), and the
+ * header's run, sample and configuration in "metadata". Values that are
+ * not finite (a diverging run) are written as the strings "nan", "inf",
+ * "-inf".
+ *
+ * The tracks (heed__ta_chrome_tracks):
+ * - LAYER (the default): one track per layer of receivers ("neurons L1",
+ *   "hub L1", "critic", ...), and on it one slice per message kind and
+ *   batch, from the first handling's start to the last one's end; its
+ *   args count the messages, their busy time and the longest one, and
+ *   for messages about neurons (bids and rows) hold each neuron's mean
+ *   |x| ("mean_abs_by_neuron": an array indexed by neuron when the
+ *   neurons are 0..n-1, else an object keyed by index). Slices of batches
+ *   in flight together go on extra lanes ("neurons L1 (2)"), so that no
+ *   two overlap on one track. About 60 bytes a message, not 400.
+ * - ACTOR: one track per receiving actor, one slice per message.
+ * - LOOP: one track per runtime loop ("loop N"), one slice per message,
+ *   each saying its actor in args.to. */
 typedef struct heed__ta_chrome heed__ta_chrome;
+enum { HEED__TA_TRACKS_LAYER, HEED__TA_TRACKS_ACTOR, HEED__TA_TRACKS_LOOP };
 int heed__ta_chrome_new(heed__ta_chrome **cp);
 void heed__ta_chrome_free(heed__ta_chrome *c);
 /* 0, HEED_ERANGE (heed__ta_check) or HEED_ENOMEM, reason in err. */
 int heed__ta_chrome_add(heed__ta_chrome *c, const heed_trace_rec *r,
                         char *err, size_t errlen);
 typedef struct heed__ta_chrome_info {
-  size_t events;
+  size_t events;   /* records exported (messages and metrics) */
+  uint64_t slices; /* slices written: messages, or groups of them */
   uint64_t tracks, flows;
   uint32_t procs; /* process groups written */
-  uint64_t counters; /* counter samples: loss, accuracy, attention L<l> */
+  uint64_t counters; /* counter samples: loss, accuracy, attention L<l>,
+                        loop mailboxes */
 } heed__ta_chrome_info;
-/* on: one track per runtime loop (named "loop N", each slice says its
- * actor in args.to) instead of one per receiving actor. */
-void heed__ta_chrome_by_loop(heed__ta_chrome *c, int on);
+void heed__ta_chrome_tracks(heed__ta_chrome *c, int tracks);
 /* Writes the JSON to f (which the caller flushes and closes). 0,
  * HEED_ENOMEM, or HEED_EIO when f reports a write error. */
 int heed__ta_chrome_write(heed__ta_chrome *c, FILE *f,

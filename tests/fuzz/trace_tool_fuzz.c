@@ -97,8 +97,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     abort();
   if (each(data, size, chrome_add, c) == 0) {
     heed__ta_chrome_info info;
-    if (heed__ta_chrome_write(c, devnull, &info) != 0)
-      abort();
+    /* every kind of tracks: per layer (the default), actor and loop */
+    for (int tr = HEED__TA_TRACKS_LAYER; tr <= HEED__TA_TRACKS_LOOP; tr++) {
+      heed__ta_chrome_tracks(c, tr);
+      if (heed__ta_chrome_write(c, devnull, &info) != 0)
+        abort();
+    }
   }
   heed__ta_chrome_free(c);
   return 0;

@@ -60,6 +60,74 @@ assert used <= named, "a track without a thread_name"
 assert kinds.get("X", 0) > 100 and kinds.get("s") == kinds.get("f") > 0, kinds
 PY
 
+# The default export has a slice per layer, kind and batch: its counts,
+# start times and per-neuron values are those of the records (read back
+# with cat, not through the export's code), and no two slices overlap on
+# a track. Per actor, a slice per message.
+"$ht" cat --kind forward,bid,batch,labels "$tmp/run.trace" >"$tmp/msgs.txt"
+"$ht" export --chrome "$tmp/actor.json" --tracks actor "$tmp/run.trace" \
+  2>/dev/null
+python3 - "$tmp" <<'PY'
+import json, re, sys
+from collections import defaultdict
+tmp = sys.argv[1]
+line = re.compile(r"^\s*([\d.]+) ms\s+b(\d+)\s+(\w+)\s+(.+?)\s+-> (\S+(?: \S+)?)"
+                  r"\s+([\d.]+) us.*?(?:\|x\| (\S+))?(?:\s+min|$)")
+want = defaultdict(lambda: {"n": 0, "t0": None, "vals": {}})
+nmsg = 0
+for l in open(tmp + "/msgs.txt"):
+    if l.startswith("#"):
+        continue
+    m = line.match(l)
+    assert m, l
+    t, b, kind, frm, to, dur, xabs = m.groups()
+    nmsg += 1
+    layer = re.sub(r"neuron (L\d+)#\d+", r"neurons \1", to)
+    g = want[(layer, kind, int(b))]
+    g["n"] += 1
+    us = float(t) * 1000
+    g["t0"] = us if g["t0"] is None else min(g["t0"], us)
+    if xabs is not None:
+        j = re.search(r"#(\d+)", to if to.startswith("neuron") else frm)
+        if j:
+            g["vals"][int(j.group(1))] = xabs
+d = json.load(open(tmp + "/run.json"))
+assert d["metadata"]["tracks"] == "layer", d["metadata"]
+ev = d["traceEvents"]
+names = {(e["pid"], e["tid"]): e["args"]["name"] for e in ev
+         if e["ph"] == "M" and e["name"] == "thread_name"}
+got, spans = {}, defaultdict(list)
+for e in ev:
+    if e["ph"] != "X":
+        continue
+    layer = re.sub(r" \(\d+\)$", "", names[(e["pid"], e["tid"])])
+    key = (layer, e["name"], e["args"]["batch"])
+    assert key not in got, ("two slices for", key)
+    got[key] = e
+    spans[(e["pid"], e["tid"])].append((e["ts"], e["ts"] + e["dur"]))
+assert set(got) == set(want), set(got) ^ set(want)
+for key, w in want.items():
+    e = got[key]
+    assert e["args"]["messages"] == w["n"], (key, e["args"], w["n"])
+    assert abs(e["ts"] - w["t0"]) < 0.002, (key, e["ts"], w["t0"])
+    bn = e["args"].get("mean_abs_by_neuron")
+    if w["vals"]:
+        assert isinstance(bn, list) and len(bn) == len(w["vals"]), (key, bn)
+        for j, x in w["vals"].items():
+            assert "%.4g" % bn[j] == x, (key, j, bn[j], x)
+    else:
+        assert bn is None, (key, bn)
+assert sum(e["args"]["messages"] for e in got.values()) == nmsg
+for tr, s in spans.items():
+    s.sort()
+    assert all(b[0] >= a[1] - 1e-3 for a, b in zip(s, s[1:])), ("overlap", names[tr])
+cnames = {e["name"] for e in ev if e["ph"] == "C"}
+assert {"loop 0 queued", "loop 0 longest mailbox"} <= cnames, cnames
+a = json.load(open(tmp + "/actor.json"))
+assert a["metadata"]["tracks"] == "actor"
+assert sum(1 for e in a["traceEvents"] if e["ph"] == "X") == nmsg
+PY
+
 # a richer export: counters, full bid args, the header in metadata, and
 # filters (--batch A..B, --kind, --layer, --neuron), tracks per loop
 "$ht" export --chrome "$tmp/f.json" --batch 5..9 --kind bid,batch,metric \
@@ -69,7 +137,7 @@ PY
 python3 - "$tmp" <<'PY'
 import json, sys
 tmp = sys.argv[1]
-d = json.load(open(tmp + "/run.json"))
+d = json.load(open(tmp + "/actor.json"))
 md = d["metadata"]
 assert md["run"] == 1 and md["tracks"] == "actor", md
 assert md["config"].startswith("heed train --data digits"), md

@@ -4,7 +4,8 @@
  * against values worked out on paper; records with indices, layers or
  * roles heed never writes are refused with the record's number, and a
  * huge index costs one table slot; the Chrome export writes non-finite
- * values as strings, so the JSON stays valid.
+ * values as strings, so the JSON stays valid, and groups messages per
+ * layer, kind and batch without overlapping slices on a track.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -168,6 +169,7 @@ static void test_chrome_nonfinite(void **state) {
   heed__ta_chrome *c;
   char err[256];
   assert_int_equal(heed__ta_chrome_new(&c), 0);
+  heed__ta_chrome_tracks(c, HEED__TA_TRACKS_ACTOR); /* a slice per bid */
   for (size_t i = 0; i < 5; i++)
     assert_int_equal(heed__ta_chrome_add(c, &recs[i], err, sizeof err), 0);
   char *buf = NULL;
@@ -193,6 +195,93 @@ static void test_chrome_nonfinite(void **state) {
   setvbuf(f, NULL, _IONBF, 0);
   assert_int_equal(heed__ta_chrome_write(c, f, &info), HEED_EIO);
   fclose(f);
+  heed__ta_chrome_free(c);
+}
+
+/* A message of kind k to neuron j of layer l, batch b, at t, for d ns. */
+static heed_trace_rec msg(uint32_t k, uint64_t b, uint32_t l, uint32_t j,
+                          uint64_t t, uint64_t d, double v) {
+  heed_trace_rec r = bid(b, l, j, v);
+  r.kind = k;
+  r.t_ns = t;
+  r.dur_ns = d;
+  if (k == HEED_TRACE_FORWARD) {
+    r.sender = (heed_trace_who){HEED_ROLE_INPUT, 0, 0};
+    r.count = 0;
+  }
+  return r;
+}
+
+static size_t count_of(const char *hay, const char *needle) {
+  size_t n = 0;
+  for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+    n++;
+  return n;
+}
+
+/* The export per layer: one slice per layer, kind and batch; a batch in
+ * flight with another goes on a second lane; each neuron's value, as an
+ * array for neurons 0..n-1 and by index otherwise; the loops' mailboxes
+ * within the messages' time and the first sample after it. */
+static void test_chrome_layers(void **state) {
+  (void)state;
+  heed_trace_rec loops[4];
+  static const uint64_t st[4][1][4] = {{{9, 9, 1, 2}}, {{9, 9, 3, 4}},
+                                       {{9, 9, 5, 6}}, {{9, 9, 7, 8}}};
+  static const uint64_t when[4] = {50, 150, 300, 400};
+  for (int i = 0; i < 4; i++) {
+    memset(&loops[i], 0, sizeof loops[i]);
+    loops[i].kind = HEED_TRACE_LOOPS;
+    loops[i].t_ns = when[i];
+    loops[i].nloops = 1;
+    loops[i].loops = st[i];
+  }
+  heed_trace_rec recs[] = {
+      header(),
+      msg(HEED_TRACE_FORWARD, 1, 1, 0, 100, 20, 0),
+      msg(HEED_TRACE_FORWARD, 1, 1, 1, 110, 20, 0),
+      msg(HEED_TRACE_FORWARD, 2, 1, 0, 120, 5, 0),
+      msg(HEED_TRACE_FORWARD, 2, 1, 1, 140, 5, 0),
+      msg(HEED_TRACE_BID, 1, 1, 5, 210, 10, 0.25),
+      msg(HEED_TRACE_BID, 1, 1, 2, 200, 10, 0.5),
+      msg(HEED_TRACE_BID, 3, 1, 1, 220, 10, 0.375),
+      msg(HEED_TRACE_BID, 3, 1, 0, 225, 5, 0.125),
+      loops[0], loops[1], loops[2], loops[3]};
+  size_t n = sizeof recs / sizeof recs[0];
+  heed__ta_chrome *c;
+  char err[256];
+  assert_int_equal(heed__ta_chrome_new(&c), 0);
+  for (size_t i = 0; i < n; i++)
+    assert_int_equal(heed__ta_chrome_add(c, &recs[i], err, sizeof err), 0);
+  char *buf = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&buf, &len);
+  assert_non_null(f);
+  heed__ta_chrome_info info;
+  assert_int_equal(heed__ta_chrome_write(c, f, &info), 0);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(info.events, 8);
+  assert_int_equal(info.slices, 4);
+  assert_int_equal(info.tracks, 2);
+  assert_non_null(strstr(buf, "\"name\":\"neurons L1\""));
+  assert_non_null(strstr(buf, "\"name\":\"neurons L1 (2)\""));
+  /* batch 1's forward: 100 to 130 ns, two messages, 40 ns busy */
+  assert_non_null(strstr(buf, "\"ph\":\"X\",\"ts\":0.100,\"dur\":0.030,"));
+  assert_non_null(strstr(buf, "\"batch\":1,\"from\":\"input\","
+                              "\"messages\":2,\"busy_us\":0.04,"));
+  assert_non_null(strstr(buf, "\"mean_abs_by_neuron\":{\"2\":0.5,\"5\":0.25}"));
+  assert_non_null(strstr(buf, "\"mean_abs_by_neuron\":[0.125,0.375]"));
+  /* mailboxes: the samples at 150 (inside 100..230) and 300 (the first
+   * after), not those at 50 and 400 */
+  assert_int_equal(count_of(buf, "\"loop 0 queued\""), 2);
+  assert_non_null(strstr(buf, "\"ts\":0.150,\"pid\":1,\"tid\":0,"
+                              "\"args\":{\"messages\":3}"));
+  assert_non_null(strstr(buf, "\"ts\":0.300,\"pid\":1,\"tid\":0,"
+                              "\"args\":{\"messages\":6}"));
+  assert_null(strstr(buf, "\"args\":{\"messages\":1}"));
+  assert_null(strstr(buf, "\"args\":{\"messages\":7}"));
+  assert_non_null(strstr(buf, "\"tracks\":\"layer\""));
+  free(buf);
   heed__ta_chrome_free(c);
 }
 
@@ -222,7 +311,11 @@ static void test_out_of_memory(void **state) {
       rv = heed__ta_chrome_add(c, &recs[i], err, sizeof err);
     FILE *f = fopen("/dev/null", "w");
     if (rv == 0)
+      rv = heed__ta_chrome_write(c, f, NULL); /* per layer */
+    if (rv == 0) {
+      heed__ta_chrome_tracks(c, HEED__TA_TRACKS_ACTOR);
       rv = heed__ta_chrome_write(c, f, NULL);
+    }
     fclose(f);
     heed__alloc_fail_after(-1);
     assert_true(rv == 0 || rv == HEED_ENOMEM);
@@ -241,6 +334,7 @@ int main(void) {
       cmocka_unit_test(test_attention),
       cmocka_unit_test(test_refused),
       cmocka_unit_test(test_chrome_nonfinite),
+      cmocka_unit_test(test_chrome_layers),
       cmocka_unit_test(test_out_of_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
