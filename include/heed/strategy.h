@@ -29,9 +29,10 @@ extern "C" {
 #endif
 
 /* Bumped whenever heed_strategy_ops or heed_neuron changes shape (2: every
- * parameter declares its range; 3: heed_neuron.seed). A plugin built for
- * another ABI is refused when loaded, with both numbers in the message. */
-#define HEED_STRATEGY_ABI 3
+ * parameter declares its range; 3: heed_neuron.seed; 4: heed_neuron.output).
+ * A plugin built for another ABI is refused when loaded, with both numbers
+ * in the message. */
+#define HEED_STRATEGY_ABI 4
 #define HEED_STRATEGY_MAX_PARAMS 8
 
 /* Control events a neuron's strategy may react to. */
@@ -76,6 +77,10 @@ typedef struct heed_neuron {
   uint64_t seed;    /* the run's seed (heed_net_opts.seed): a stochastic
                        strategy draws from (seed, layer, index, step) so a
                        run repeats exactly and neurons draw independently */
+  uint32_t output;  /* 1 when the critic is the one bidding for this neuron
+                       (an output neuron), else 0 (ABI 4). The critic's bid
+                       is -(p - t)/B: positive exactly on the samples that
+                       carry this output's class */
 } heed_neuron;
 
 /* One parameter. Values outside the closed range [min, max] are refused

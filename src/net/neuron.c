@@ -297,6 +297,7 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
       h->ldc == 0 ? heed__who(HEED_ROLE_CRITIC, (uint32_t)net->nlayers + 1, 0)
                   : heed__who(HEED_ROLE_HUB, L->l + 1, HEED_TRACE_ALL_NEURONS);
   uint32_t fanout = L->n;
+  int output = h->ldc == 0; /* the critic bids output neurons */
   float *beta = na->beta;
   attention(net, na, bids, beta);
   heed_msg_free(msg);
@@ -339,6 +340,7 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
       .step = na->step,
       .seed = net->seed,
       .xt = heed__block_xt(s->x),
+      .output = (uint32_t)output,
   };
   na->play->ops->respond(&v);
 
@@ -380,6 +382,7 @@ static void on_control(heed_neuron_actor *na, int event) {
         .lr = na->net->lr,
         .step = na->step,
         .seed = na->net->seed,
+        .output = (size_t)L->l == na->net->nlayers,
     };
     na->play->ops->control(&v, event);
   }

@@ -9,6 +9,7 @@ extern const heed_strategy_ops heed__strategy_sparse;
 extern const heed_strategy_ops heed__strategy_retain;
 extern const heed_strategy_ops heed__strategy_guard;
 extern const heed_strategy_ops heed__strategy_async;
+extern const heed_strategy_ops heed__strategy_claim;
 
 /* The best response: bids c = w (before the update), g = phi' * beta, then
  * w += lr * <g, x>. Shared by bp and async. */

@@ -35,116 +35,39 @@
  * their sum (> 1: the synapses that earned most are guarded harder and
  * the others freed).
  */
-#include <math.h>
 #include <string.h>
 
+#include "strategy/anchor.h"
 #include "strategy/builtin.h"
 
 enum { P_C, P_XI, P_AUTO, P_WARM, P_KEEP, P_POW, P_GROW, P_SHARP };
-enum { B_ACC, B_OMEGA, B_ANCHOR, B_START, READY, EMA, QUIET, CONS, TAIL };
-/* QUIET once a CONSOLIDATE arrived: below any warm, and finite so a
- * checkpoint keeps it; adding 1 per batch leaves it unchanged. */
-#define TOLD (-1e30f)
 
 static size_t guard_state(const double *params, uint32_t fan_in) {
   (void)params;
-  return 4 * (size_t)fan_in + TAIL;
+  return heed__anchor_floats(fan_in);
 }
 
-static double earned(float acc, double d, double xi) {
-  return acc > 0 ? acc / (d * d + xi) : 0.0;
-}
-
-static void consolidate(heed_neuron *n) {
-  uint32_t m = n->fan_in;
-  float *acc = n->state, *om = acc + m, *anc = om + m, *st = anc + m;
-  float *t = st + m;
-  double xi = n->params[P_XI], keep = n->params[P_KEEP];
-  double pw = n->params[P_POW], sharp = n->params[P_SHARP], scale = 1;
-  double sum = 0, sums = 0;
-  for (uint32_t i = 0; i < m; i++) {
-    double e = earned(acc[i], (double)n->w[i] - st[i], xi);
-    sum += e;
-    sums += sharp != 1 ? pow(e, sharp) : e;
-  }
-  if (pw != 1) /* attention-based allocation between neurons */
-    scale = sum > 0 ? pow(sum / m, pw - 1) : 0;
-  if (sharp != 1) /* allocation within the neuron, same total */
-    scale *= sums > 0 ? sum / sums : 0;
-  for (uint32_t i = 0; i < m; i++) {
-    double e = earned(acc[i], (double)n->w[i] - st[i], xi);
-    if (sharp != 1)
-      e = pow(e, sharp);
-    om[i] = (float)(keep * om[i] + scale * e);
-    acc[i] = 0;
-    anc[i] = st[i] = n->w[i];
-  }
-  double e = earned(t[B_ACC], (double)*n->b - t[B_START], xi);
-  if (sharp != 1) /* the bias is scaled as a synapse of the same neuron */
-    e = pow(e, sharp);
-  t[B_OMEGA] = (float)(keep * t[B_OMEGA] + scale * e);
-  t[B_ACC] = 0;
-  t[B_ANCHOR] = t[B_START] = *n->b;
-  t[CONS] += 1;
+static heed__anchor_cfg cfg_of(const heed_neuron *n) {
+  return (heed__anchor_cfg){n->params[P_XI], n->params[P_KEEP],
+                            n->params[P_POW], n->params[P_SHARP]};
 }
 
 static void guard_respond(heed_neuron *n) {
-  uint32_t m = n->fan_in;
-  float *acc = n->state, *om = acc + m, *anc = om + m, *st = anc + m;
-  float *t = st + m;
-  double strength = n->params[P_C], autok = n->params[P_AUTO];
-
-  if (t[READY] == 0) { /* first batch: the account starts here */
-    memcpy(anc, n->w, m * sizeof *anc);
-    memcpy(st, n->w, m * sizeof *st);
-    t[B_ANCHOR] = t[B_START] = *n->b;
-    t[READY] = 1;
-  }
-  if (autok > 0 && t[QUIET] != TOLD) { /* self-detected boundary */
-    double mb = 0;
-    for (uint32_t s = 0; s < n->batch; s++)
-      mb += fabs(n->beta[s]);
-    mb /= n->batch;
-    if (t[QUIET] >= (float)n->params[P_WARM] && mb > autok * t[EMA]) {
-      consolidate(n);
-      t[QUIET] = 0;
-    }
-    t[EMA] = t[QUIET] == 0 ? (float)mb : 0.99f * t[EMA] + 0.01f * (float)mb;
-    t[QUIET] += 1;
-  }
-
-  if (t[CONS] > 1)
-    strength *= 1 + n->params[P_GROW] * (t[CONS] - 1);
+  heed__anchor_cfg cfg = cfg_of(n);
+  heed__anchor_begin(n); /* first batch: the account starts here */
+  /* self-detected task boundary: attention jumped */
+  heed__anchor_detect(n, &cfg, n->params[P_AUTO], n->params[P_WARM]);
+  double strength =
+      heed__anchor_strength(n, n->params[P_C], n->params[P_GROW]);
   heed_neuron_signal(n, n->g);
   if (n->c)
-    memcpy(n->c, n->w, m * sizeof *n->c);
-  float *dw = n->scratch;
-  heed_neuron_grad(n, n->g, dw);
-  /* The anchor's cost is taken as an implicit (proximal) step,
-   *   w' = (w + lr*dw + k*anchor) / (1 + k),  k = lr * c * Omega,
-   * which never overshoots the anchor however large Omega grows. */
-  for (uint32_t i = 0; i < m; i++) {
-    float k = n->lr * (float)strength * om[i];
-    float next = (n->w[i] + n->lr * dw[i] + k * anc[i]) / (1.0f + k);
-    acc[i] += dw[i] * (next - n->w[i]);
-    n->w[i] = next;
-  }
-  float gs = 0;
-  for (uint32_t s = 0; s < n->stride; s++)
-    gs += n->g[s];
-  float k = n->lr * (float)strength * t[B_OMEGA];
-  float next = (*n->b + n->lr * gs + k * t[B_ANCHOR]) / (1.0f + k);
-  t[B_ACC] += gs * (next - *n->b);
-  *n->b = next;
+    memcpy(n->c, n->w, n->fan_in * sizeof *n->c);
+  heed__anchor_step(n, n->g, strength);
 }
 
 static void guard_control(heed_neuron *n, int event) {
-  float *t = n->state + 4 * (size_t)n->fan_in;
-  if (event != HEED_EVENT_CONSOLIDATE)
-    return;
-  if (t[READY] != 0)
-    consolidate(n);
-  t[QUIET] = TOLD; /* the driver marks boundaries: stop detecting them */
+  heed__anchor_cfg cfg = cfg_of(n);
+  heed__anchor_control(n, &cfg, event);
 }
 
 const heed_strategy_ops heed__strategy_guard = {

@@ -23,9 +23,9 @@ struct heed_strategy {
 
 static const heed_strategy_ops *table[MAX_STRATEGIES] = {
     &heed__strategy_bp,    &heed__strategy_sparse, &heed__strategy_retain,
-    &heed__strategy_guard, &heed__strategy_async,
+    &heed__strategy_guard, &heed__strategy_async,  &heed__strategy_claim,
 };
-static size_t ntable = 5;
+static size_t ntable = 6;
 static pthread_mutex_t table_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static void say(char *err, size_t len, const char *fmt, ...) {

@@ -146,6 +146,12 @@ static void test_split_is_bitwise_identical_guard(void **state) {
   compare("guard:c=0.5"); /* per-neuron state and CONSOLIDATE cross too */
 }
 
+static void test_split_is_bitwise_identical_claim(void **state) {
+  (void)state;
+  /* output neurons (heed_neuron.output) play prototypes wherever they sit */
+  compare("claim:teach=0.5");
+}
+
 static void test_deliver_rejects_bad_messages(void **state) {
   (void)state;
   const uint32_t sizes[] = {8, 4, 2};
@@ -338,6 +344,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_split_is_bitwise_identical_bp),
       cmocka_unit_test(test_split_is_bitwise_identical_guard),
+      cmocka_unit_test(test_split_is_bitwise_identical_claim),
       cmocka_unit_test(test_deliver_rejects_bad_messages),
       cmocka_unit_test(test_deliver_checks_slices),
       cmocka_unit_test(test_slice_twice_fails),

@@ -207,6 +207,139 @@ static void test_guard_auto_detects_until_told(void **state) {
   assert_true(guard_cons_after_jump(20, 0) == 0); /* a jump below auto */
 }
 
+/* claim's refusal: a neuron bid only downwards in a batch neither moves
+ * nor passes the bids on; one positive bid and it plays as usual. */
+static void test_claim_refuses_when_unwanted(void **state) {
+  (void)state;
+  const heed_strategy_ops *ops = heed_strategy_find("claim");
+  assert_non_null(ops);
+  for (int up = 0; up < 2; up++) {
+    toy t;
+    toy_init(&t, ops, 4);
+    for (int s = 0; s < 8; s++)
+      t.beta[s] = -fabsf(t.beta[s]) - 0.01f;
+    if (up)
+      t.beta[3] = 0.2f;
+    float w0[4], b0 = t.b;
+    memcpy(w0, t.w, sizeof w0);
+    ops->respond(&t.n);
+    double moved = fabs(t.b - b0), bid = 0;
+    for (int i = 0; i < 4; i++)
+      moved += fabs(t.w[i] - w0[i]);
+    for (int s = 0; s < 8; s++) {
+      bid += fabs(t.g[s]);
+      if (up) /* the best response's signal, unchanged */
+        assert_true(t.g[s] == t.dphi[s] * t.beta[s]);
+    }
+    for (int i = 0; i < 4; i++)
+      assert_true(t.c[i] == w0[i]); /* bids with forward-pass weights */
+    if (up) {
+      assert_true(moved > 0 && bid > 0);
+    } else {
+      assert_true(moved == 0);
+      assert_true(bid == 0);
+    }
+  }
+}
+
+/* claim's prototype: an output neuron's weights become 2 temp mu and its
+ * bias -temp |mu|^2, mu the mean input over the samples it was bid up on;
+ * bids on other samples never move it; it passes down teach * w. */
+static void test_claim_output_is_class_mean(void **state) {
+  (void)state;
+  const heed_strategy_ops *ops = heed_strategy_find("claim");
+  assert_non_null(ops);
+  toy t;
+  toy_init(&t, ops, 4);
+  t.n.output = 1;
+  t.params[5] = 0.5;  /* temp */
+  t.params[7] = 0.25; /* teach */
+  const int mine[3] = {0, 2, 5};
+  for (int s = 0; s < 8; s++)
+    t.beta[s] = -0.1f;
+  for (int k = 0; k < 3; k++)
+    t.beta[mine[k]] = 0.1f;
+  float w0[4];
+  memcpy(w0, t.w, sizeof w0);
+  ops->respond(&t.n);
+  double sq = 0;
+  for (int i = 0; i < 4; i++) {
+    double mu = 0;
+    for (int k = 0; k < 3; k++)
+      mu += t.x[i * 8 + mine[k]];
+    mu /= 3;
+    sq += mu * mu;
+    assert_true(fabs(t.w[i] - 2 * 0.5 * mu) < 1e-6);
+    assert_true(t.c[i] == 0.25f * w0[i]);
+  }
+  assert_true(fabs(t.b + 0.5 * sq) < 1e-5);
+  /* a batch of other classes only: nothing moves */
+  float w1[4], b1 = t.b;
+  memcpy(w1, t.w, sizeof w1);
+  for (int s = 0; s < 8; s++)
+    t.beta[s] = -0.1f;
+  ops->respond(&t.n);
+  assert_memory_equal(t.w, w1, sizeof w1);
+  assert_true(t.b == b1);
+  for (int s = 0; s < 8; s++)
+    assert_true(t.g[s] == 0);
+}
+
+/* Accuracy on the samples of x (n of them) with labels below `below`. */
+static double old_class_accuracy(heed_net *net, const float *x,
+                                 const uint8_t *y, int n, int below) {
+  float xs[256 * 32];
+  uint8_t ys[256];
+  int k = 0;
+  for (int s = 0; s < n && k < 256; s++)
+    if (y[s] < below) {
+      memcpy(xs + (size_t)k * 32, x + (size_t)s * 32, 32 * sizeof *xs);
+      ys[k++] = y[s];
+    }
+  heed_batch_stats st;
+  assert_int_equal(heed_net_eval(net, xs, ys, (uint32_t)k, &st), 0);
+  return st.correct / (double)k;
+}
+
+/* The defining property in a network: classes 0-1, then classes 2-3 only
+ * (class-incremental, no replay). bp then answers 2 or 3 to everything;
+ * claim still tells 0 from 1 and from the new classes. */
+static void test_claim_keeps_old_classes(void **state) {
+  (void)state;
+  const uint32_t sizes[] = {32, 64, 4};
+  const heed_activation acts[] = {HEED_ACT_RELU, HEED_ACT_IDENTITY};
+  enum { N = 2048 };
+  static float x[N * 32], xb[32 * 32];
+  static uint8_t y[N], yb[32];
+  gen_data(5, N, 32, 4, x, y);
+  double acc[2];
+  for (int a = 0; a < 2; a++) {
+    heed_runtime *rt = make_rt(2);
+    heed_net *net = make_net(rt, 3, sizes, acts, a ? "claim" : "bp", 0.05f, 3);
+    for (int task = 0; task < 2; task++) {
+      int k = 0;
+      for (int s = 0; s < N; s++) {
+        if (y[s] / 2 != task)
+          continue;
+        memcpy(xb + (size_t)k * 32, x + (size_t)s * 32, 32 * sizeof *xb);
+        yb[k++] = y[s];
+        if (k == 32) {
+          assert_int_equal(heed_net_train_batch(net, xb, yb, 32, NULL), 0);
+          k = 0;
+        }
+      }
+      assert_int_equal(heed_net_control(net, HEED_EVENT_CONSOLIDATE), 0);
+    }
+    acc[a] = old_class_accuracy(net, x, y, N, 2);
+    heed_net_free(net);
+    heed_runtime_free(rt);
+  }
+  printf("# old classes after the new ones: bp %.3f, claim %.3f\n", acc[0],
+         acc[1]);
+  assert_true(acc[1] > 0.7);
+  assert_true(acc[1] > acc[0] + 0.5);
+}
+
 static int learns_xor(const char *spec, unsigned threads) {
   const float x[8] = {0, 0, 0, 1, 1, 0, 1, 1};
   const uint8_t y[4] = {0, 1, 1, 0};
@@ -226,7 +359,8 @@ static int learns_xor(const char *spec, unsigned threads) {
 static void test_every_strategy_learns_xor(void **state) {
   (void)state;
   const char *specs[] = {"bp", "sparse:q=0.5", "retain:lambda=1", "guard",
-                         "guard:auto=3", "guard:grow=2,sharp=2", "async"};
+                         "guard:auto=3", "guard:grow=2,sharp=2", "async",
+                         "claim:temp=0"};
   for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
     int ok = learns_xor(specs[i], 2);
     printf("# %s: %d/4\n", specs[i], ok);
@@ -467,6 +601,9 @@ int main(void) {
       cmocka_unit_test(test_guard_anchors_important_synapses),
       cmocka_unit_test(test_guard_keep_and_sharp),
       cmocka_unit_test(test_guard_auto_detects_until_told),
+      cmocka_unit_test(test_claim_refuses_when_unwanted),
+      cmocka_unit_test(test_claim_output_is_class_mean),
+      cmocka_unit_test(test_claim_keeps_old_classes),
       cmocka_unit_test(test_every_strategy_learns_xor),
       cmocka_unit_test(test_async_overlaps_batches),
       cmocka_unit_test(test_mixed_society),

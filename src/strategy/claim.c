@@ -1,0 +1,140 @@
+/*
+ * claim.c - output neurons that claim a class instead of fighting over it.
+ *
+ * The critic bids an output neuron beta = -(p - t)/B: positive exactly on
+ * the samples that carry the neuron's class, negative (the other classes'
+ * claims) on the rest. Under bp every output is bid down on every sample
+ * of a class not its own, so in class-incremental learning the outputs of
+ * old classes are pushed under the new ones until only the last task's
+ * classes are ever answered. A claim neuron plays two rules:
+ *
+ * Refusal (every neuron): in a batch where it receives no positive bid at
+ * all, it refuses the fraction `refuse` of the bids: it neither moves nor
+ * passes them on. For an output neuron that is "my class is not in this
+ * market, I keep my job": an agent-level form of the labels trick. A
+ * hidden neuron is nearly always bid both ways, so it is rarely touched.
+ *
+ * Prototype (output neurons, temp > 0): the neuron keeps mu, the running
+ * mean of its inputs over the samples it was bid up on (its own class, the
+ * last `memory` of them), and answers temp * (2 mu.x - |mu|^2). Since
+ * |x|^2 is the same for every output, the argmax is the nearest class
+ * mean: no output competes with another, so no output needs the classes
+ * it never sees together with its own. A neuron that has claimed nothing
+ * yet abstains (bias ABSTAIN). It passes down the fraction `teach` of its
+ * bid (c = teach * w): at teach 0 the hidden layers receive no attention
+ * and stay as initialized.
+ *
+ * Hidden neurons (and output neurons at temp 0) step with guard's
+ * per-synapse anchoring (anchor.h): consolidation on CONSOLIDATE or, with
+ * auto > 0, when the attention they are bid jumps.
+ *
+ * State: the anchor's floats (anchor.h), then mu[fan_in] and the count of
+ * samples claimed.
+ */
+#include <string.h>
+
+#include "strategy/anchor.h"
+#include "strategy/builtin.h"
+
+enum { P_C, P_XI, P_AUTO, P_WARM, P_REFUSE, P_TEMP, P_MEMORY, P_TEACH };
+
+/* An unclaimed output's bias: far below any claimed output's answer (at
+ * most temp * |x|^2), so it takes no softmax mass and is never the argmax. */
+#define ABSTAIN (-1e4f)
+
+static size_t claim_state(const double *params, uint32_t fan_in) {
+  (void)params;
+  return heed__anchor_floats(fan_in) + fan_in + 1; /* + mu, count */
+}
+
+static heed__anchor_cfg cfg_of(const heed_neuron *n) {
+  return (heed__anchor_cfg){n->params[P_XI], 1, 1, 1};
+}
+
+/* Whether any sample bid this neuron up. */
+static int wanted(const heed_neuron *n) {
+  for (uint32_t s = 0; s < n->batch; s++)
+    if (n->beta[s] > 0)
+      return 1;
+  return 0;
+}
+
+/* Moves mu to the running mean of the inputs of the samples bid up on and
+ * sets w = 2 temp mu, b = -temp |mu|^2. */
+static void prototype(heed_neuron *n) {
+  uint32_t m = n->fan_in;
+  float *mu = n->state + heed__anchor_floats(m), *count = mu + m;
+  double memory = n->params[P_MEMORY], temp = n->params[P_TEMP];
+  for (uint32_t s = 0; s < n->batch; s++) {
+    if (!(n->beta[s] > 0))
+      continue;
+    *count += 1;
+    float eta = (float)(1.0 / (*count < memory ? *count : memory));
+    for (uint32_t i = 0; i < m; i++)
+      mu[i] += eta * (n->x[(size_t)i * n->stride + s] - mu[i]);
+  }
+  double sq = 0;
+  for (uint32_t i = 0; i < m; i++) {
+    n->w[i] = (float)(2 * temp * mu[i]);
+    sq += (double)mu[i] * mu[i];
+  }
+  *n->b = *count > 0 ? (float)(-temp * sq) : ABSTAIN;
+}
+
+static void claim_respond(heed_neuron *n) {
+  heed__anchor_cfg cfg = cfg_of(n);
+  int proto = n->output && n->params[P_TEMP] > 0;
+  heed__anchor_begin(n);
+  heed__anchor_detect(n, &cfg, n->params[P_AUTO], n->params[P_WARM]);
+  heed_neuron_signal(n, n->g);
+  if (!wanted(n)) { /* nobody bids me up: refuse to be talked down */
+    float keep = (float)(1 - n->params[P_REFUSE]);
+    for (uint32_t s = 0; s < n->stride; s++)
+      n->g[s] *= keep;
+  }
+  if (n->c) { /* C1: the forward pass's weights, before any change */
+    float teach = proto ? (float)n->params[P_TEACH] : 1.0f;
+    for (uint32_t i = 0; i < n->fan_in; i++)
+      n->c[i] = teach * n->w[i];
+  }
+  if (proto)
+    prototype(n);
+  else
+    heed__anchor_step(n, n->g, heed__anchor_strength(n, n->params[P_C], 0));
+}
+
+static void claim_control(heed_neuron *n, int event) {
+  heed__anchor_cfg cfg = cfg_of(n);
+  heed__anchor_control(n, &cfg, event);
+}
+
+const heed_strategy_ops heed__strategy_claim = {
+    .abi = HEED_STRATEGY_ABI,
+    .name = "claim",
+    .description = "outputs claim their class (prototype of the inputs "
+                   "they are bid up on); no neuron is bid down while "
+                   "nobody wants it",
+    .nparams = 8,
+    /* Ranges: temp <= 1 keeps a claimed answer far above ABSTAIN for
+     * inputs of any sane size; memory >= 1 keeps the mean's step <= 1. */
+    .params = {{"c", 1.0, "strength of the pull back to the anchor (hidden "
+                          "neurons)", 0, 1e6},
+               {"xi", 1e-3, "damping of the importance denominator", 1e-9,
+                1e6},
+               {"auto", 0.0, "self-detect boundaries when mean|beta| jumps "
+                             "by this factor (0: only on CONSOLIDATE)", 0, 1e6},
+               {"warm", 50.0, "batches after a boundary before detecting "
+                              "another", 0, 1e9},
+               {"refuse", 1.0, "fraction of the bids refused in a batch "
+                               "with no positive bid", 0, 1},
+               {"temp", 0.01, "output neurons answer temp*(2mu.x-|mu|^2), "
+                              "mu their class's mean input (0: off)", 0, 1},
+               {"memory", 1e9, "samples the prototype's running mean spans",
+                1, 1e12},
+               {"teach", 0.0, "fraction of its bid a prototype output "
+                              "passes down (0: hidden layers stay put)", 0,
+                1}},
+    .state_floats = claim_state,
+    .respond = claim_respond,
+    .control = claim_control,
+};
