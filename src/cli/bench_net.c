@@ -18,9 +18,11 @@
 #include "net/kernels.h"
 
 #define NL 3
-static const uint32_t sizes[NL + 1] = {784, 256, 256, 10};
+/* 784-H1-H2-10; the hidden widths come from --hidden (default 256,256).
+ * Set once while parsing arguments, before anything reads them. */
+static uint32_t sizes[NL + 1] = {784, 256, 256, 10};
 
-/* Plain-loop SGD for 784-256-256-10 relu with softmax cross-entropy. */
+/* Plain-loop SGD for 784-H1-H2-10 relu with softmax cross-entropy. */
 typedef struct plain {
   float *w[NL], *b[NL], *a[NL + 1], *at[NL], *z[NL], *d[NL + 1], *dw;
   uint32_t S;
@@ -43,7 +45,10 @@ static void plain_init(plain *p, uint32_t B) {
     p->a[l] = calloc((size_t)sizes[l] * p->S, sizeof(float));
     p->d[l] = calloc((size_t)sizes[l] * p->S, sizeof(float));
   }
-  p->dw = malloc(784 * sizeof(float));
+  uint32_t widest = sizes[0];
+  for (int l = 1; l < NL; l++)
+    widest = sizes[l] > widest ? sizes[l] : widest;
+  p->dw = malloc(widest * sizeof(float));
 }
 
 static void plain_free(plain *p) {
@@ -144,6 +149,21 @@ static void plain_step(plain *p, const heed_kernels *k, const float *x,
   }
 }
 
+/* "A,B": both widths 1..4096, nothing else. */
+static int parse_hidden(const char *s) {
+  char *end;
+  long a = strtol(s, &end, 10);
+  if (end == s || *end != ',' || a < 1 || a > 4096)
+    return -1;
+  const char *t = end + 1;
+  long b = strtol(t, &end, 10);
+  if (end == t || *end || b < 1 || b > 4096)
+    return -1;
+  sizes[1] = (uint32_t)a;
+  sizes[2] = (uint32_t)b;
+  return 0;
+}
+
 typedef struct bench_cfg {
   uint32_t batch, steps;
   int runs, json;
@@ -154,8 +174,9 @@ static void report(const bench_cfg *c, const char *name, unsigned threads,
                    double sps, double base) {
   if (c->json)
     printf("{\"case\":\"%s\",\"threads\":%u,\"batch\":%u,"
-           "\"samples_per_s\":%.0f,\"ratio_vs_plain\":%.3f}\n",
-           name, threads, c->batch, sps, base / sps);
+           "\"hidden\":[%u,%u],\"samples_per_s\":%.0f,"
+           "\"ratio_vs_plain\":%.3f}\n",
+           name, threads, c->batch, sizes[1], sizes[2], sps, base / sps);
   else
     printf("%-22s threads %u  %10.0f samples/s   plain/this %.2fx\n", name,
            threads, sps, base / sps);
@@ -174,7 +195,13 @@ int heed_cmd_bench_net(int argc, char **argv) {
     else if (!strcmp(argv[i], "--batch") && i + 1 < argc &&
              atoi(argv[i + 1]) > 0 && atoi(argv[i + 1]) <= 1024)
       c.batch = (uint32_t)atoi(argv[++i]);
-    else if (!strcmp(argv[i], "--threads") && i + 1 < argc &&
+    else if (!strcmp(argv[i], "--hidden") && i + 1 < argc) {
+      if (parse_hidden(argv[++i]) != 0) {
+        fprintf(stderr, "heed bench net: --hidden '%s': two widths A,B of "
+                        "1..4096\n", argv[i]);
+        return 2;
+      }
+    } else if (!strcmp(argv[i], "--threads") && i + 1 < argc &&
              (!strcmp(argv[i + 1], "1") || !strcmp(argv[i + 1], "2")))
       c.tlo = c.thi = (unsigned)atoi(argv[++i]);
     else if (!strcmp(argv[i], "--runs") && i + 1 < argc &&
@@ -182,14 +209,16 @@ int heed_cmd_bench_net(int argc, char **argv) {
       c.runs = atoi(argv[++i]);
     else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
       printf("usage: heed bench net [--json] [--quick] [--batch N] "
-             "[--threads N] [--steps N] [--runs N]\n\n"
-             "Trains 784-256-256-10 (relu, plain SGD) on generated "
+             "[--hidden A,B] [--threads N] [--steps N] [--runs N]\n\n"
+             "Trains 784-A-B-10 (relu, plain SGD) on generated "
              "data and prints\nsamples/s (median of the runs) for the bp "
              "society of actors with 1 and 2 threads,\nbeside the same "
              "kernels run as plain loops without actors.\n"
              "tools/bench-vs-torch runs it beside PyTorch and a plain C "
              "program.\n\n"
              "  --batch N   samples per step (default 32; 1..1024)\n"
+             "  --hidden A,B the hidden widths (default 256,256; 1..4096 "
+             "each)\n"
              "  --threads N run the actors on N threads only (1 or 2; "
              "default both)\n"
              "  --steps N   training steps per run (default 200; 1..100000)\n"
@@ -225,9 +254,9 @@ int heed_cmd_bench_net(int argc, char **argv) {
 
   const heed_kernels *k = heed__kernels();
   if (!c.json)
-    printf("heed bench net: 784-256-256-10 relu, batch %u, %u steps per run, "
+    printf("heed bench net: 784-%u-%u-10 relu, batch %u, %u steps per run, "
            "median of %d, kernels %s\n",
-           c.batch, c.steps, c.runs, k->name);
+           sizes[1], sizes[2], c.batch, c.steps, c.runs, k->name);
   /* The three cases take turns, run by run, so a change in the machine's
    * load hits them alike; each case's figure is its median. */
   double t[3][16];
