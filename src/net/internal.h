@@ -124,6 +124,12 @@ typedef struct heed_neuron_actor {
   float *pre_beta;     /* max_stride */
   uint64_t pre_beta_batch;
   int pre_beta_valid;
+  /* And for the gradient: <pre_g, x_i> for the batch's inputs, where
+   * pre_g is the signal the neighbour predicted (net/neuron.c). */
+  float *pre_g;        /* max_stride */
+  float *pre_dw;       /* fan_in */
+  uint64_t pre_dw_batch;
+  int pre_dw_valid;
 } heed_neuron_actor;
 
 /* A hub's block under construction for one batch. */

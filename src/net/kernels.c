@@ -10,7 +10,13 @@ const heed_kernels *heed__kernels(void) {
   if (k)
     return k;
   const char *force = getenv("HEED_KERNELS");
-  k = (force && !strcmp(force, "generic")) ? NULL : heed__kernels_avx2();
+  int level = !force                     ? 2
+              : !strcmp(force, "generic") ? 0
+              : !strcmp(force, "avx2")    ? 1
+                                          : 2;
+  k = level >= 2 ? heed__kernels_avx512() : NULL;
+  if (!k && level >= 1)
+    k = heed__kernels_avx2();
   if (!k)
     k = heed__kernels_generic();
   __atomic_store_n(&chosen, k, __ATOMIC_RELEASE);

@@ -315,6 +315,220 @@ KATTR static void KNAME(gather4)(const float *const c[4], size_t ldc,
   }
 }
 
+/* ---- the cohort kernel ------------------------------------------------
+ * out[q][l] = b[q] + sum_k a[q][k*astep] * x[k*ldx + l] (no b[q] when b is
+ * NULL), each (q, l) one chain of multiply-adds over k = 0, 1, ... from 0.
+ * Every build below keeps that order whatever its tiling, so a neuron's
+ * result is the one-neuron kernel's, bitwise, in any cohort. */
+
+/* Portable form, neuron by neuron, 32 lanes at a time (also the lanes
+ * left over by the AVX2 form below: same chains, same result; the AVX-512
+ * form masks instead and leaves it unused). */
+KATTR __attribute__((unused)) static void KNAME(block_c)(const float *const a[], size_t m,
+                                 size_t astep, size_t K,
+                                 const float *restrict x, size_t ldx,
+                                 size_t l0, size_t lanes, const float *b,
+                                 float *const out[]) {
+  for (size_t q = 0; q < m; q++)
+    for (size_t s0 = l0; s0 < lanes; s0 += 32) {
+      size_t width = lanes - s0 < 32 ? lanes - s0 : 32;
+      float acc[32];
+      for (size_t l = 0; l < 32; l++)
+        acc[l] = 0.0f;
+      for (size_t k = 0; k < K; k++) {
+        const float ak = a[q][k * astep];
+        const float *xk = x + k * ldx + s0;
+        for (size_t l = 0; l < width; l++)
+          acc[l] = KFMA(ak, xk[l], acc[l]);
+      }
+      for (size_t l = 0; l < width; l++)
+        out[q][s0 + l] = b ? b[q] + acc[l] : acc[l];
+    }
+}
+
+#if defined(KVEC16)
+/* AVX-512: a tile of M neurons x V vectors of 16 lanes lives in M*V zmm
+ * registers for the whole sum over k; each row of x is loaded once for M
+ * neurons. M and V are constants once inlined (M*V <= 24 accumulators,
+ * M <= 8 pointers to a). The last vector is masked: lanes past the end
+ * are neither read nor written. */
+#define KINLINE static inline __attribute__((always_inline))
+KATTR KINLINE void KNAME(tile16)(const float *const *a, size_t astep,
+                                 size_t K, const float *x, size_t ldx,
+                                 const float *b, float *const *o,
+                                 __mmask16 last, const int M, const int V) {
+  __m512 acc[8][4];
+  for (int q = 0; q < M; q++)
+    for (int v = 0; v < V; v++)
+      acc[q][v] = _mm512_setzero_ps();
+  for (size_t k = 0; k < K; k++) {
+    const float *xk = x + k * ldx;
+    __m512 xv[4];
+    for (int v = 0; v < V - 1; v++)
+      xv[v] = _mm512_loadu_ps(xk + 16 * v);
+    xv[V - 1] = _mm512_maskz_loadu_ps(last, xk + 16 * (V - 1));
+    for (int q = 0; q < M; q++) {
+      const __m512 aq = _mm512_set1_ps(a[q][k * astep]);
+      for (int v = 0; v < V; v++)
+        acc[q][v] = _mm512_fmadd_ps(aq, xv[v], acc[q][v]);
+    }
+  }
+  for (int q = 0; q < M; q++)
+    for (int v = 0; v < V; v++) {
+      __m512 r = b ? _mm512_add_ps(_mm512_set1_ps(b[q]), acc[q][v])
+                   : acc[q][v];
+      if (v < V - 1)
+        _mm512_storeu_ps(o[q] + 16 * v, r);
+      else
+        _mm512_mask_storeu_ps(o[q] + 16 * (V - 1), last, r);
+    }
+}
+
+/* One strip of V vectors of lanes from l0, for all m neurons: tiles of
+ * MB, then 4, 2, 1 neurons (no padding, no wasted lanes). */
+KATTR KINLINE void KNAME(strip16)(const float *const *a, size_t m,
+                                  size_t astep, size_t K, const float *x,
+                                  size_t ldx, const float *b,
+                                  float *const *out, size_t l0,
+                                  __mmask16 last, const int V) {
+  const int MB = V == 4 ? 6 : 8;
+  for (size_t q0 = 0; q0 < m;) {
+    size_t r = m - q0;
+    float *o[8];
+    const float *bq = b ? b + q0 : NULL;
+    int M = r >= (size_t)MB ? MB : r >= 4 ? 4 : r >= 2 ? 2 : 1;
+    for (int q = 0; q < M; q++)
+      o[q] = out[q0 + q] + l0;
+    if (M == MB)
+      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, MB, V);
+    else if (M == 4)
+      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, 4, V);
+    else if (M == 2)
+      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, 2, V);
+    else
+      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, 1, V);
+    q0 += (size_t)M;
+  }
+}
+
+KATTR static void KNAME(block)(const float *const a[], size_t m,
+                               size_t astep, size_t K,
+                               const float *restrict x, size_t ldx,
+                               size_t lanes, const float *b,
+                               float *const out[]) {
+  for (size_t l0 = 0; l0 < lanes;) {
+    size_t rem = lanes - l0, nv = (rem + 15) / 16;
+    int V = nv >= 4 ? 4 : (int)nv;
+    size_t width = rem < (size_t)V * 16 ? rem : (size_t)V * 16;
+    __mmask16 last = (__mmask16)(width % 16 ? (1u << (width % 16)) - 1
+                                            : 0xffffu);
+    switch (V) {
+    case 4:
+      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, 4);
+      break;
+    case 3:
+      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, 3);
+      break;
+    case 2:
+      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, 2);
+      break;
+    default:
+      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, 1);
+    }
+    l0 += width;
+  }
+}
+#elif defined(KVEC8)
+/* AVX2: tiles of M neurons x V vectors of 8 lanes (at most 12
+ * accumulators of the 16 ymm registers); lanes past the last whole
+ * vector go to the portable form. */
+#define KINLINE static inline __attribute__((always_inline))
+KATTR KINLINE void KNAME(tile8)(const float *const *a, size_t astep,
+                                size_t K, const float *x, size_t ldx,
+                                const float *b, float *const *o, const int M,
+                                const int V) {
+  __m256 acc[8][2];
+  for (int q = 0; q < M; q++)
+    for (int v = 0; v < V; v++)
+      acc[q][v] = _mm256_setzero_ps();
+  for (size_t k = 0; k < K; k++) {
+    const float *xk = x + k * ldx;
+    __m256 xv[2];
+    for (int v = 0; v < V; v++)
+      xv[v] = _mm256_loadu_ps(xk + 8 * v);
+    for (int q = 0; q < M; q++) {
+      const __m256 aq = _mm256_broadcast_ss(a[q] + k * astep);
+      for (int v = 0; v < V; v++)
+        acc[q][v] = _mm256_fmadd_ps(aq, xv[v], acc[q][v]);
+    }
+  }
+  for (int q = 0; q < M; q++)
+    for (int v = 0; v < V; v++)
+      _mm256_storeu_ps(o[q] + 8 * v,
+                       b ? _mm256_add_ps(_mm256_set1_ps(b[q]), acc[q][v])
+                         : acc[q][v]);
+}
+
+KATTR KINLINE void KNAME(strip8)(const float *const *a, size_t m,
+                                 size_t astep, size_t K, const float *x,
+                                 size_t ldx, const float *b,
+                                 float *const *out, size_t l0, const int V) {
+  const int MB = V == 2 ? 6 : 8;
+  for (size_t q0 = 0; q0 < m;) {
+    size_t r = m - q0;
+    float *o[8];
+    const float *bq = b ? b + q0 : NULL;
+    int M = r >= (size_t)MB ? MB : r >= 4 ? 4 : r >= 2 ? 2 : 1;
+    for (int q = 0; q < M; q++)
+      o[q] = out[q0 + q] + l0;
+    if (M == MB)
+      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, MB, V);
+    else if (M == 4)
+      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, 4, V);
+    else if (M == 2)
+      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, 2, V);
+    else
+      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, 1, V);
+    q0 += (size_t)M;
+  }
+}
+
+KATTR static void KNAME(block)(const float *const a[], size_t m,
+                               size_t astep, size_t K,
+                               const float *restrict x, size_t ldx,
+                               size_t lanes, const float *b,
+                               float *const out[]) {
+  size_t l0 = 0;
+  for (; l0 + 16 <= lanes; l0 += 16)
+    KNAME(strip8)(a, m, astep, K, x, ldx, b, out, l0, 2);
+  if (l0 + 8 <= lanes) {
+    KNAME(strip8)(a, m, astep, K, x, ldx, b, out, l0, 1);
+    l0 += 8;
+  }
+  if (l0 < lanes)
+    KNAME(block_c)(a, m, astep, K, x, ldx, l0, lanes, b, out);
+}
+#else
+KATTR static void KNAME(block)(const float *const a[], size_t m,
+                               size_t astep, size_t K,
+                               const float *restrict x, size_t ldx,
+                               size_t lanes, const float *b,
+                               float *const out[]) {
+  KNAME(block_c)(a, m, astep, K, x, ldx, 0, lanes, b, out);
+}
+#endif
+
+/* The weight update, w[i] += scale * dw[i]: a product rounded, then a sum
+ * rounded (never fused), so every build and the plain C of a strategy give
+ * the same weights. */
+KATTR static void KNAME(ascend)(float *restrict w, const float *restrict dw,
+                                size_t n, float scale) {
+  for (size_t i = 0; i < n; i++) {
+    float step = scale * dw[i];
+    w[i] = w[i] + step;
+  }
+}
+
 static const heed_kernels KNAME(table) = {
     .name = KSTR,
     .dot_rows = KNAME(dot_rows),
@@ -324,4 +538,6 @@ static const heed_kernels KNAME(table) = {
     .gather4 = KNAME(gather4),
     .gather = KNAME(gather),
     .dot_in = KNAME(dot_in),
+    .block = KNAME(block),
+    .ascend = KNAME(ascend),
 };

@@ -190,13 +190,16 @@ static int build_neuron(heed_net *net, heed_layer *L, uint32_t j) {
     na->slots[i].y = z + S;
     na->slots[i].dphi = z + 2 * S;
   }
-  na->beta = heed__malloc_aligned((4 * S + L->fan_in) * sizeof(float));
+  na->beta = heed__malloc_aligned((5 * S + 2 * (size_t)L->fan_in) *
+                                  sizeof(float));
   if (!na->beta)
     return HEED_ENOMEM;
   na->g_local = na->beta + S;
   na->pre_z = na->beta + 2 * S;
   na->pre_beta = na->beta + 3 * S;
-  na->scratch = na->beta + 4 * S;
+  na->pre_g = na->beta + 4 * S;
+  na->scratch = na->beta + 5 * S;
+  na->pre_dw = na->scratch + L->fan_in;
   return 0;
 }
 

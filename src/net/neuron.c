@@ -13,6 +13,7 @@
 #include "common/alloc.h"
 #include "net/internal.h"
 #include "net/trace_hook.h"
+#include "strategy/builtin.h"
 
 static int strategy_is_async(const heed_neuron_actor *na) {
   return (na->play->ops->flags & HEED_STRATEGY_ASYNC) != 0;
@@ -68,11 +69,37 @@ static void activate_narrow(const heed_net *net, const heed_block *h,
     z[s] = b;
 }
 
+/* A cohort: neurons of one layer on one loop that a blocked kernel call
+ * serves together, this neuron first. */
+typedef struct cohort {
+  heed_neuron_actor *na[HEED_COHORT];
+  int n;
+} cohort;
+
+/* Neuron j's group: the HEED_COHORT neurons j' = j (mod T) around it, which
+ * placement puts on j's loop (net.c: neuron j runs on loop j % T), so one
+ * may write into another's cohort buffers without a lock. Fixed groups:
+ * which neighbour computes for which depends on arrival order, the
+ * results do not (every blocked sum is the one-neuron sum, bitwise). */
+static uint32_t group_base(const heed_net *net, uint32_t j) {
+  uint32_t T = net->threads;
+  return j - ((j / T) % HEED_COHORT) * T;
+}
+
+static heed_neuron_actor *group_mate(const heed_neuron_actor *na,
+                                     uint32_t base, uint32_t m) {
+  heed_layer *L = na->layer;
+  uint32_t idx = base + m * na->net->threads;
+  if (idx < L->lo || idx >= L->hi || idx == na->index) /* not here */
+    return NULL;
+  return &L->neurons[idx];
+}
+
 /* z for this neuron and batch: precomputed by a cohort neighbour, or
- * computed now together with up to three neighbours on the same loop that
- * will need the same block next. Each neighbour must be idle (no batch in
- * flight, nothing deferred) so its weights cannot change before it runs;
- * the four-wide kernel gives each z bitwise as the one-wide kernel does. */
+ * computed now together with the neighbours of its group that will need
+ * the same block next. Each neighbour must be idle (no batch in flight,
+ * nothing deferred) so its weights cannot change before it runs; the
+ * blocked kernel gives each z bitwise as the one-neuron kernel does. */
 static void pre_activate(heed_neuron_actor *na, const heed_block *h,
                          const float *x, float *z) {
   heed_net *net = na->net;
@@ -87,33 +114,29 @@ static void pre_activate(heed_neuron_actor *na, const heed_block *h,
     activate_narrow(net, h, w, x, L->b[na->index], z);
     return;
   }
-  uint32_t T = net->threads, j = na->index;
-  uint32_t base = j - ((j / T) % 4) * T;
-  heed_neuron_actor *mates[4];
+  uint32_t base = group_base(net, na->index);
+  const float *ws[HEED_COHORT] = {w};
+  float bs[HEED_COHORT] = {L->b[na->index]};
+  float *zs[HEED_COHORT] = {z};
+  heed_neuron_actor *mates[HEED_COHORT];
   int k = 0;
-  for (uint32_t m = 0; m < 4; m++) {
-    uint32_t idx = base + m * T;
-    if (idx < L->lo || idx >= L->hi || idx == j) /* not here */
-      continue;
-    heed_neuron_actor *o = &L->neurons[idx];
-    if (o->inflight == 0 && o->ndeferred == 0 && o->seen <= h->batch &&
-        !(o->pre_valid && o->pre_batch == h->batch) && o->play == na->play)
+  for (uint32_t m = 0; m < HEED_COHORT; m++) {
+    heed_neuron_actor *o = group_mate(na, base, m);
+    if (o && o->inflight == 0 && o->ndeferred == 0 && o->seen <= h->batch &&
+        !(o->pre_valid && o->pre_batch == h->batch) && o->play == na->play) {
       mates[k++] = o;
+      ws[k] = L->w + (size_t)o->index * L->fan_in;
+      bs[k] = L->b[o->index];
+      zs[k] = o->pre_z;
+    }
   }
-  if (k < 3) {
-    net->k->dot_rows(w, L->fan_in, x, h->stride, L->b[j], z);
+  if (k == 0) {
+    net->k->dot_rows(w, L->fan_in, x, h->stride, bs[0], z);
     return;
   }
-  const float *ws[4] = {w};
-  float bs[4] = {L->b[j]};
-  float *zs[4] = {z};
-  for (int m = 0; m < 3; m++) {
-    ws[m + 1] = L->w + (size_t)mates[m]->index * L->fan_in;
-    bs[m + 1] = L->b[mates[m]->index];
-    zs[m + 1] = mates[m]->pre_z;
-  }
-  net->k->dot_rows4(ws, L->fan_in, x, h->stride, bs, zs);
-  for (int m = 0; m < 3; m++) {
+  net->k->block(ws, (size_t)k + 1, 1, L->fan_in, x, h->stride, h->stride, bs,
+                zs);
+  for (int m = 0; m < k; m++) {
     mates[m]->pre_valid = 1;
     mates[m]->pre_batch = h->batch;
   }
@@ -207,55 +230,103 @@ static int bid_fits(const heed_neuron_actor *na, const heed_block *h) {
   return h->ldc == 0 ? na->index < h->rows : h->ldc == na->layer->n;
 }
 
+/* Whether o waits for the bids of this batch and has no beta for them. */
+static int waits_for(const heed_neuron_actor *o, uint64_t batch) {
+  int waiting = 0;
+  for (int q = 0; q < HEED_NET_SLOTS; q++)
+    waiting |= o->slots[q].busy && o->slots[q].batch == batch;
+  return waiting && !(o->pre_beta_valid && o->pre_beta_batch == batch);
+}
+
 /* beta: the total attention bid for this neuron's output, summed over the
- * bidders in index order. */
+ * bidders in index order. Neighbours of its group on this loop waiting for
+ * this very block get theirs from the same pass over it (read-only work
+ * on data they will receive anyway; bitwise as their own sum); c lists
+ * this neuron and them, or is empty when a neighbour did this one's. */
 static void attention(const heed_net *net, heed_neuron_actor *na,
-                      heed_buf *bids, float *beta) {
+                      heed_buf *bids, float *beta, cohort *c) {
   const heed_block *h = heed__block_hdr(bids);
   const float *g = heed__block_data(bids);
-  if (h->ldc == 0) { /* the critic: one row per output neuron */
-    memcpy(beta, g + (size_t)na->index * h->stride, h->stride * sizeof *beta);
-    return;
-  }
+  c->n = 0;
   if (na->pre_beta_valid && na->pre_beta_batch == h->batch) {
     na->pre_beta_valid = 0; /* a cohort neighbour summed it already */
     memcpy(beta, na->pre_beta, h->stride * sizeof *beta);
     return;
   }
-  const float *c = g + (size_t)h->rows * h->stride;
-  /* Cohort: neighbours on this loop waiting for this very block get their
-   * sums from the same pass over g (read-only work on data they will
-   * receive anyway; bitwise as their own gather). */
-  heed_layer *L = na->layer;
-  uint32_t T = net->threads, j = na->index;
-  uint32_t base = j - ((j / T) % 4) * T;
-  heed_neuron_actor *mates[3];
-  int k = 0;
-  for (uint32_t m = 0; m < 4 && k < 3; m++) {
-    uint32_t idx = base + m * T;
-    if (idx < L->lo || idx >= L->hi || idx == j) /* not here */
-      continue;
-    heed_neuron_actor *o = &L->neurons[idx];
-    int waiting = 0;
-    for (int q = 0; q < HEED_NET_SLOTS; q++)
-      waiting |= o->slots[q].busy && o->slots[q].batch == h->batch;
-    if (waiting && !(o->pre_beta_valid && o->pre_beta_batch == h->batch))
-      mates[k++] = o;
+  uint32_t base = group_base(net, na->index);
+  c->na[c->n++] = na;
+  for (uint32_t m = 0; m < HEED_COHORT; m++) {
+    heed_neuron_actor *o = group_mate(na, base, m);
+    if (o && waits_for(o, h->batch) && bid_fits(o, h))
+      c->na[c->n++] = o;
   }
-  if (k < 3) {
-    net->k->gather(c + j, h->ldc, g, h->rows, h->stride, beta);
+  float *out[HEED_COHORT] = {beta};
+  for (int q = 1; q < c->n; q++)
+    out[q] = c->na[q]->pre_beta;
+  if (h->ldc == 0) { /* the critic: one row per output neuron */
+    for (int q = 0; q < c->n; q++)
+      memcpy(out[q], g + (size_t)c->na[q]->index * h->stride,
+             h->stride * sizeof *beta);
+  } else {
+    const float *cs[HEED_COHORT], *cc = g + (size_t)h->rows * h->stride;
+    for (int q = 0; q < c->n; q++)
+      cs[q] = cc + c->na[q]->index;
+    if (h->stride == 8) /* four chains per sum (gather8), one neuron each */
+      for (int q = 0; q < c->n; q++)
+        net->k->gather(cs[q], h->ldc, g, h->rows, h->stride, out[q]);
+    else
+      net->k->block(cs, (size_t)c->n, h->ldc, h->rows, g, h->stride,
+                    h->stride, NULL, out);
+  }
+  for (int q = 1; q < c->n; q++) {
+    c->na[q]->pre_beta_valid = 1;
+    c->na[q]->pre_beta_batch = h->batch;
+  }
+}
+
+/* Strategies known to bid g = phi' * beta (heed_neuron_signal) and take
+ * the gradient of that g: a cohort computes their gradients ahead. Any
+ * other strategy would only waste the work (a gradient computed ahead is
+ * used only for exactly the g it was computed from). */
+static int signals_best_response(const heed_strategy_ops *ops) {
+  return ops == &heed__strategy_bp || ops == &heed__strategy_sparse ||
+         ops == &heed__strategy_retain || ops == &heed__strategy_guard ||
+         ops == &heed__strategy_async;
+}
+
+/* The gradients of the cohort c (beta known for each) in one blocked pass
+ * over the sample-major inputs: each member's predicted signal g = dphi *
+ * beta goes to its pre_g and <g, x_i> to its pre_dw, which
+ * heed_neuron_grad takes when the strategy asks for the gradient of that
+ * very g and x (bitwise grad_t's sums, so nothing else changes). */
+static void grad_ahead(const heed_net *net, heed_neuron_actor *na,
+                       const heed_slot *s, cohort *c) {
+  const float *xt = heed__block_xt(s->x);
+  if (c->n < 2 || !xt)
     return;
+  const float *gs[HEED_COHORT];
+  float *dws[HEED_COHORT];
+  heed_neuron_actor *in[HEED_COHORT];
+  int m = 0;
+  for (int q = 0; q < c->n; q++) {
+    heed_neuron_actor *o = c->na[q];
+    const heed_slot *so = find_slot(o, s->batch);
+    if (!so || so->x != s->x || !signals_best_response(o->play->ops))
+      continue;
+    const float *beta = o == na ? na->beta : o->pre_beta;
+    for (uint32_t i = 0; i < s->stride; i++) /* as heed_neuron_signal */
+      o->pre_g[i] = so->dphi[i] * beta[i];
+    in[m] = o;
+    gs[m] = o->pre_g;
+    dws[m++] = o->pre_dw;
   }
-  const float *cs[4] = {c + j};
-  float *bs[4] = {beta};
-  for (int m = 0; m < 3; m++) {
-    cs[m + 1] = c + mates[m]->index;
-    bs[m + 1] = mates[m]->pre_beta;
-  }
-  net->k->gather4(cs, h->ldc, g, h->rows, h->stride, bs);
-  for (int m = 0; m < 3; m++) {
-    mates[m]->pre_beta_valid = 1;
-    mates[m]->pre_beta_batch = h->batch;
+  if (m < 2)
+    return;
+  uint32_t n = na->layer->fan_in;
+  net->k->block(gs, (size_t)m, 1, s->count, xt, n, n, NULL, dws);
+  for (int q = 0; q < m; q++) {
+    in[q]->pre_dw_valid = 1;
+    in[q]->pre_dw_batch = s->batch;
   }
 }
 
@@ -299,8 +370,10 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
   uint32_t fanout = L->n;
   int output = h->ldc == 0; /* the critic bids output neurons */
   float *beta = na->beta;
-  attention(net, na, bids, beta);
+  cohort co;
+  attention(net, na, bids, beta, &co);
   heed_msg_free(msg);
+  grad_ahead(net, na, s, &co);
 
   int talks = L->l > 1; /* the input layer does not take bids */
   float *g = na->g_local;
@@ -342,7 +415,12 @@ static void on_bid(heed_runtime *rt, heed_neuron_actor *na, heed_msg *msg) {
       .xt = heed__block_xt(s->x),
       .output = (uint32_t)output,
   };
+  heed_grad_hint hint = {v.xt, na->pre_g, na->pre_dw, v.fan_in, v.stride};
+  if (na->pre_dw_valid && na->pre_dw_batch == s->batch)
+    heed__grad_hint = &hint; /* for heed_neuron_grad, this call only */
+  na->pre_dw_valid = 0;
   na->play->ops->respond(&v);
+  heed__grad_hint = NULL;
 
   uint64_t batch = s->batch;
   heed__trace_end(net, t0, batch, HEED_TRACE_BID, from,
