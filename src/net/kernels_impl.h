@@ -322,8 +322,8 @@ KATTR static void KNAME(gather4)(const float *const c[4], size_t ldc,
  * result is the one-neuron kernel's, bitwise, in any cohort. */
 
 /* Portable form, neuron by neuron, 32 lanes at a time (also the lanes
- * left over by the AVX2 form below: same chains, same result; the AVX-512
- * form masks instead and leaves it unused). */
+ * from l0 on, left over by the AVX2 form below: same chains, same result;
+ * the AVX-512 form masks its last vector, and calls it for nothing). */
 KATTR __attribute__((unused)) static void KNAME(block_c)(const float *const a[], size_t m,
                                  size_t astep, size_t K,
                                  const float *restrict x, size_t ldx,
@@ -346,21 +346,32 @@ KATTR __attribute__((unused)) static void KNAME(block_c)(const float *const a[],
     }
 }
 
+#if defined(KVEC16) || defined(KVEC8)
+#define KINLINE static inline __attribute__((always_inline))
+/* Rows of x per chunk: a chunk of one strip of lanes (at most 64 lanes,
+ * 32 KiB) stays in the L1 cache while every tile of neurons runs over it;
+ * a tile's sums are stored after a chunk and loaded again for the next,
+ * which keeps each chain exactly as it was (stores and loads are exact). */
+#define KCHUNK 128
+#endif
+
 #if defined(KVEC16)
 /* AVX-512: a tile of M neurons x V vectors of 16 lanes lives in M*V zmm
- * registers for the whole sum over k; each row of x is loaded once for M
+ * registers through a chunk of rows; each row of x is loaded once for M
  * neurons. M and V are constants once inlined (M*V <= 24 accumulators,
  * M <= 8 pointers to a). The last vector is masked: lanes past the end
- * are neither read nor written. */
-#define KINLINE static inline __attribute__((always_inline))
-KATTR KINLINE void KNAME(tile16)(const float *const *a, size_t astep,
-                                 size_t K, const float *x, size_t ldx,
-                                 const float *b, float *const *o,
-                                 __mmask16 last, const int M, const int V) {
+ * are neither read nor written. first: start from 0, else from the sums
+ * in o; b: add it (the last chunk only). */
+KATTR KINLINE void KNAME(tile16)(const float *const *a, size_t K,
+                                 const float *x, size_t ldx, const float *b,
+                                 float *const *o, __mmask16 last, int first,
+                                 const int M, const int V) {
   __m512 acc[8][4];
   for (int q = 0; q < M; q++)
     for (int v = 0; v < V; v++)
-      acc[q][v] = _mm512_setzero_ps();
+      acc[q][v] = first ? _mm512_setzero_ps()
+                  : v < V - 1 ? _mm512_loadu_ps(o[q] + 16 * v)
+                              : _mm512_maskz_loadu_ps(last, o[q] + 16 * v);
   for (size_t k = 0; k < K; k++) {
     const float *xk = x + k * ldx;
     __m512 xv[4];
@@ -368,7 +379,7 @@ KATTR KINLINE void KNAME(tile16)(const float *const *a, size_t astep,
       xv[v] = _mm512_loadu_ps(xk + 16 * v);
     xv[V - 1] = _mm512_maskz_loadu_ps(last, xk + 16 * (V - 1));
     for (int q = 0; q < M; q++) {
-      const __m512 aq = _mm512_set1_ps(a[q][k * astep]);
+      const __m512 aq = _mm512_set1_ps(a[q][k]);
       for (int v = 0; v < V; v++)
         acc[q][v] = _mm512_fmadd_ps(aq, xv[v], acc[q][v]);
     }
@@ -384,13 +395,13 @@ KATTR KINLINE void KNAME(tile16)(const float *const *a, size_t astep,
     }
 }
 
-/* One strip of V vectors of lanes from l0, for all m neurons: tiles of
- * MB, then 4, 2, 1 neurons (no padding, no wasted lanes). */
-KATTR KINLINE void KNAME(strip16)(const float *const *a, size_t m,
-                                  size_t astep, size_t K, const float *x,
-                                  size_t ldx, const float *b,
-                                  float *const *out, size_t l0,
-                                  __mmask16 last, const int V) {
+/* One chunk of one strip of V vectors of lanes from l0, for all m
+ * neurons: tiles of MB, then 4, 2, 1 neurons (no padding). */
+KATTR KINLINE void KNAME(strip16)(const float *const *a, size_t m, size_t K,
+                                  const float *x, size_t ldx,
+                                  const float *b, float *const *out,
+                                  size_t l0, __mmask16 last, int first,
+                                  const int V) {
   const int MB = V == 4 ? 6 : 8;
   for (size_t q0 = 0; q0 < m;) {
     size_t r = m - q0;
@@ -400,22 +411,22 @@ KATTR KINLINE void KNAME(strip16)(const float *const *a, size_t m,
     for (int q = 0; q < M; q++)
       o[q] = out[q0 + q] + l0;
     if (M == MB)
-      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, MB, V);
+      KNAME(tile16)(a + q0, K, x + l0, ldx, bq, o, last, first, MB, V);
     else if (M == 4)
-      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, 4, V);
+      KNAME(tile16)(a + q0, K, x + l0, ldx, bq, o, last, first, 4, V);
     else if (M == 2)
-      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, 2, V);
+      KNAME(tile16)(a + q0, K, x + l0, ldx, bq, o, last, first, 2, V);
     else
-      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, 1, V);
+      KNAME(tile16)(a + q0, K, x + l0, ldx, bq, o, last, first, 1, V);
     q0 += (size_t)M;
   }
 }
 
-KATTR static void KNAME(block)(const float *const a[], size_t m,
-                               size_t astep, size_t K,
-                               const float *restrict x, size_t ldx,
-                               size_t lanes, const float *b,
-                               float *const out[]) {
+/* One chunk of rows (a[q][0..K) already contiguous), every lane. */
+KATTR static void KNAME(chunk)(const float *const *a, size_t m, size_t K,
+                               const float *x, size_t ldx, size_t lanes,
+                               const float *b, float *const *out,
+                               int first) {
   for (size_t l0 = 0; l0 < lanes;) {
     size_t rem = lanes - l0, nv = (rem + 15) / 16;
     int V = nv >= 4 ? 4 : (int)nv;
@@ -424,40 +435,40 @@ KATTR static void KNAME(block)(const float *const a[], size_t m,
                                             : 0xffffu);
     switch (V) {
     case 4:
-      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, 4);
+      KNAME(strip16)(a, m, K, x, ldx, b, out, l0, last, first, 4);
       break;
     case 3:
-      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, 3);
+      KNAME(strip16)(a, m, K, x, ldx, b, out, l0, last, first, 3);
       break;
     case 2:
-      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, 2);
+      KNAME(strip16)(a, m, K, x, ldx, b, out, l0, last, first, 2);
       break;
     default:
-      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, 1);
+      KNAME(strip16)(a, m, K, x, ldx, b, out, l0, last, first, 1);
     }
     l0 += width;
   }
 }
+#define KVLANES(lanes) (lanes)
 #elif defined(KVEC8)
 /* AVX2: tiles of M neurons x V vectors of 8 lanes (at most 12
  * accumulators of the 16 ymm registers); lanes past the last whole
  * vector go to the portable form. */
-#define KINLINE static inline __attribute__((always_inline))
-KATTR KINLINE void KNAME(tile8)(const float *const *a, size_t astep,
-                                size_t K, const float *x, size_t ldx,
-                                const float *b, float *const *o, const int M,
+KATTR KINLINE void KNAME(tile8)(const float *const *a, size_t K,
+                                const float *x, size_t ldx, const float *b,
+                                float *const *o, int first, const int M,
                                 const int V) {
   __m256 acc[8][2];
   for (int q = 0; q < M; q++)
     for (int v = 0; v < V; v++)
-      acc[q][v] = _mm256_setzero_ps();
+      acc[q][v] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(o[q] + 8 * v);
   for (size_t k = 0; k < K; k++) {
     const float *xk = x + k * ldx;
     __m256 xv[2];
     for (int v = 0; v < V; v++)
       xv[v] = _mm256_loadu_ps(xk + 8 * v);
     for (int q = 0; q < M; q++) {
-      const __m256 aq = _mm256_broadcast_ss(a[q] + k * astep);
+      const __m256 aq = _mm256_broadcast_ss(a[q] + k);
       for (int v = 0; v < V; v++)
         acc[q][v] = _mm256_fmadd_ps(aq, xv[v], acc[q][v]);
     }
@@ -469,10 +480,10 @@ KATTR KINLINE void KNAME(tile8)(const float *const *a, size_t astep,
                          : acc[q][v]);
 }
 
-KATTR KINLINE void KNAME(strip8)(const float *const *a, size_t m,
-                                 size_t astep, size_t K, const float *x,
-                                 size_t ldx, const float *b,
-                                 float *const *out, size_t l0, const int V) {
+KATTR KINLINE void KNAME(strip8)(const float *const *a, size_t m, size_t K,
+                                 const float *x, size_t ldx, const float *b,
+                                 float *const *out, size_t l0, int first,
+                                 const int V) {
   const int MB = V == 2 ? 6 : 8;
   for (size_t q0 = 0; q0 < m;) {
     size_t r = m - q0;
@@ -482,31 +493,64 @@ KATTR KINLINE void KNAME(strip8)(const float *const *a, size_t m,
     for (int q = 0; q < M; q++)
       o[q] = out[q0 + q] + l0;
     if (M == MB)
-      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, MB, V);
+      KNAME(tile8)(a + q0, K, x + l0, ldx, bq, o, first, MB, V);
     else if (M == 4)
-      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, 4, V);
+      KNAME(tile8)(a + q0, K, x + l0, ldx, bq, o, first, 4, V);
     else if (M == 2)
-      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, 2, V);
+      KNAME(tile8)(a + q0, K, x + l0, ldx, bq, o, first, 2, V);
     else
-      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, 1, V);
+      KNAME(tile8)(a + q0, K, x + l0, ldx, bq, o, first, 1, V);
     q0 += (size_t)M;
   }
 }
 
+KATTR static void KNAME(chunk)(const float *const *a, size_t m, size_t K,
+                               const float *x, size_t ldx, size_t lanes,
+                               const float *b, float *const *out,
+                               int first) {
+  size_t l0 = 0;
+  for (; l0 + 16 <= lanes; l0 += 16)
+    KNAME(strip8)(a, m, K, x, ldx, b, out, l0, first, 2);
+  if (l0 + 8 <= lanes)
+    KNAME(strip8)(a, m, K, x, ldx, b, out, l0, first, 1);
+}
+#define KVLANES(lanes) ((lanes) / 8 * 8)
+#endif
+
+#if defined(KVEC16) || defined(KVEC8)
+/* Chunks of KCHUNK rows, in order; within a chunk, strips of lanes, and
+ * within a strip, tiles of neurons. A coefficient column read with a
+ * stride (astep > 1: one value a row, a page apart at ldc 1024) is first
+ * copied into a contiguous panel, once per chunk for all tiles. */
 KATTR static void KNAME(block)(const float *const a[], size_t m,
                                size_t astep, size_t K,
                                const float *restrict x, size_t ldx,
                                size_t lanes, const float *b,
                                float *const out[]) {
-  size_t l0 = 0;
-  for (; l0 + 16 <= lanes; l0 += 16)
-    KNAME(strip8)(a, m, astep, K, x, ldx, b, out, l0, 2);
-  if (l0 + 8 <= lanes) {
-    KNAME(strip8)(a, m, astep, K, x, ldx, b, out, l0, 1);
-    l0 += 8;
+  float panel[HEED_COHORT * KCHUNK];
+  size_t vl = KVLANES(lanes);
+  for (size_t q0 = 0; q0 < m; q0 += HEED_COHORT) {
+    size_t mm = m - q0 < HEED_COHORT ? m - q0 : HEED_COHORT;
+    const float *bb = b ? b + q0 : NULL;
+    if (K == 0) /* nothing to sum: the bias alone, or 0 */
+      for (size_t q = 0; q < mm; q++)
+        for (size_t l = 0; l < lanes; l++)
+          out[q0 + q][l] = bb ? bb[q] : 0.0f;
+    for (size_t k0 = 0; k0 < K; k0 += KCHUNK) {
+      size_t kn = K - k0 < KCHUNK ? K - k0 : KCHUNK;
+      const float *aa[HEED_COHORT];
+      for (size_t q = 0; q < mm; q++)
+        aa[q] = astep == 1 ? a[q0 + q] + k0 : panel + q * KCHUNK;
+      if (astep != 1)
+        for (size_t k = 0; k < kn; k++)
+          for (size_t q = 0; q < mm; q++)
+            panel[q * KCHUNK + k] = a[q0 + q][(k0 + k) * astep];
+      KNAME(chunk)(aa, mm, kn, x + k0 * ldx, ldx, vl,
+                   k0 + kn == K ? bb : NULL, out + q0, k0 == 0);
+    }
+    if (vl < lanes) /* the lanes past the last whole vector */
+      KNAME(block_c)(a + q0, mm, astep, K, x, ldx, vl, lanes, bb, out + q0);
   }
-  if (l0 < lanes)
-    KNAME(block_c)(a, m, astep, K, x, ldx, l0, lanes, b, out);
 }
 #else
 KATTR static void KNAME(block)(const float *const a[], size_t m,
