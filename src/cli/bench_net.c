@@ -3,7 +3,7 @@
  * actors beside the same arithmetic as plain loops in this process.
  *
  * The baseline calls the very kernels the neurons call, layer by layer,
- * with no actors, messages or hubs, so the ratio is the cost of the actor
+ * in cohorts of HEED_COHORT neurons, with no actors, messages or hubs, so the ratio is the cost of the actor
  * machinery itself. Medians of 5 runs (--runs); the machine is shared and
  * noisy.
  */
@@ -48,7 +48,7 @@ static void plain_init(plain *p, uint32_t B) {
   uint32_t widest = sizes[0];
   for (int l = 1; l < NL; l++)
     widest = sizes[l] > widest ? sizes[l] : widest;
-  p->dw = malloc(widest * sizeof(float));
+  p->dw = malloc((size_t)HEED_COHORT * widest * sizeof(float));
 }
 
 static void plain_free(plain *p) {
@@ -84,19 +84,16 @@ static void plain_step(plain *p, const heed_kernels *k, const float *x,
               s < B ? k->dot_in(p->w[l] + (size_t)j * m, m,
                                 p->at[l] + (size_t)s * m, 1, p->b[l][j])
                     : p->b[l][j];
-    for (; j + 4 <= n; j += 4) { /* four neurons per pass, as cohorts do */
-      const float *ws[4];
-      float bs[4], *zs[4];
-      for (int q = 0; q < 4; q++) {
+    for (; j < n; j += HEED_COHORT) { /* a cohort per pass, as neurons do */
+      uint32_t m4 = n - j < HEED_COHORT ? n - j : HEED_COHORT;
+      const float *ws[HEED_COHORT];
+      float *zs[HEED_COHORT];
+      for (uint32_t q = 0; q < m4; q++) {
         ws[q] = p->w[l] + (size_t)(j + q) * m;
-        bs[q] = p->b[l][j + q];
         zs[q] = p->z[l] + (size_t)(j + q) * S;
       }
-      k->dot_rows4(ws, m, p->a[l], S, bs, zs);
+      k->block(ws, m4, 1, m, p->a[l], S, S, p->b[l] + j, zs);
     }
-    for (; j < n; j++)
-      k->dot_rows(p->w[l] + (size_t)j * m, m, p->a[l], S, p->b[l][j],
-                  p->z[l] + (size_t)j * S);
     for (j = 0; j < n; j++) {
       float *z = p->z[l] + (size_t)j * S, *a = p->a[l + 1] + (size_t)j * S;
       for (uint32_t s = 0; s < S; s++)
@@ -124,27 +121,37 @@ static void plain_step(plain *p, const heed_kernels *k, const float *x,
         if (l + 1 < NL && p->z[l][j * S + s] <= 0)
           G[j * S + s] = 0;
     if (l > 0) { /* beta for the layer below, with the weights before update */
-      uint32_t i = 0;
-      for (; i + 4 <= m; i += 4) { /* four inputs per pass, as cohorts do */
-        const float *cs[4];
-        float *bs[4];
-        for (int q = 0; q < 4; q++) {
+      for (uint32_t i = 0; i < m; i += HEED_COHORT) { /* cohorts of inputs */
+        uint32_t mi = m - i < HEED_COHORT ? m - i : HEED_COHORT;
+        const float *cs[HEED_COHORT];
+        float *bs[HEED_COHORT];
+        for (uint32_t q = 0; q < mi; q++) {
           cs[q] = p->w[l] + i + q;
           bs[q] = p->d[l] + (size_t)(i + q) * S;
         }
-        k->gather4(cs, m, G, n, S, bs);
+        if (S == 8) /* four chains per sum, one input at a time */
+          for (uint32_t q = 0; q < mi; q++)
+            k->gather(cs[q], m, G, n, S, bs[q]);
+        else
+          k->block(cs, mi, m, n, G, S, S, NULL, bs);
       }
-      for (; i < m; i++)
-        k->gather(p->w[l] + i, m, G, n, S, p->d[l] + (size_t)i * S);
     }
-    for (uint32_t j = 0; j < n; j++) {
-      k->grad_t(G + (size_t)j * S, p->at[l], m, B, p->dw);
-      float *w = p->w[l] + (size_t)j * m, gs = 0;
-      for (uint32_t i = 0; i < m; i++)
-        w[i] += lr * p->dw[i];
-      for (uint32_t s = 0; s < S; s++)
-        gs += G[j * S + s];
-      p->b[l][j] += lr * gs;
+    for (uint32_t j = 0; j < n; j += HEED_COHORT) { /* gradients by cohort */
+      uint32_t mj = n - j < HEED_COHORT ? n - j : HEED_COHORT;
+      const float *gs[HEED_COHORT];
+      float *dws[HEED_COHORT];
+      for (uint32_t q = 0; q < mj; q++) {
+        gs[q] = G + (size_t)(j + q) * S;
+        dws[q] = p->dw + (size_t)q * m;
+      }
+      k->block(gs, mj, 1, B, p->at[l], m, m, NULL, dws);
+      for (uint32_t q = 0; q < mj; q++) {
+        float gsum = 0;
+        k->ascend(p->w[l] + (size_t)(j + q) * m, dws[q], m, lr);
+        for (uint32_t s = 0; s < S; s++)
+          gsum += gs[q][s];
+        p->b[l][j + q] += lr * gsum;
+      }
     }
   }
 }
