@@ -297,6 +297,7 @@ static int spawn_layer(heed_net *net, size_t l) {
     return HEED_ENOMEM;
   for (uint32_t j = L->lo; j < L->hi; j++) {
     heed_neuron_actor *na = &L->neurons[j];
+    /* loop j % threads: the cohort invariant (see heed_net_new_remote) */
     if ((rv = spawn(net, heed__neuron_behaviour, na,
                     (int)(j % net->threads), &na->self)) != 0)
       return rv;
@@ -421,7 +422,12 @@ int heed_net_new_remote(heed_net **np, heed_runtime *rt,
   init_weights(net, o->init);
 
   /* Spawn last, once every state exists. Neurons of a layer are dealt
-   * round robin over the loops so each layer's work spreads over threads.
+   * round robin over the loops so each layer's work (and each process's
+   * slice of it) spreads evenly over threads. Invariant: cohorts
+   * (neuron.c, group_base) assume neuron j runs on loop j % threads, so
+   * that every member of a group is on one loop and may write into the
+   * others' pre_* buffers without a lock; change both together
+   * (docs/architecture.md, "Placement invariant").
    * Only this process's neurons exist here; on process 0, proxies stand
    * for the others. */
   net->input.net = net;

@@ -218,8 +218,8 @@ static void test_avx2_avx512_agree(void **state) {
     a->grad(x, w, 12, st, r1[0]);
     z->grad(x, w, 12, st, r2[0]);
     assert_memory_equal(r1[0], r2[0], 12 * sizeof(float));
-    a->grad_t(x, w, 99, st - 3, r1[0]);
-    z->grad_t(x, w, 99, st - 3, r2[0]);
+    a->grad_t(w, x, 99, st - 3, r1[0]); /* 99 inputs, st - 3 samples */
+    z->grad_t(w, x, 99, st - 3, r2[0]);
     assert_memory_equal(r1[0], r2[0], 99 * sizeof(float));
     float d1 = a->dot_in(w, n, x, st, 0.5f), d2 = z->dot_in(w, n, x, st, 0.5f);
     assert_memory_equal(&d1, &d2, sizeof d1);
