@@ -252,15 +252,23 @@ check_error_to /dev/full cat --help
 check_error export --chrome /dev/full "$tmp/run.trace"
 
 # A diverging run (identity activation, lr 100) carries NaN and infinite
-# values; its Chrome export is still valid JSON.
+# values; its Chrome export is still valid JSON, per layer and per actor.
+# (heed train stops at the first step whose loss is not finite, exit 1.)
+set +e
 "$heed" train --data digits --data-dir "$data" --hidden 32 --epochs 1 \
   --max-steps 20 --activation identity --lr 100 --quiet \
-  --trace "$tmp/div.trace" >/dev/null 2>&1
+  --trace "$tmp/div.trace" >/dev/null 2>"$tmp/div.err"
+rc=$?
+set -e
+[ "$rc" -eq 1 ] && grep -q -- "--lr" "$tmp/div.err" ||
+  { echo "a diverging run: exit $rc, $(cat "$tmp/div.err")" >&2; exit 1; }
 "$ht" cat "$tmp/div.trace" >"$tmp/div.txt"
 grep -qE " (nan|inf) " "$tmp/div.txt"
-"$ht" export --chrome "$tmp/div.json" "$tmp/div.trace" 2>/dev/null
-python3 -m json.tool "$tmp/div.json" >/dev/null
-grep -q '"mean_abs":"nan"' "$tmp/div.json"
+for tr in layer actor; do
+  "$ht" export --chrome "$tmp/div.json" --tracks $tr "$tmp/div.trace" 2>/dev/null
+  python3 -m json.tool "$tmp/div.json" >/dev/null
+  grep -qE '"(mean_abs|max)":"-?(nan|inf)"' "$tmp/div.json"
+done
 
 # A trace that cannot be written (a full disk) fails the run with one line
 # naming the file, and does not claim the messages were recorded fine.
