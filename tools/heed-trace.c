@@ -94,6 +94,10 @@ static void usage(FILE *f) {
       "                         (overall and per quarter of the training)\n"
       "  attention --neuron L:J [--json] FILE\n"
       "                         what neuron J of layer L received, per batch\n"
+      "  attention --matrix [--json] [--batch A..B] [--top N] FILE\n"
+      "                         who pays attention to whom: the price each\n"
+      "                         neuron pays each one of the layer below\n"
+      "                         (needs a trace with --trace-values)\n"
       "  attention --plot OUT.svg|.png FILE\n"
       "                         attention received per neuron, per layer\n"
       "  serve [--http ADDR] FILE | --live URL\n"
@@ -1099,6 +1103,136 @@ static int attention_neuron(const char *src, const char *which, int json) {
   return rc;
 }
 
+/* attention --matrix: who pays attention to whom, per layer. */
+typedef struct matrix_ctx {
+  heed__ta_matrix m;
+  heed_trace_filter f;
+} matrix_ctx;
+
+static int matrix_rec(void *ctx, const heed_trace_rec *r, char *err,
+                      size_t errlen) {
+  matrix_ctx *c = ctx;
+  if (r->kind && !heed_trace_filter_match(&c->f, r))
+    return heed__ta_check(r, 1, err, errlen); /* still checked */
+  return heed__ta_matrix_add(&c->m, r, err, errlen);
+}
+
+static double entry(const heed__ta_row *r, uint32_t i) {
+  return i < r->len && r->n[i] ? r->sum[i] / r->n[i] : NAN;
+}
+
+static void matrix_json(const char *src, const heed__ta_matrix *m) {
+  printf("{\"trace\":");
+  json_str(src);
+  printf(",\"value\":\"mean over batches of mean_s |g_k[s] c_ki|\","
+         "\"layers\":[");
+  int first = 1;
+  for (uint32_t l = 2; l <= HEED__TA_MAX_LAYER; l++) {
+    uint32_t nr = 0, ns = m->layer[l].n;
+    if (!ns)
+      continue;
+    for (uint32_t s = 0; s < ns; s++)
+      nr = m->layer[l].rows[s].len > nr ? m->layer[l].rows[s].len : nr;
+    printf("%s{\"senders_layer\":%u,\"receivers_layer\":%u,"
+           "\"receivers\":%u,\"senders\":[", first ? "" : ",", l, l - 1,
+           nr);
+    for (uint32_t s = 0; s < ns; s++)
+      printf("%s%u", s ? "," : "", m->layer[l].rows[s].k);
+    printf("],\"batches\":[");
+    for (uint32_t s = 0; s < ns; s++)
+      printf("%s%" PRIu64, s ? "," : "", m->layer[l].rows[s].batches);
+    printf("],\"matrix\":[");
+    for (uint32_t s = 0; s < ns; s++) {
+      printf("%s[", s ? ",\n" : "\n");
+      for (uint32_t i = 0; i < nr; i++) {
+        if (i)
+          putchar(',');
+        json_num(entry(&m->layer[l].rows[s], i));
+      }
+      putchar(']');
+    }
+    printf("]}");
+    first = 0;
+  }
+  printf("]}\n");
+}
+
+typedef struct edge {
+  double v;
+  uint32_t k, i;
+} edge;
+
+static int cmp_edge(const void *a, const void *b) {
+  const edge *x = a, *y = b;
+  if (x->v != y->v)
+    return x->v > y->v ? -1 : 1;
+  return x->k != y->k ? (x->k < y->k ? -1 : 1) : (x->i < y->i ? -1 : 1);
+}
+
+/* The top strongest edges of layer l, strongest first. */
+static int matrix_top(const heed__ta_matrix *m, uint32_t l, uint32_t top) {
+  edge *e = heed__malloc((size_t)top * sizeof *e);
+  if (!e)
+    return fail("out of memory");
+  uint32_t ne = 0;
+  uint64_t batches = 0;
+  for (uint32_t s = 0; s < m->layer[l].n; s++) {
+    const heed__ta_row *r = &m->layer[l].rows[s];
+    batches = r->batches > batches ? r->batches : batches;
+    for (uint32_t i = 0; i < r->len; i++) {
+      edge x = {entry(r, i), r->k, i};
+      if (isnan(x.v)) /* no coefficient, or a diverging run */
+        continue;
+      if (ne < top) {
+        e[ne++] = x;
+      } else if (cmp_edge(&x, &e[top - 1]) < 0) {
+        e[top - 1] = x;
+      } else {
+        continue;
+      }
+      qsort(e, ne, sizeof *e, cmp_edge); /* top is small */
+    }
+  }
+  uint32_t nr = 0;
+  for (uint32_t s = 0; s < m->layer[l].n; s++)
+    nr = m->layer[l].rows[s].len > nr ? m->layer[l].rows[s].len : nr;
+  printf("# layer %u -> layer %u: %u senders x %u receivers, %" PRIu64
+         " batches; the %u strongest:\n", l, l - 1, m->layer[l].n, nr,
+         batches, ne);
+  for (uint32_t x = 0; x < ne; x++)
+    printf("  L%u#%-6u -> L%u#%-6u %12.6g\n", l, e[x].k, l - 1, e[x].i,
+           e[x].v);
+  heed__free(e);
+  return 0;
+}
+
+static int attention_matrix(const char *src, const heed_trace_filter *f,
+                            int json, uint32_t top) {
+  matrix_ctx c;
+  heed__ta_matrix_init(&c.m);
+  c.f = *f;
+  int rc = read_file(src, matrix_rec, &c);
+  if (!rc && !c.m.with_coef)
+    rc = fail("%s: no bid to a hub carries its coefficients (%" PRIu64
+              " bids to hubs): record with --trace-values, and a network "
+              "with two layers of neurons or more", src, c.m.bids);
+  if (!rc) {
+    heed__ta_matrix_finish(&c.m);
+    if (json) {
+      matrix_json(src, &c.m);
+    } else {
+      printf("# who pays attention to whom: the price per sample a neuron "
+             "of one layer pays\n# one of the layer below, mean_s |g_k[s] "
+             "c_ki|, averaged over the batches\n");
+      for (uint32_t l = 2; !rc && l <= HEED__TA_MAX_LAYER; l++)
+        if (c.m.layer[l].n)
+          rc = matrix_top(&c.m, l, top);
+    }
+  }
+  heed__ta_matrix_free(&c.m);
+  return rc;
+}
+
 /* attention FILE (text) or --json: every neuron's mean attention. */
 static int attention_table(const char *src, const heed__ta_stats *s,
                            int json) {
@@ -1144,9 +1278,13 @@ static int attention_table(const char *src, const heed__ta_stats *s,
 
 static int cmd_attention(int argc, char **argv) {
   const char *out = NULL, *src = NULL, *neuron = NULL;
-  int json = 0;
+  int json = 0, matrix = 0;
+  uint64_t top = 20;
+  heed_trace_filter f;
+  heed_trace_filter_init(&f);
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i];
+    uint64_t hi;
     if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       usage(stdout);
       return 0;
@@ -1155,6 +1293,21 @@ static int cmd_attention(int argc, char **argv) {
       *(!strcmp(a, "--plot") ? &out : &neuron) = argv[++i];
     else if (!strcmp(a, "--json"))
       json = 1;
+    else if (!strcmp(a, "--matrix"))
+      matrix = 1;
+    else if (!strcmp(a, "--batch") || !strcmp(a, "--top")) {
+      int batch = !strcmp(a, "--batch");
+      if (i + 1 >= argc ||
+          parse_range2(argv[i + 1], batch ? UINT64_MAX : 1000000,
+                       batch ? &f.batch_lo : &top, &hi) ||
+          (!batch && (hi != top || top == 0)))
+        return fail("%s needs %s, not '%s'", a,
+                    batch ? "a number or a range N..M" : "a count 1..1000000",
+                    i + 1 < argc ? argv[i + 1] : "");
+      if (batch)
+        f.batch_hi = hi;
+      i++;
+    }
     else if (a[0] == '-' && a[1])
       return fail("unknown option '%s' (see '%s --help')", a, prog);
     else if (!src)
@@ -1162,9 +1315,13 @@ static int cmd_attention(int argc, char **argv) {
     else
       return fail("one trace file only, not '%s' too", a);
   }
-  if (!src || (out && (json || neuron)))
-    return fail("usage: %s attention [--json] [--neuron L:J] FILE, or "
-                "attention --plot OUT.svg FILE", prog);
+  if (!src || (out && (json || neuron || matrix)) || (neuron && matrix) ||
+      (!matrix && (f.batch_lo <= f.batch_hi || top != 20)))
+    return fail("usage: %s attention [--json] [--neuron L:J] FILE, "
+                "attention --matrix [--json] [--batch A..B] [--top N] FILE, "
+                "or attention --plot OUT.svg FILE", prog);
+  if (matrix)
+    return attention_matrix(src, &f, json, (uint32_t)top);
   if (neuron)
     return attention_neuron(src, neuron, json);
   if (!strcmp(src, "-"))

@@ -71,6 +71,13 @@ typedef struct heed_trace_event {
   const float *values; /* may be NULL */
   uint32_t count;      /* number of values */
   uint32_t loop;       /* runtime loop that handled it */
+  /* A bid a neuron sends its hub: the coefficients c_j that follow g_j in
+   * the message, one per neuron i of the layer below (which reads the
+   * price pi_ji = g_j c_ji): who pays what attention to whom. Stored
+   * only when values are (opts.values), after them, within the same
+   * HEED_TRACE_MAX_VALUES; not in the summary. May be NULL. */
+  const float *coef;
+  uint32_t ncoef;
 } heed_trace_event;
 
 typedef struct heed_trace heed_trace;
@@ -196,8 +203,9 @@ HEED_API int heed_trace_add_records(heed_trace *t, uint32_t proc,
                                     const void *bytes, size_t len,
                                     uint32_t nrec);
 
-/* At most this many values are copied per event (opts.values); the summary
- * (count, mean, mean |x|, min, max) always covers all of them. */
+/* At most this many values are copied per event (opts.values), and at
+ * most this many values and coefficients together; the summary (count,
+ * mean, mean |x|, min, max) always covers all the values. */
 #define HEED_TRACE_MAX_VALUES 1024
 
 /* "forward", "bid", "control", "batch", "labels", "drops", "metric",
@@ -226,6 +234,9 @@ struct heed_trace_rec {
   double mean, mean_abs, min, max;
   const float *values; /* stored values or NULL; valid until the next call */
   uint32_t nvalues;
+  const float *coef; /* a bid to a hub: its stored coefficients (`coef`),
+                        or NULL; valid until the next call */
+  uint32_t ncoef;
   /* DROPS records: */
   uint64_t dropped, recorded;
   int end; /* the last one of its process: the tracer closed */

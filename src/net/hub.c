@@ -181,9 +181,10 @@ static void on_bid(heed_runtime *rt, heed_hub *hub, heed_msg *msg) {
   const float *src = heed__block_data(row);
   memcpy(G + j * h->stride, src, h->stride * sizeof(float));
   memcpy(C + j * L->fan_in, src + h->stride, L->fan_in * sizeof(float));
-  heed__trace_end(net, t0, h->batch, HEED_TRACE_BID,
-                  heed__who(HEED_ROLE_NEURON, L->l, (uint32_t)j),
-                  heed__who(HEED_ROLE_HUB, L->l, 0), 1, src, h->count);
+  heed__trace_end_coef(net, t0, h->batch, HEED_TRACE_BID,
+                       heed__who(HEED_ROLE_NEURON, L->l, (uint32_t)j),
+                       heed__who(HEED_ROLE_HUB, L->l, 0), 1, src, h->count,
+                       src + h->stride, L->fan_in);
   g->have++;
   if (++g->local == L->hi - L->lo && heed__hub_send_bid(hub, g) != 0)
     heed__net_fail(net);

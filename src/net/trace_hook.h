@@ -3,7 +3,8 @@
  * (internal). Every message an actor handles is reported once, at its
  * receiver, with the time its handling took and the values the receiver
  * takes from it: a row (y_j or g_j) for a row sent to a hub, the attention
- * beta_j for a bid block delivered to neuron j, nothing for a forward block.
+ * beta_j for a bid block delivered to neuron j, nothing for a forward block;
+ * a bid to a hub also gives its coefficients c_j (who pays whom).
  * Without a tracer (or for a batch the sampler skips) this costs a branch.
  *
  * An actor ends its event before it sends the message (or signals the
@@ -42,10 +43,14 @@ static inline heed_trace_who heed__who(uint8_t role, uint32_t layer,
   return w;
 }
 
-static inline void heed__trace_end(heed_net *net, uint64_t t0, uint64_t batch,
-                                   uint32_t kind, heed_trace_who from,
-                                   heed_trace_who to, uint32_t fanout,
-                                   const float *values, uint32_t count) {
+/* Ends an event; coef (ncoef of them, or NULL): a bid's coefficients,
+ * stored with the values (heed_trace_event.coef). */
+static inline void heed__trace_end_coef(heed_net *net, uint64_t t0,
+                                        uint64_t batch, uint32_t kind,
+                                        heed_trace_who from, heed_trace_who to,
+                                        uint32_t fanout, const float *values,
+                                        uint32_t count, const float *coef,
+                                        uint32_t ncoef) {
   heed_trace *t = atomic_load_explicit(&net->trace, memory_order_acquire);
   if (!t0 || !t) /* not traced, or detached meanwhile (a failed net) */
     return;
@@ -60,8 +65,18 @@ static inline void heed__trace_end(heed_net *net, uint64_t t0, uint64_t batch,
       .values = values,
       .count = count,
       .loop = (uint32_t)heed_runtime_current_loop(net->rt),
+      .coef = coef,
+      .ncoef = ncoef,
   };
   heed_trace_record(t, &ev);
+}
+
+static inline void heed__trace_end(heed_net *net, uint64_t t0, uint64_t batch,
+                                   uint32_t kind, heed_trace_who from,
+                                   heed_trace_who to, uint32_t fanout,
+                                   const float *values, uint32_t count) {
+  heed__trace_end_coef(net, t0, batch, kind, from, to, fanout, values, count,
+                       NULL, 0);
 }
 
 #endif

@@ -473,3 +473,107 @@ const char *heed__ta_who_str(const heed_trace_who *w, char *buf,
   }
   return buf;
 }
+
+/* ---- who pays attention to whom ---- */
+
+void heed__ta_matrix_init(heed__ta_matrix *m) { memset(m, 0, sizeof *m); }
+
+void heed__ta_matrix_free(heed__ta_matrix *m) {
+  for (uint32_t l = 0; l <= HEED__TA_MAX_LAYER; l++) {
+    for (uint32_t i = 0; i < m->layer[l].n; i++) {
+      heed__free(m->layer[l].rows[i].sum);
+      heed__free(m->layer[l].rows[i].n);
+    }
+    heed__free(m->layer[l].rows);
+    heed__ta_map_free(&m->layer[l].slot);
+  }
+  memset(m, 0, sizeof *m);
+}
+
+/* Room for receivers 0..len-1 in row r (zeroed when new). */
+static int row_fit(heed__ta_row *r, uint32_t len) {
+  if (len <= r->cap) {
+    if (len > r->len)
+      r->len = len;
+    return 0;
+  }
+  double *sum = heed__realloc(r->sum, (size_t)len * sizeof *sum);
+  if (!sum)
+    return HEED_ENOMEM;
+  r->sum = sum;
+  uint32_t *n = heed__realloc(r->n, (size_t)len * sizeof *n);
+  if (!n)
+    return HEED_ENOMEM;
+  r->n = n;
+  for (uint32_t i = r->cap; i < len; i++) {
+    r->sum[i] = 0;
+    r->n[i] = 0;
+  }
+  r->cap = r->len = len;
+  return 0;
+}
+
+/* The row of sender k in layer l, new when absent; NULL: out of memory. */
+static heed__ta_row *row_of(heed__ta_matrix *m, uint32_t l, uint32_t k) {
+  int isnew;
+  uint64_t *slot = heed__ta_map_get(&m->layer[l].slot, k, 0, m->layer[l].n,
+                                    &isnew);
+  if (!slot)
+    return NULL;
+  if (!isnew)
+    return &m->layer[l].rows[*slot];
+  if (m->layer[l].n == m->layer[l].cap) {
+    uint32_t cap = m->layer[l].cap ? 2 * m->layer[l].cap : 16;
+    heed__ta_row *rows =
+        heed__realloc(m->layer[l].rows, (size_t)cap * sizeof *rows);
+    if (!rows)
+      return NULL; /* the slot stays, pointing past the rows: harmless,
+                      the caller fails the whole analysis */
+    m->layer[l].rows = rows;
+    m->layer[l].cap = cap;
+  }
+  heed__ta_row *r = &m->layer[l].rows[m->layer[l].n++];
+  memset(r, 0, sizeof *r);
+  r->k = k;
+  return r;
+}
+
+int heed__ta_matrix_add(heed__ta_matrix *m, const heed_trace_rec *r,
+                        char *err, size_t errlen) {
+  int rv = heed__ta_check(r, ++m->nrec, err, errlen);
+  if (rv)
+    return rv;
+  uint32_t l = r->receiver.layer;
+  if (r->kind != HEED_TRACE_BID || r->receiver.role != HEED_ROLE_HUB ||
+      r->sender.role != HEED_ROLE_NEURON || r->sender.layer != l || l < 2 ||
+      l > HEED__TA_MAX_LAYER || r->sender.index == HEED_TRACE_ALL_NEURONS ||
+      !r->count)
+    return 0;
+  m->bids++;
+  if (!r->ncoef || !r->coef)
+    return 0;
+  m->with_coef++;
+  heed__ta_row *row = row_of(m, l, r->sender.index);
+  if (!row || row_fit(row, r->ncoef)) {
+    snprintf(err, errlen, "out of memory at record %" PRIu64, m->nrec);
+    return HEED_ENOMEM;
+  }
+  row->batches++;
+  for (uint32_t i = 0; i < r->ncoef; i++) {
+    row->sum[i] += fabs((double)r->coef[i]) * r->mean_abs;
+    row->n[i]++;
+  }
+  return 0;
+}
+
+static int cmp_row(const void *a, const void *b) {
+  const heed__ta_row *x = a, *y = b;
+  return x->k < y->k ? -1 : x->k > y->k;
+}
+
+void heed__ta_matrix_finish(heed__ta_matrix *m) {
+  for (uint32_t l = 0; l <= HEED__TA_MAX_LAYER; l++)
+    if (m->layer[l].n)
+      qsort(m->layer[l].rows, m->layer[l].n, sizeof *m->layer[l].rows,
+            cmp_row);
+}

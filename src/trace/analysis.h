@@ -128,6 +128,43 @@ int heed__ta_attention(const heed__ta_stats *s, uint32_t l, int q,
                        heed__ta_view *v);
 void heed__ta_view_free(heed__ta_view *v);
 
+/* Who pays attention to whom (attention --matrix): per sending layer l
+ * (2..HEED__TA_MAX_LAYER), the price neuron k of layer l pays neuron i of
+ * layer l-1, as the mean over the batches of mean_s |pi_ki[s]|. A bid
+ * neuron (l, k) -> hub l carries g_k (its summary: mean_s |g_k[s]|) and,
+ * recorded with values, the coefficients c_k (`coef`); pi_ki = g_k c_ki,
+ * and c_ki is one number per batch, so mean_s |pi_ki[s]| =
+ * |c_ki| mean_s |g_k[s]|: exact, from what the trace holds. Entries of
+ * receivers beyond the coefficients a record kept (HEED_TRACE_MAX_VALUES
+ * with the values) are not counted for that batch. Memory grows with the
+ * coefficients in the records, never with an index they claim. */
+typedef struct heed__ta_row {
+  uint32_t k;        /* the sender's index in its layer */
+  uint32_t len, cap; /* receivers 0..len-1 seen */
+  uint64_t batches;  /* its records with coefficients */
+  double *sum;       /* [len]: |c_ki| mean|g_k| summed over them */
+  uint32_t *n;       /* [len]: how many of them had c_ki */
+} heed__ta_row;
+
+typedef struct heed__ta_matrix {
+  uint64_t nrec;
+  uint64_t bids, with_coef; /* bids to a hub; those with coefficients */
+  struct {
+    heed__ta_map slot; /* sender index -> row */
+    heed__ta_row *rows;
+    uint32_t n, cap;
+  } layer[HEED__TA_MAX_LAYER + 1];
+} heed__ta_matrix;
+
+void heed__ta_matrix_init(heed__ta_matrix *m);
+void heed__ta_matrix_free(heed__ta_matrix *m);
+/* Adds one record. 0, HEED_ERANGE (heed__ta_check) or HEED_ENOMEM, with
+ * a reason in err. */
+int heed__ta_matrix_add(heed__ta_matrix *m, const heed_trace_rec *r,
+                        char *err, size_t errlen);
+/* Sorts each layer's rows by sender; no adds after it. */
+void heed__ta_matrix_finish(heed__ta_matrix *m);
+
 /* Chrome trace-event JSON: collect the records (heed__ta_chrome_add, any
  * order), then write them sorted by time, one process group (pid) per
  * heed process (proc + 1), with flow arrows from sender to receiver

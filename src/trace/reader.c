@@ -29,7 +29,7 @@ struct heed_trace_reader {
   FILE *f;
   int own_f, eof, err;
   uint64_t offset;
-  float *vals;
+  float *vals, *coef; /* an event's stored values and coefficients */
   char config[HEED_TRACE_MAX_CONFIG + 1]; /* the header's */
   char name[33];                          /* a MARK's */
   uint64_t loops[HEED__TRACE_MAX_LOOPS][4]; /* a LOOPS record's */
@@ -43,8 +43,10 @@ int heed_trace_reader_new(heed_trace_reader **rp) {
   if (!r)
     return HEED_ENOMEM;
   r->vals = heed__malloc(HEED_TRACE_MAX_VALUES * sizeof(float));
-  if (!r->vals || !msgpack_zone_init(&r->zone, 4096)) {
+  r->coef = heed__malloc(HEED_TRACE_MAX_VALUES * sizeof(float));
+  if (!r->vals || !r->coef || !msgpack_zone_init(&r->zone, 4096)) {
     heed__free(r->vals);
+    heed__free(r->coef);
     heed__free(r);
     return HEED_ENOMEM;
   }
@@ -159,7 +161,7 @@ static int get_str(const msgpack_object *o, const char *want) {
 enum key_id {
   K_FORMAT, K_KIND, K_VERSION, K_RUN, K_T, K_DUR, K_BATCH, K_FROM, K_TO,
   K_FANOUT, K_LOOP, K_DROPPED, K_RECORDED, K_START, K_SAMPLE, K_KINDS, K_SUM,
-  K_VALUES, K_PROC, K_PROCS, K_LOSS, K_ACC, K_N, K_CONFIG, K_END, K_SHED, K_NAME, K_VALUE, K_LOOPS, K_UNKNOWN
+  K_VALUES, K_PROC, K_PROCS, K_LOSS, K_ACC, K_N, K_CONFIG, K_END, K_SHED, K_NAME, K_VALUE, K_LOOPS, K_COEF, K_UNKNOWN
 };
 
 static const struct {
@@ -173,7 +175,7 @@ static const struct {
     {"sum", 3},     {"values", 6},  {"proc", 4},           {"procs", 5},
     {"loss", 4},    {"acc", 3},     {"n", 1},              {"config", 6},
     {"end", 3},     {"shed", 4},    {"name", 4},           {"value", 5},
-    {"loops", 5},
+    {"loops", 5},   {"coef", 4},
 };
 
 static enum key_id key_of(const msgpack_object *k) {
@@ -198,11 +200,8 @@ static int get_sum(const msgpack_object *v, heed_trace_rec *rec) {
              : 0;
 }
 
-/* An event's stored values (the header's "values" is a boolean). */
-static int get_values(heed_trace_reader *r, const msgpack_object *v,
-                      heed_trace_rec *rec) {
-  if (v->type == MSGPACK_OBJECT_BOOLEAN)
-    return 0;
+/* At most HEED_TRACE_MAX_VALUES numbers into out; their count in *n. */
+static int get_floats(const msgpack_object *v, float *out, uint32_t *n) {
   if (v->type != MSGPACK_OBJECT_ARRAY ||
       v->via.array.size > HEED_TRACE_MAX_VALUES)
     return -1;
@@ -210,10 +209,29 @@ static int get_values(heed_trace_reader *r, const msgpack_object *v,
     double x = 0;
     if (heed__mpk_num(&v->via.array.ptr[k], &x))
       return -1;
-    r->vals[k] = (float)x;
+    out[k] = (float)x;
   }
-  rec->nvalues = v->via.array.size;
+  *n = v->via.array.size;
+  return 0;
+}
+
+/* An event's stored values (the header's "values" is a boolean). */
+static int get_values(heed_trace_reader *r, const msgpack_object *v,
+                      heed_trace_rec *rec) {
+  if (v->type == MSGPACK_OBJECT_BOOLEAN)
+    return 0;
+  if (get_floats(v, r->vals, &rec->nvalues))
+    return -1;
   rec->values = rec->nvalues ? r->vals : NULL;
+  return 0;
+}
+
+/* A bid's stored coefficients. */
+static int get_coef(heed_trace_reader *r, const msgpack_object *v,
+                    heed_trace_rec *rec) {
+  if (get_floats(v, r->coef, &rec->ncoef))
+    return -1;
+  rec->coef = rec->ncoef ? r->coef : NULL;
   return 0;
 }
 
@@ -303,6 +321,7 @@ static int field(heed_trace_reader *r, enum key_id id,
   case K_NAME: return get_name(r, v, rec);
   case K_VALUE: return get_u32(v, &rec->value);
   case K_LOOPS: return get_loops(r, v, rec);
+  case K_COEF: return get_coef(r, v, rec);
   case K_END:
     if (v->type != MSGPACK_OBJECT_BOOLEAN)
       return -1;
@@ -329,6 +348,8 @@ static int decode(heed_trace_reader *r, const msgpack_object *o,
     rec->kind = 0;
     rec->nvalues = 0;
     rec->values = NULL;
+    rec->ncoef = 0;
+    rec->coef = NULL;
     return 0;
   }
   return have_kind ? 0 : HEED_EFORMAT;
@@ -407,6 +428,7 @@ void heed_trace_reader_free(heed_trace_reader *r) {
     fclose(r->f);
   heed__free(r->buf);
   heed__free(r->vals);
+  heed__free(r->coef);
   heed__free(r);
 }
 

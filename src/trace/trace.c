@@ -41,6 +41,7 @@ typedef struct slot {
   _Atomic size_t seq;
   heed_trace_event ev; /* ev.values unused: the copy follows the slot */
   uint32_t nvals;      /* values copied */
+  uint32_t ncoef;      /* coefficients copied, after them */
   float min, max;
   double mean, mean_abs;
   const char *name; /* a MARK's */
@@ -161,6 +162,7 @@ int heed_trace_metric(heed_trace *t, uint64_t step, double loss,
   s->ev.kind = HEED_TRACE_METRIC;
   s->ev.fanout = n; /* the slot's fields, reused: see encode_metric */
   s->nvals = 0;
+  s->ncoef = 0;
   s->mean = loss;
   s->mean_abs = accuracy;
   atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
@@ -183,6 +185,7 @@ int heed_trace_mark(heed_trace *t, uint64_t step, const char *name,
   s->ev.kind = HEED_TRACE_MARK;
   s->ev.fanout = value;
   s->nvals = 0;
+  s->ncoef = 0;
   s->name = name;
   atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
   return 0;
@@ -214,6 +217,12 @@ int heed_trace_record(heed_trace *t, const heed_trace_event *ev) {
       memcpy(s->vals, ev->values, keep * sizeof(float));
   }
   s->nvals = keep;
+  s->ncoef = 0;
+  if (ev->coef && ev->ncoef && t->values_cap > keep) {
+    uint32_t room = t->values_cap - keep;
+    s->ncoef = ev->ncoef < room ? ev->ncoef : room;
+    memcpy(s->vals + keep, ev->coef, s->ncoef * sizeof(float));
+  }
   s->mean = n ? sum / n : 0;
   s->mean_abs = n ? sabs / n : 0;
   s->min = mn;
@@ -495,7 +504,9 @@ static void watch_event(heed_trace *t, const slot *s) {
                       .mean = s->mean, .mean_abs = s->mean_abs,
                       .min = s->min, .max = s->max,
                       .values = s->nvals ? s->vals : NULL,
-                      .nvalues = s->nvals};
+                      .nvalues = s->nvals,
+                      .coef = s->ncoef ? s->vals + s->nvals : NULL,
+                      .ncoef = s->ncoef};
   t->watch(t->watch_arg, &r);
 }
 
@@ -664,7 +675,7 @@ static void encode_event(heed_trace *t, const slot *s) {
     encode_mark(t, s);
     return;
   }
-  if (!s->nvals) {
+  if (!s->nvals && !s->ncoef) {
     unsigned char b[256];
     size_t n = encode_plain(t, s, b);
     int live = ev->kind == HEED_TRACE_CONTROL || live_wants(t, ev->batch);
@@ -675,7 +686,8 @@ static void encode_event(heed_trace *t, const slot *s) {
     atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
     return;
   }
-  msgpack_pack_map(pk, 9 + (ev->count > 0) + (s->nvals > 0) + (t->proc != 0));
+  msgpack_pack_map(pk, 9 + (ev->count > 0) + (s->nvals > 0) + (s->ncoef > 0) +
+                          (t->proc != 0));
   proc_key(t);
   key(pk, "t");
   msgpack_pack_uint64(pk, since_start(t, ev->t_ns));
@@ -709,6 +721,12 @@ static void encode_event(heed_trace *t, const slot *s) {
     msgpack_pack_array(pk, s->nvals);
     for (uint32_t i = 0; i < s->nvals; i++)
       msgpack_pack_float(pk, s->vals[i]);
+  }
+  if (s->ncoef) {
+    key(pk, "coef");
+    msgpack_pack_array(pk, s->ncoef);
+    for (uint32_t i = 0; i < s->ncoef; i++)
+      msgpack_pack_float(pk, s->vals[s->nvals + i]);
   }
   int live = ev->kind == HEED_TRACE_CONTROL || live_wants(t, ev->batch);
   t->shed += t->live && !live;

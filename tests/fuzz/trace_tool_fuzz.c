@@ -1,9 +1,10 @@
 /*
  * trace_tool_fuzz.c - libFuzzer harness for what heed-trace computes
  * (meson option fuzz=true, clang): any bytes are read as a trace and its
- * records go through the analysis as the tool runs it (src/trace/analysis.c): both
- * passes of the statistics, attention per layer and quarter, batch times,
- * and the Chrome export written to /dev/null. A refusal must come with a
+ * records go through the analysis as the tool runs it (src/trace/analysis.c,
+ * chrome.c): both passes of the statistics, attention per layer and
+ * quarter, batch times, who pays whom (attention --matrix), and the Chrome
+ * export, with each kind of tracks, written to /dev/null. A refusal must come with a
  * one-line reason; memory must follow the records, not what they claim.
  */
 #include <stdint.h>
@@ -54,6 +55,11 @@ static int chrome_add(void *c, const heed_trace_rec *r, char *err,
   return heed__ta_chrome_add(c, r, err, len);
 }
 
+static int matrix_add(void *m, const heed_trace_rec *r, char *err,
+                      size_t len) {
+  return heed__ta_matrix_add(m, r, err, len);
+}
+
 static void attention(const heed__ta_stats *s) {
   for (uint32_t l = 1; l <= HEED__TA_MAX_LAYER; l++) {
     uint32_t n = heed__ta_neurons(s, l);
@@ -91,6 +97,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     attention(&s);
   }
   heed__ta_stats_free(&s);
+
+  heed__ta_matrix m;
+  heed__ta_matrix_init(&m);
+  if (each(data, size, matrix_add, &m) == 0) {
+    heed__ta_matrix_finish(&m);
+    for (uint32_t l = 0; l <= HEED__TA_MAX_LAYER; l++)
+      for (uint32_t k = 0; k < m.layer[l].n; k++)
+        if (m.layer[l].rows[k].len > HEED_TRACE_MAX_VALUES)
+          abort(); /* a row holds what one record's coefficients name */
+  }
+  heed__ta_matrix_free(&m);
 
   heed__ta_chrome *c;
   if (heed__ta_chrome_new(&c) != 0)

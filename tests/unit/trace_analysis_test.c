@@ -285,6 +285,62 @@ static void test_chrome_layers(void **state) {
   heed__ta_chrome_free(c);
 }
 
+/* A bid neuron (2, k) -> hub 2 with mean |g| v and coefficients c. */
+static heed_trace_rec hub_bid(uint64_t b, uint32_t k, double v,
+                              const float *c, uint32_t nc) {
+  heed_trace_rec r = bid(b, 2, 0, v);
+  r.sender = (heed_trace_who){HEED_ROLE_NEURON, 2, k};
+  r.receiver = (heed_trace_who){HEED_ROLE_HUB, 2, 0};
+  r.coef = c;
+  r.ncoef = nc;
+  return r;
+}
+
+/* attention --matrix: |c_ki| mean|g_k| averaged over the batches that
+ * have c_ki, worked out by hand; a bid without coefficients is counted,
+ * not used; the largest index costs one row. */
+static void test_matrix(void **state) {
+  (void)state;
+  static const float c1[] = {1, -2, 0.5f}, c2[] = {2, 0};
+  heed_trace_rec recs[] = {
+      header(),
+      hub_bid(1, 5, 0.5, c1, 3),
+      hub_bid(2, 5, 1.0, c2, 2),
+      hub_bid(3, 5, 9.0, NULL, 0),
+      hub_bid(1, HEED__TA_MAX_INDEX, 0.25, c1, 3),
+      bid(1, 1, 0, 7), /* to a neuron: not a price between two neurons */
+  };
+  heed__ta_matrix m;
+  heed__ta_matrix_init(&m);
+  char err[256];
+  for (size_t i = 0; i < sizeof recs / sizeof recs[0]; i++)
+    assert_int_equal(heed__ta_matrix_add(&m, &recs[i], err, sizeof err), 0);
+  heed__ta_matrix_finish(&m);
+  assert_int_equal(m.bids, 4);
+  assert_int_equal(m.with_coef, 3);
+  assert_int_equal(m.layer[2].n, 2);
+  const heed__ta_row *r = &m.layer[2].rows[0], *big = &m.layer[2].rows[1];
+  assert_int_equal(r->k, 5);
+  assert_int_equal(r->len, 3);
+  assert_int_equal(r->batches, 2);
+  assert_true(fabs(r->sum[0] / r->n[0] - 1.25) < 1e-12); /* (0.5 + 2) / 2 */
+  assert_true(fabs(r->sum[1] / r->n[1] - 0.5) < 1e-12);  /* (1 + 0) / 2 */
+  assert_true(fabs(r->sum[2] / r->n[2] - 0.25) < 1e-12); /* one batch */
+  assert_int_equal(r->n[2], 1);
+  assert_int_equal(big->k, HEED__TA_MAX_INDEX);
+  assert_true(big->cap <= 3);
+  assert_true(fabs(big->sum[1] - 0.5) < 1e-12);
+  heed__ta_matrix_free(&m);
+  /* an index heed never writes is refused with the record's number */
+  heed__ta_matrix_init(&m);
+  heed_trace_rec bad = hub_bid(1, 1u << 27, 1, c1, 3);
+  assert_int_equal(heed__ta_matrix_add(&m, &recs[0], err, sizeof err), 0);
+  assert_int_equal(heed__ta_matrix_add(&m, &bad, err, sizeof err),
+                   HEED_ERANGE);
+  assert_non_null(strstr(err, "record 2"));
+  heed__ta_matrix_free(&m);
+}
+
 /* Every allocation of the analysis may fail: each failure is a clean
  * HEED_ENOMEM with a reason, nothing leaks (ASan), and a later run with
  * memory succeeds. */
@@ -297,13 +353,22 @@ static void test_out_of_memory(void **state) {
     recs[i + 1] = bid(i % 150, 1 + i % 3, i % 40, 0.5);
   char err[256];
   int ok = 0, failed = 0;
-  for (long n = 0; n < 400 && !ok; n++) {
+  for (long n = 0; n < 3000 && !ok; n++) {
     heed__alloc_fail_after(n);
     heed__ta_stats s;
     int rv = run_stats(&s, recs, N + 1, err, sizeof err);
     heed__ta_view v = {0};
     if (rv == 0)
       rv = heed__ta_attention(&s, 2, 4, &v);
+    heed__ta_matrix m;
+    heed__ta_matrix_init(&m);
+    static const float coef[] = {1, 2, 3, 4};
+    for (size_t i = 0; rv == 0 && i < 200; i++) {
+      heed_trace_rec b = hub_bid(i, (uint32_t)(i * 7919 % 97), 0.5, coef,
+                                 1 + (uint32_t)(i % 4));
+      rv = heed__ta_matrix_add(&m, &b, err, sizeof err);
+    }
+    heed__ta_matrix_free(&m);
     heed__ta_chrome *c = NULL;
     if (rv == 0)
       rv = heed__ta_chrome_new(&c);
@@ -335,6 +400,7 @@ int main(void) {
       cmocka_unit_test(test_refused),
       cmocka_unit_test(test_chrome_nonfinite),
       cmocka_unit_test(test_chrome_layers),
+      cmocka_unit_test(test_matrix),
       cmocka_unit_test(test_out_of_memory),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -186,6 +186,60 @@ static void test_round_trip(void **state) {
   heed_trace_free(NULL);
 }
 
+/* ---- a bid's coefficients ---- */
+
+/* With values on, a bid keeps its coefficients after its values, within
+ * HEED_TRACE_MAX_VALUES together; without, neither. */
+static void check_coef(const heed_trace_rec *r, size_t i, void *ctx) {
+  int *values = ctx;
+  if (r->kind != HEED_TRACE_BID)
+    return;
+  uint32_t n = i == 1 ? 32 : 1000, nc = 100;
+  assert_int_equal(r->count, n);
+  if (!*values) {
+    assert_null(r->coef);
+    assert_int_equal(r->ncoef, 0);
+    return;
+  }
+  uint32_t kept = i == 1 ? nc : HEED_TRACE_MAX_VALUES - n;
+  assert_int_equal(r->nvalues, n);
+  assert_int_equal(r->ncoef, kept);
+  for (uint32_t j = 0; j < kept; j++)
+    assert_true(r->coef[j] == 0.5f * (float)j - 3);
+  for (uint32_t j = 0; j < n; j++)
+    assert_true(r->values[j] == (float)j);
+  /* the summary is the values' only */
+  assert_true(fabs(r->mean - (n - 1) / 2.0) < 1e-9);
+}
+
+static void test_coef(void **state) {
+  (void)state;
+  float *vals = malloc(1000 * sizeof *vals), coef[100];
+  for (uint32_t j = 0; j < 1000; j++)
+    vals[j] = (float)j;
+  for (uint32_t j = 0; j < 100; j++)
+    coef[j] = 0.5f * (float)j - 3;
+  for (int values = 0; values <= 1; values++) {
+    char path[512];
+    path_in(path, sizeof path, values ? "coef1.trace" : "coef0.trace");
+    heed_trace *t = open_trace(path, 1, 0, values, 16);
+    for (int k = 0; k < 2; k++) {
+      heed_trace_event ev = make_event(1, vals, k ? 1000 : 32);
+      ev.receiver = (heed_trace_who){HEED_ROLE_HUB, 2, 0};
+      ev.sender = (heed_trace_who){HEED_ROLE_NEURON, 2, 3};
+      ev.coef = coef;
+      ev.ncoef = 100;
+      assert_int_equal(heed_trace_record(t, &ev), 0);
+    }
+    heed_trace_free(t);
+    int status;
+    size_t n = read_all(path, &status, check_coef, &values);
+    assert_int_equal(status, 0);
+    assert_true(n >= 3);
+  }
+  free(vals);
+}
+
 /* ---- names ---- */
 
 static void test_names(void **state) {
@@ -977,7 +1031,9 @@ static int teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_round_trip), cmocka_unit_test(test_names),
+      cmocka_unit_test(test_round_trip),
+      cmocka_unit_test(test_coef),
+      cmocka_unit_test(test_names),
       cmocka_unit_test(test_filters),    cmocka_unit_test(test_truncated),
       cmocka_unit_test(test_drops),      cmocka_unit_test(test_sampling),
       cmocka_unit_test(test_producers),  cmocka_unit_test(test_net),
