@@ -15,11 +15,11 @@
  * hidden neuron is nearly always bid both ways, so it is rarely touched.
  *
  * Prototype (output neurons, temp > 0): the neuron keeps mu, the running
- * mean of its inputs over the samples it was bid up on (its own class, the
- * last `memory` of them), and answers temp * (2 mu.x - |mu|^2). Since
- * |x|^2 is the same for every output, the argmax is the nearest class
- * mean: no output competes with another, so no output needs the classes
- * it never sees together with its own. A neuron that has claimed nothing
+ * mean of its inputs over the samples it was bid up on (its own class),
+ * and answers temp * (2 mu.x - |mu|^2). Since |x|^2 is the same for every
+ * output, the argmax is the nearest class mean (norm = 1: the mean at the
+ * smallest angle, mu.x / |mu|): no output competes with another, so no
+ * output needs the classes it never sees together with its own. A neuron that has claimed nothing
  * yet abstains (bias ABSTAIN). It passes down the fraction `teach` of its
  * bid (c = teach * w): at teach 0 the hidden layers receive no attention
  * and stay as initialized.
@@ -31,12 +31,13 @@
  * State: the anchor's floats (anchor.h), then mu[fan_in] and the count of
  * samples claimed.
  */
+#include <math.h>
 #include <string.h>
 
 #include "strategy/anchor.h"
 #include "strategy/builtin.h"
 
-enum { P_C, P_XI, P_AUTO, P_WARM, P_REFUSE, P_TEMP, P_MEMORY, P_TEACH };
+enum { P_C, P_XI, P_AUTO, P_WARM, P_REFUSE, P_TEMP, P_NORM, P_TEACH };
 
 /* An unclaimed output's bias: far below any claimed output's answer (at
  * most temp * |x|^2), so it takes no softmax mass and is never the argmax. */
@@ -59,26 +60,31 @@ static int wanted(const heed_neuron *n) {
   return 0;
 }
 
-/* Moves mu to the running mean of the inputs of the samples bid up on and
- * sets w = 2 temp mu, b = -temp |mu|^2. */
+/* Moves mu to the mean of the inputs of the samples bid up on, and sets
+ * the answer to temp * ((1 - norm) (2 mu.x - |mu|^2) + norm mu.x / |mu|):
+ * at norm 0 the nearest class mean, at 1 the class mean at the smallest
+ * angle (|x| is the same for every output, so both rank classes alike
+ * whatever x's size). */
 static void prototype(heed_neuron *n) {
   uint32_t m = n->fan_in;
   float *mu = n->state + heed__anchor_floats(m), *count = mu + m;
-  double memory = n->params[P_MEMORY], temp = n->params[P_TEMP];
+  double temp = n->params[P_TEMP], norm = n->params[P_NORM];
   for (uint32_t s = 0; s < n->batch; s++) {
     if (!(n->beta[s] > 0))
       continue;
     *count += 1;
-    float eta = (float)(1.0 / (*count < memory ? *count : memory));
+    float eta = 1.0f / *count;
     for (uint32_t i = 0; i < m; i++)
       mu[i] += eta * (n->x[(size_t)i * n->stride + s] - mu[i]);
   }
   double sq = 0;
-  for (uint32_t i = 0; i < m; i++) {
-    n->w[i] = (float)(2 * temp * mu[i]);
+  for (uint32_t i = 0; i < m; i++)
     sq += (double)mu[i] * mu[i];
-  }
-  *n->b = *count > 0 ? (float)(-temp * sq) : ABSTAIN;
+  double len = sqrt(sq);
+  double per = temp * (2 * (1 - norm) + (len > 0 ? norm / len : 0));
+  for (uint32_t i = 0; i < m; i++)
+    n->w[i] = (float)(per * mu[i]);
+  *n->b = *count > 0 ? (float)(-temp * (1 - norm) * sq) : ABSTAIN;
 }
 
 static void claim_respond(heed_neuron *n) {
@@ -116,7 +122,7 @@ const heed_strategy_ops heed__strategy_claim = {
                    "nobody wants it",
     .nparams = 8,
     /* Ranges: temp <= 1 keeps a claimed answer far above ABSTAIN for
-     * inputs of any sane size; memory >= 1 keeps the mean's step <= 1. */
+     * inputs of any sane size. */
     .params = {{"c", 1.0, "strength of the pull back to the anchor (hidden "
                           "neurons)", 0, 1e6},
                {"xi", 1e-3, "damping of the importance denominator", 1e-9,
@@ -129,8 +135,8 @@ const heed_strategy_ops heed__strategy_claim = {
                                "with no positive bid", 0, 1},
                {"temp", 0.01, "output neurons answer temp*(2mu.x-|mu|^2), "
                               "mu their class's mean input (0: off)", 0, 1},
-               {"memory", 1e9, "samples the prototype's running mean spans",
-                1, 1e12},
+               {"norm", 1.0, "0: nearest class mean, 1: smallest angle to it, "
+                             "between: a blend", 0, 1},
                {"teach", 0.0, "fraction of its bid a prototype output "
                               "passes down (0: hidden layers stay put)", 0,
                 1}},

@@ -242,47 +242,55 @@ static void test_claim_refuses_when_unwanted(void **state) {
   }
 }
 
-/* claim's prototype: an output neuron's weights become 2 temp mu and its
- * bias -temp |mu|^2, mu the mean input over the samples it was bid up on;
- * bids on other samples never move it; it passes down teach * w. */
+/* claim's prototype: an output neuron's answer is temp * ((1 - norm) *
+ * (2 mu.x - |mu|^2) + norm * mu.x / |mu|), mu the mean input over the
+ * samples it was bid up on; bids on other samples never move it; it passes
+ * down teach * w. */
 static void test_claim_output_is_class_mean(void **state) {
   (void)state;
   const heed_strategy_ops *ops = heed_strategy_find("claim");
   assert_non_null(ops);
-  toy t;
-  toy_init(&t, ops, 4);
-  t.n.output = 1;
-  t.params[5] = 0.5;  /* temp */
-  t.params[7] = 0.25; /* teach */
-  const int mine[3] = {0, 2, 5};
-  for (int s = 0; s < 8; s++)
-    t.beta[s] = -0.1f;
-  for (int k = 0; k < 3; k++)
-    t.beta[mine[k]] = 0.1f;
-  float w0[4];
-  memcpy(w0, t.w, sizeof w0);
-  ops->respond(&t.n);
-  double sq = 0;
-  for (int i = 0; i < 4; i++) {
-    double mu = 0;
+  for (int v = 0; v < 3; v++) {
+    const double norm = v * 0.5;
+    toy t;
+    toy_init(&t, ops, 4);
+    t.n.output = 1;
+    t.params[5] = 0.5;  /* temp */
+    t.params[6] = norm; /* norm */
+    t.params[7] = 0.25; /* teach */
+    const int mine[3] = {0, 2, 5};
+    for (int s = 0; s < 8; s++)
+      t.beta[s] = -0.1f;
     for (int k = 0; k < 3; k++)
-      mu += t.x[i * 8 + mine[k]];
-    mu /= 3;
-    sq += mu * mu;
-    assert_true(fabs(t.w[i] - 2 * 0.5 * mu) < 1e-6);
-    assert_true(t.c[i] == 0.25f * w0[i]);
+      t.beta[mine[k]] = 0.1f;
+    float w0[4];
+    memcpy(w0, t.w, sizeof w0);
+    ops->respond(&t.n);
+    double mu[4], sq = 0;
+    for (int i = 0; i < 4; i++) {
+      mu[i] = 0;
+      for (int k = 0; k < 3; k++)
+        mu[i] += t.x[i * 8 + mine[k]];
+      mu[i] /= 3;
+      sq += mu[i] * mu[i];
+      assert_true(t.c[i] == 0.25f * w0[i]); /* forward-pass weights */
+    }
+    for (int i = 0; i < 4; i++) {
+      double want = 0.5 * ((1 - norm) * 2 * mu[i] + norm * mu[i] / sqrt(sq));
+      assert_true(fabs(t.w[i] - want) < 1e-6);
+    }
+    assert_true(fabs(t.b + 0.5 * (1 - norm) * sq) < 1e-5);
+    /* a batch of other classes only: nothing moves, nothing is bid */
+    float w1[4], b1 = t.b;
+    memcpy(w1, t.w, sizeof w1);
+    for (int s = 0; s < 8; s++)
+      t.beta[s] = -0.1f;
+    ops->respond(&t.n);
+    assert_memory_equal(t.w, w1, sizeof w1);
+    assert_true(t.b == b1);
+    for (int s = 0; s < 8; s++)
+      assert_true(t.g[s] == 0);
   }
-  assert_true(fabs(t.b + 0.5 * sq) < 1e-5);
-  /* a batch of other classes only: nothing moves */
-  float w1[4], b1 = t.b;
-  memcpy(w1, t.w, sizeof w1);
-  for (int s = 0; s < 8; s++)
-    t.beta[s] = -0.1f;
-  ops->respond(&t.n);
-  assert_memory_equal(t.w, w1, sizeof w1);
-  assert_true(t.b == b1);
-  for (int s = 0; s < 8; s++)
-    assert_true(t.g[s] == 0);
 }
 
 /* Accuracy on the samples of x (n of them) with labels below `below`. */
