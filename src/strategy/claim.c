@@ -16,10 +16,10 @@
  *
  * Prototype (output neurons, temp > 0): the neuron keeps mu, the running
  * mean of its inputs over the samples it was bid up on (its own class),
- * and answers temp * (2 mu.x - |mu|^2). Since |x|^2 is the same for every
- * output, the argmax is the nearest class mean (norm = 1: the mean at the
- * smallest angle, mu.x / |mu|): no output competes with another, so no
- * output needs the classes it never sees together with its own. A neuron that has claimed nothing
+ * and answers temp * mu.x / |mu| (norm 1, the default: the class mean at
+ * the smallest angle) or temp * (2 mu.x - |mu|^2) (norm 0: since |x|^2 is
+ * the same for every output, the nearest class mean). No output competes
+ * with another, so none needs the classes it never sees with its own. A neuron that has claimed nothing
  * yet abstains (bias ABSTAIN). It passes down the fraction `teach` of its
  * bid (c = teach * w): at teach 0 the hidden layers receive no attention
  * and stay as initialized.
@@ -133,10 +133,11 @@ const heed_strategy_ops heed__strategy_claim = {
                               "another", 0, 1e9},
                {"refuse", 1.0, "fraction of the bids refused in a batch "
                                "with no positive bid", 0, 1},
-               {"temp", 0.01, "output neurons answer temp*(2mu.x-|mu|^2), "
-                              "mu their class's mean input (0: off)", 0, 1},
-               {"norm", 1.0, "0: nearest class mean, 1: smallest angle to it, "
-                             "between: a blend", 0, 1},
+               {"temp", 0.01, "scale of an output's answer to its class mean "
+                              "mu (0: no prototypes, ordinary outputs)", 0,
+                1},
+               {"norm", 1.0, "answer temp*((1-norm)*(2mu.x-|mu|^2) + "
+                             "norm*mu.x/|mu|)", 0, 1},
                {"teach", 0.0, "fraction of its bid a prototype output "
                               "passes down (0: hidden layers stay put)", 0,
                 1}},
