@@ -19,17 +19,21 @@
  * and answers temp * mu.x / |mu| (norm 1, the default: the class mean at
  * the smallest angle) or temp * (2 mu.x - |mu|^2) (norm 0: since |x|^2 is
  * the same for every output, the nearest class mean). No output competes
- * with another, so none needs the classes it never sees with its own. A neuron that has claimed nothing
- * yet abstains (bias ABSTAIN). It passes down the fraction `teach` of its
- * bid (c = teach * w): at teach 0 the hidden layers receive no attention
- * and stay as initialized.
+ * with another, so none needs the classes it never sees with its own.
+ * With spread > 0 it measures each input in units of its spread over
+ * every sample it has seen (all classes: every output sees every input),
+ * 1 / sqrt(var_i + spread): a shared diagonal metric. A neuron that has
+ * claimed nothing yet abstains (bias ABSTAIN). It passes down the fraction
+ * `teach` of its bid (c = teach * w): at teach 0 the hidden layers receive
+ * no attention and stay as initialized.
  *
  * Hidden neurons (and output neurons at temp 0) step with guard's
  * per-synapse anchoring (anchor.h): consolidation on CONSOLIDATE or, with
  * auto > 0, when the attention they are bid jumps.
  *
  * State: the anchor's floats (anchor.h), then mu[fan_in] and the count of
- * samples claimed.
+ * samples claimed, then each input's mean and variance over every sample
+ * and the count of samples seen.
  */
 #include <math.h>
 #include <string.h>
@@ -37,15 +41,20 @@
 #include "strategy/anchor.h"
 #include "strategy/builtin.h"
 
-enum { P_C, P_XI, P_AUTO, P_WARM, P_REFUSE, P_TEMP, P_NORM, P_TEACH };
+enum { P_C, P_XI, P_AUTO, P_SPREAD, P_REFUSE, P_TEMP, P_NORM, P_TEACH };
+/* Batches after a self-detected boundary before detecting another (guard's
+ * default warm). */
+#define WARM 50
 
 /* An unclaimed output's bias: far below any claimed output's answer (at
  * most temp * |x|^2), so it takes no softmax mass and is never the argmax. */
 #define ABSTAIN (-1e4f)
 
+/* After the anchor's floats: mu[n], count, then the spread of every input
+ * over every sample seen: mean[n], var[n], seen. */
 static size_t claim_state(const double *params, uint32_t fan_in) {
   (void)params;
-  return heed__anchor_floats(fan_in) + fan_in + 1; /* + mu, count */
+  return heed__anchor_floats(fan_in) + 3 * (size_t)fan_in + 2;
 }
 
 static heed__anchor_cfg cfg_of(const heed_neuron *n) {
@@ -60,30 +69,51 @@ static int wanted(const heed_neuron *n) {
   return 0;
 }
 
-/* Moves mu to the mean of the inputs of the samples bid up on, and sets
- * the answer to temp * ((1 - norm) (2 mu.x - |mu|^2) + norm mu.x / |mu|):
- * at norm 0 the nearest class mean, at 1 the class mean at the smallest
- * angle (|x| is the same for every output, so both rank classes alike
- * whatever x's size). */
-static void prototype(heed_neuron *n) {
+/* Every sample into the input statistics (mean, variance: Welford), the
+ * samples bid up on into mu. */
+static void observe(heed_neuron *n) {
   uint32_t m = n->fan_in;
   float *mu = n->state + heed__anchor_floats(m), *count = mu + m;
-  double temp = n->params[P_TEMP], norm = n->params[P_NORM];
+  float *mean = count + 1, *var = mean + m, *seen = var + m;
   for (uint32_t s = 0; s < n->batch; s++) {
+    float e = 1.0f / (*seen += 1);
+    for (uint32_t i = 0; i < m; i++) {
+      float x = n->x[(size_t)i * n->stride + s], d = x - mean[i];
+      mean[i] += e * d;
+      var[i] += e * (d * (x - mean[i]) - var[i]);
+    }
     if (!(n->beta[s] > 0))
       continue;
-    *count += 1;
-    float eta = 1.0f / *count;
+    float eta = 1.0f / (*count += 1);
     for (uint32_t i = 0; i < m; i++)
       mu[i] += eta * (n->x[(size_t)i * n->stride + s] - mu[i]);
   }
-  double sq = 0;
-  for (uint32_t i = 0; i < m; i++)
-    sq += (double)mu[i] * mu[i];
+}
+
+/* The answer, in units u_i = 1 / sqrt(var_i + spread) of each input (1
+ * when spread is 0), with x' = u x and mu' = u mu:
+ *   temp * ((1 - norm) (2 mu'.x' - |mu'|^2) + norm mu'.x' / |mu'|):
+ * at norm 0 the nearest class mean, at 1 the class mean at the smallest
+ * angle (|x'| is the same for every output, so both rank classes alike
+ * whatever x's size). Recomputed every batch: an old class's weights
+ * follow the input statistics, never the bids of other classes. */
+static void prototype(heed_neuron *n) {
+  uint32_t m = n->fan_in;
+  const float *mu = n->state + heed__anchor_floats(m), *count = mu + m;
+  const float *var = count + 1 + m;
+  double temp = n->params[P_TEMP], norm = n->params[P_NORM];
+  double spread = n->params[P_SPREAD], sq = 0;
+  observe(n);
+  for (uint32_t i = 0; i < m; i++) {
+    double u = spread > 0 ? 1 / sqrt(var[i] + spread) : 1;
+    sq += (mu[i] * u) * (mu[i] * u);
+  }
   double len = sqrt(sq);
   double per = temp * (2 * (1 - norm) + (len > 0 ? norm / len : 0));
-  for (uint32_t i = 0; i < m; i++)
-    n->w[i] = (float)(per * mu[i]);
+  for (uint32_t i = 0; i < m; i++) {
+    double u = spread > 0 ? 1 / (var[i] + spread) : 1;
+    n->w[i] = (float)(per * mu[i] * u);
+  }
   *n->b = *count > 0 ? (float)(-temp * (1 - norm) * sq) : ABSTAIN;
 }
 
@@ -91,7 +121,7 @@ static void claim_respond(heed_neuron *n) {
   heed__anchor_cfg cfg = cfg_of(n);
   int proto = n->output && n->params[P_TEMP] > 0;
   heed__anchor_begin(n);
-  heed__anchor_detect(n, &cfg, n->params[P_AUTO], n->params[P_WARM]);
+  heed__anchor_detect(n, &cfg, n->params[P_AUTO], WARM);
   heed_neuron_signal(n, n->g);
   if (!wanted(n)) { /* nobody bids me up: refuse to be talked down */
     float keep = (float)(1 - n->params[P_REFUSE]);
@@ -121,16 +151,17 @@ const heed_strategy_ops heed__strategy_claim = {
                    "they are bid up on); no neuron is bid down while "
                    "nobody wants it",
     .nparams = 8,
-    /* Ranges: temp <= 1 keeps a claimed answer far above ABSTAIN for
-     * inputs of any sane size. */
+    /* Ranges: temp <= 1 keeps a claimed answer (at most temp * |x'|) far
+     * above ABSTAIN unless the inputs are huge against sqrt(spread). */
     .params = {{"c", 1.0, "strength of the pull back to the anchor (hidden "
                           "neurons)", 0, 1e6},
                {"xi", 1e-3, "damping of the importance denominator", 1e-9,
                 1e6},
                {"auto", 0.0, "self-detect boundaries when mean|beta| jumps "
                              "by this factor (0: only on CONSOLIDATE)", 0, 1e6},
-               {"warm", 50.0, "batches after a boundary before detecting "
-                              "another", 0, 1e9},
+               {"spread", 1e-4, "outputs measure each input in units of "
+                                "sqrt(its variance + spread) (0: raw)", 0,
+                1e6},
                {"refuse", 1.0, "fraction of the bids refused in a batch "
                                "with no positive bid", 0, 1},
                {"temp", 0.01, "scale of an output's answer to its class mean "
