@@ -24,7 +24,7 @@ for bad in "--batch 0" "--batch 1025" "--threads 3" "--batch" "--hidden 0,5" \
   [ "$(echo "$err" | wc -l)" = 1 ] || fail "bench net $bad: $err"
 done
 
-for bad in "--batches 0" "--batches 1,x" "--runs 0" "--threads 3"; do
+for bad in "--batches 0" "--batches 1,x" "--runs 0" "--threads 3" "--hidden 5" "--hidden 0,9"; do
   # shellcheck disable=SC2086
   if err=$(/usr/bin/python3 "$src/tools/bench-vs-torch" --build /nonexistent $bad 2>&1 >/dev/null); then
     fail "bench-vs-torch $bad: exit 0"
