@@ -24,6 +24,12 @@ for bad in "--batch 0" "--batch 1025" "--threads 3" "--batch" "--hidden 0,5" \
   [ "$(echo "$err" | wc -l)" = 1 ] || fail "bench net $bad: $err"
 done
 
+for bad in "--spin-us x" "--spin-us -1" "--spin-us"; do
+  # shellcheck disable=SC2086
+  if err=$("$heed" bench runtime $bad 2>&1 >/dev/null); then fail "bench runtime $bad: exit 0"; fi
+  echo "$err" | head -n 1 | grep -q -- "--spin-us" || fail "bench runtime $bad: $err"
+done
+
 for bad in "--batches 0" "--batches 1,x" "--runs 0" "--threads 3" "--hidden 5" "--hidden 0,9"; do
   # shellcheck disable=SC2086
   if err=$(/usr/bin/python3 "$src/tools/bench-vs-torch" --build /nonexistent $bad 2>&1 >/dev/null); then
