@@ -17,7 +17,7 @@ out=$("$heed" bench net --batch 9 --hidden 20,12 --threads 1 --steps 3 --runs 1 
 echo "$out" | grep -q '"case":"bp-actors","threads":1,"batch":9,"hidden":\[20,12\]' ||
   fail "bench net --hidden 20,12: $out"
 
-for bad in "--batch 0" "--batch 1025" "--threads 3" "--batch" "--hidden 0,5" \
+for bad in "--batch 0" "--batch 1025" "--threads 3" "--batch" "--hidden 0,5" "--spin-us x" \
     "--hidden 5" "--hidden 5,4097" "--hidden 5,5,5" "--hidden"; do
   # shellcheck disable=SC2086
   if err=$("$heed" bench net $bad 2>&1 >/dev/null); then fail "bench net $bad: exit 0"; fi
