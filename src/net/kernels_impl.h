@@ -362,8 +362,9 @@ KATTR __attribute__((unused)) static void KNAME(block_c)(const float *const a[],
  * M <= 8 pointers to a). The last vector is masked: lanes past the end
  * are neither read nor written. first: start from 0, else from the sums
  * in o; b: add it (the last chunk only). */
-KATTR KINLINE void KNAME(tile16)(const float *const *a, size_t K,
-                                 const float *x, size_t ldx, const float *b,
+KATTR KINLINE void KNAME(tile16)(const float *const *a, size_t astep,
+                                 size_t K, const float *x, size_t ldx,
+                                 const float *b,
                                  float *const *o, __mmask16 last, int first,
                                  const int M, const int V) {
   __m512 acc[8][4];
@@ -379,7 +380,7 @@ KATTR KINLINE void KNAME(tile16)(const float *const *a, size_t K,
       xv[v] = _mm512_loadu_ps(xk + 16 * v);
     xv[V - 1] = _mm512_maskz_loadu_ps(last, xk + 16 * (V - 1));
     for (int q = 0; q < M; q++) {
-      const __m512 aq = _mm512_set1_ps(a[q][k]);
+      const __m512 aq = _mm512_set1_ps(a[q][k * astep]);
       for (int v = 0; v < V; v++)
         acc[q][v] = _mm512_fmadd_ps(aq, xv[v], acc[q][v]);
     }
@@ -397,7 +398,8 @@ KATTR KINLINE void KNAME(tile16)(const float *const *a, size_t K,
 
 /* One chunk of one strip of V vectors of lanes from l0, for all m
  * neurons: tiles of MB, then 4, 2, 1 neurons (no padding). */
-KATTR KINLINE void KNAME(strip16)(const float *const *a, size_t m, size_t K,
+KATTR KINLINE void KNAME(strip16)(const float *const *a, size_t m,
+                                  size_t astep, size_t K,
                                   const float *x, size_t ldx,
                                   const float *b, float *const *out,
                                   size_t l0, __mmask16 last, int first,
@@ -411,22 +413,26 @@ KATTR KINLINE void KNAME(strip16)(const float *const *a, size_t m, size_t K,
     for (int q = 0; q < M; q++)
       o[q] = out[q0 + q] + l0;
     if (M == MB)
-      KNAME(tile16)(a + q0, K, x + l0, ldx, bq, o, last, first, MB, V);
+      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, first, MB,
+                    V);
     else if (M == 4)
-      KNAME(tile16)(a + q0, K, x + l0, ldx, bq, o, last, first, 4, V);
+      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, first, 4,
+                    V);
     else if (M == 2)
-      KNAME(tile16)(a + q0, K, x + l0, ldx, bq, o, last, first, 2, V);
+      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, first, 2,
+                    V);
     else
-      KNAME(tile16)(a + q0, K, x + l0, ldx, bq, o, last, first, 1, V);
+      KNAME(tile16)(a + q0, astep, K, x + l0, ldx, bq, o, last, first, 1,
+                    V);
     q0 += (size_t)M;
   }
 }
 
 /* One chunk of rows (a[q][0..K) already contiguous), every lane. */
-KATTR static void KNAME(chunk)(const float *const *a, size_t m, size_t K,
-                               const float *x, size_t ldx, size_t lanes,
-                               const float *b, float *const *out,
-                               int first) {
+KATTR static void KNAME(chunk)(const float *const *a, size_t m, size_t astep,
+                               size_t K, const float *x, size_t ldx,
+                               size_t lanes, const float *b,
+                               float *const *out, int first) {
   for (size_t l0 = 0; l0 < lanes;) {
     size_t rem = lanes - l0, nv = (rem + 15) / 16;
     int V = nv >= 4 ? 4 : (int)nv;
@@ -435,16 +441,16 @@ KATTR static void KNAME(chunk)(const float *const *a, size_t m, size_t K,
                                             : 0xffffu);
     switch (V) {
     case 4:
-      KNAME(strip16)(a, m, K, x, ldx, b, out, l0, last, first, 4);
+      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, first, 4);
       break;
     case 3:
-      KNAME(strip16)(a, m, K, x, ldx, b, out, l0, last, first, 3);
+      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, first, 3);
       break;
     case 2:
-      KNAME(strip16)(a, m, K, x, ldx, b, out, l0, last, first, 2);
+      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, first, 2);
       break;
     default:
-      KNAME(strip16)(a, m, K, x, ldx, b, out, l0, last, first, 1);
+      KNAME(strip16)(a, m, astep, K, x, ldx, b, out, l0, last, first, 1);
     }
     l0 += width;
   }
@@ -454,10 +460,10 @@ KATTR static void KNAME(chunk)(const float *const *a, size_t m, size_t K,
 /* AVX2: tiles of M neurons x V vectors of 8 lanes (at most 12
  * accumulators of the 16 ymm registers); lanes past the last whole
  * vector go to the portable form. */
-KATTR KINLINE void KNAME(tile8)(const float *const *a, size_t K,
-                                const float *x, size_t ldx, const float *b,
-                                float *const *o, int first, const int M,
-                                const int V) {
+KATTR KINLINE void KNAME(tile8)(const float *const *a, size_t astep,
+                                size_t K, const float *x, size_t ldx,
+                                const float *b, float *const *o, int first,
+                                const int M, const int V) {
   __m256 acc[8][2];
   for (int q = 0; q < M; q++)
     for (int v = 0; v < V; v++)
@@ -468,7 +474,7 @@ KATTR KINLINE void KNAME(tile8)(const float *const *a, size_t K,
     for (int v = 0; v < V; v++)
       xv[v] = _mm256_loadu_ps(xk + 8 * v);
     for (int q = 0; q < M; q++) {
-      const __m256 aq = _mm256_broadcast_ss(a[q] + k);
+      const __m256 aq = _mm256_broadcast_ss(a[q] + k * astep);
       for (int v = 0; v < V; v++)
         acc[q][v] = _mm256_fmadd_ps(aq, xv[v], acc[q][v]);
     }
@@ -480,8 +486,9 @@ KATTR KINLINE void KNAME(tile8)(const float *const *a, size_t K,
                          : acc[q][v]);
 }
 
-KATTR KINLINE void KNAME(strip8)(const float *const *a, size_t m, size_t K,
-                                 const float *x, size_t ldx, const float *b,
+KATTR KINLINE void KNAME(strip8)(const float *const *a, size_t m,
+                                 size_t astep, size_t K, const float *x,
+                                 size_t ldx, const float *b,
                                  float *const *out, size_t l0, int first,
                                  const int V) {
   const int MB = V == 2 ? 6 : 8;
@@ -493,35 +500,38 @@ KATTR KINLINE void KNAME(strip8)(const float *const *a, size_t m, size_t K,
     for (int q = 0; q < M; q++)
       o[q] = out[q0 + q] + l0;
     if (M == MB)
-      KNAME(tile8)(a + q0, K, x + l0, ldx, bq, o, first, MB, V);
+      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, first, MB, V);
     else if (M == 4)
-      KNAME(tile8)(a + q0, K, x + l0, ldx, bq, o, first, 4, V);
+      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, first, 4, V);
     else if (M == 2)
-      KNAME(tile8)(a + q0, K, x + l0, ldx, bq, o, first, 2, V);
+      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, first, 2, V);
     else
-      KNAME(tile8)(a + q0, K, x + l0, ldx, bq, o, first, 1, V);
+      KNAME(tile8)(a + q0, astep, K, x + l0, ldx, bq, o, first, 1, V);
     q0 += (size_t)M;
   }
 }
 
-KATTR static void KNAME(chunk)(const float *const *a, size_t m, size_t K,
-                               const float *x, size_t ldx, size_t lanes,
-                               const float *b, float *const *out,
-                               int first) {
+KATTR static void KNAME(chunk)(const float *const *a, size_t m, size_t astep,
+                               size_t K, const float *x, size_t ldx,
+                               size_t lanes, const float *b,
+                               float *const *out, int first) {
   size_t l0 = 0;
   for (; l0 + 16 <= lanes; l0 += 16)
-    KNAME(strip8)(a, m, K, x, ldx, b, out, l0, first, 2);
+    KNAME(strip8)(a, m, astep, K, x, ldx, b, out, l0, first, 2);
   if (l0 + 8 <= lanes)
-    KNAME(strip8)(a, m, K, x, ldx, b, out, l0, first, 1);
+    KNAME(strip8)(a, m, astep, K, x, ldx, b, out, l0, first, 1);
 }
 #define KVLANES(lanes) ((lanes) / 8 * 8)
 #endif
 
 #if defined(KVEC16) || defined(KVEC8)
 /* Chunks of KCHUNK rows, in order; within a chunk, strips of lanes, and
- * within a strip, tiles of neurons. A coefficient column read with a
- * stride (astep > 1: one value a row, a page apart at ldc 1024) is first
- * copied into a contiguous panel, once per chunk for all tiles. */
+ * within a strip, tiles of neurons. Coefficient columns read with a
+ * stride (astep > 1, the attention sum: one value a row, rows a page
+ * apart at ldc 1024) are read in place when they are adjacent (a cohort
+ * on one loop: every broadcast of a row hits one cache line); otherwise
+ * (columns T apart) they are first copied into a panel of one row of m
+ * values per k, once per chunk for all tiles. */
 KATTR static void KNAME(block)(const float *const a[], size_t m,
                                size_t astep, size_t K,
                                const float *restrict x, size_t ldx,
@@ -532,6 +542,10 @@ KATTR static void KNAME(block)(const float *const a[], size_t m,
   for (size_t q0 = 0; q0 < m; q0 += HEED_COHORT) {
     size_t mm = m - q0 < HEED_COHORT ? m - q0 : HEED_COHORT;
     const float *bb = b ? b + q0 : NULL;
+    int adjacent = 1;
+    for (size_t q = 1; q < mm; q++)
+      adjacent &= a[q0 + q] == a[q0] + q;
+    int pack = astep != 1 && !adjacent;
     if (K == 0) /* nothing to sum: the bias alone, or 0 */
       for (size_t q = 0; q < mm; q++)
         for (size_t l = 0; l < lanes; l++)
@@ -540,12 +554,12 @@ KATTR static void KNAME(block)(const float *const a[], size_t m,
       size_t kn = K - k0 < KCHUNK ? K - k0 : KCHUNK;
       const float *aa[HEED_COHORT];
       for (size_t q = 0; q < mm; q++)
-        aa[q] = astep == 1 ? a[q0 + q] + k0 : panel + q * KCHUNK;
-      if (astep != 1)
+        aa[q] = pack ? panel + q : a[q0 + q] + k0 * astep;
+      if (pack)
         for (size_t k = 0; k < kn; k++)
           for (size_t q = 0; q < mm; q++)
-            panel[q * KCHUNK + k] = a[q0 + q][(k0 + k) * astep];
-      KNAME(chunk)(aa, mm, kn, x + k0 * ldx, ldx, vl,
+            panel[k * mm + q] = a[q0 + q][(k0 + k) * astep];
+      KNAME(chunk)(aa, mm, pack ? mm : astep, kn, x + k0 * ldx, ldx, vl,
                    k0 + kn == K ? bb : NULL, out + q0, k0 == 0);
     }
     if (vl < lanes) /* the lanes past the last whole vector */

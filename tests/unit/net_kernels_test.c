@@ -125,10 +125,22 @@ static void check_block(const heed_kernels *k) {
           k->dot_rows(ws[q], n, x, S, b[q], want);
           assert_memory_equal(want, outs[q], S * sizeof(float));
         }
-        if (n <= m) { /* attention: n bidders, ldc m */
+        if (n <= m) { /* attention: n bidders, ldc m, adjacent columns */
           k->block(cs, m, m, n, x, S, S, NULL, outs);
           for (size_t q = 0; q < m; q++) {
             k->gather(cs[q], m, x, n, S, want);
+            assert_memory_equal(want, outs[q], S * sizeof(float));
+          }
+        }
+        if (2 * n <= m) { /* columns two apart (a cohort on 1 of 2 loops):
+                           * the copied panel */
+          const float *c2[HEED_COHORT];
+          size_t half = (m + 1) / 2;
+          for (size_t q = 0; q < half; q++)
+            c2[q] = w + 2 * q;
+          k->block(c2, half, m, n / 2 ? n / 2 : 1, x, S, S, NULL, outs);
+          for (size_t q = 0; q < half; q++) {
+            k->gather(c2[q], m, x, n / 2 ? n / 2 : 1, S, want);
             assert_memory_equal(want, outs[q], S * sizeof(float));
           }
         }
