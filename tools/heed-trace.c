@@ -228,10 +228,11 @@ static int subscribe(const char *url, nng_socket *sp, live_peer *lp) {
     return fail("cannot open a subscriber: %s", nng_strerror(rv));
   nng_socket_set(s, NNG_OPT_SUB_SUBSCRIBE, "", 0);
   nng_socket_set_ms(s, NNG_OPT_RECVTIMEO, 200);
-  /* waiting for a run to start: try every quarter second, so that little
-   * of it goes by unseen */
+  /* waiting for a run to start: try every tenth of a second (a refused
+   * connection costs next to nothing), so that little of it goes by
+   * unseen: a run over before tail connects is one tail never sees end */
   nng_socket_set_ms(s, NNG_OPT_RECONNMINT, 50);
-  nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 250);
+  nng_socket_set_ms(s, NNG_OPT_RECONNMAXT, 100);
   /* A record is at most HEED_TRACE_MAX_RECORD bytes. */
   nng_socket_set_size(s, NNG_OPT_RECVMAXSZ, HEED_TRACE_MAX_RECORD);
   if (lp && ((rv = nng_pipe_notify(s, NNG_PIPE_EV_ADD_POST, on_pipe, lp)) ||
