@@ -28,6 +28,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #include <msgpack.h>
 #include <nng/nng.h>
 #include <nng/protocol/pubsub0/pub.h>
@@ -37,15 +41,21 @@
 #include "heed/trace.h"
 #include "trace/internal.h"
 
+/* Events with at most this many values (a batch's row or bid, at the
+ * usual batch sizes) leave their summary to the writer: see
+ * heed_trace_record. 32 floats make a slot 128 bytes longer. */
+#define SUM_LATER 32
+
 typedef struct slot {
   _Atomic size_t seq;
   heed_trace_event ev; /* ev.values unused: the copy follows the slot */
   uint32_t nvals;      /* values copied */
   uint32_t ncoef;      /* coefficients copied, after them */
+  int later;           /* vals holds all ev.count values, not summarized yet */
   float min, max;
   double mean, mean_abs;
   const char *name; /* a MARK's */
-  float vals[]; /* values_cap floats */
+  float vals[]; /* raw_cap floats */
 } slot;
 
 struct heed_trace {
@@ -55,7 +65,8 @@ struct heed_trace {
   _Atomic uint64_t written;
   unsigned char *slots;
   size_t stride, mask;
-  uint32_t values_cap;
+  uint32_t values_cap; /* values stored per event: 0 or MAX_VALUES */
+  uint32_t raw_cap;    /* values a slot holds: at least SUM_LATER */
 
   uint32_t kinds;
   uint64_t keep_below; /* batch kept when hash >> 11 < keep_below */
@@ -163,6 +174,7 @@ int heed_trace_metric(heed_trace *t, uint64_t step, double loss,
   s->ev.fanout = n; /* the slot's fields, reused: see encode_metric */
   s->nvals = 0;
   s->ncoef = 0;
+  s->later = 0;
   s->mean = loss;
   s->mean_abs = accuracy;
   atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
@@ -186,9 +198,68 @@ int heed_trace_mark(heed_trace *t, uint64_t step, const char *name,
   s->ev.fanout = value;
   s->nvals = 0;
   s->ncoef = 0;
+  s->later = 0;
   s->name = name;
   atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
   return 0;
+}
+
+/* The sum, sum of |x|, min and max of v[0..n), n > 0. It runs on the
+ * actor's thread for every traced message with values (a row, a bid: one
+ * value per sample): one dependent chain of double adds per value was
+ * most of what recording cost the actors (callgrind: 15 instructions a
+ * value, docs/tracing.md), and the compiler does not vectorize it (the
+ * adds may not be reordered), so on x86-64 it takes four values at a
+ * time in SSE2 (part of the x86-64 baseline): about 4 instructions a
+ * value. The sums are still in double; only their order changes. min and
+ * max skip NaNs after the first value, as `x < mn ? x : mn` does (minps
+ * returns its second operand when either is NaN). */
+static void summarize(const float *v, uint32_t n, double *sum, double *sabs,
+                      float *mn, float *mx) {
+  uint32_t i = 0;
+  double ts = 0, ta = 0;
+  float tl = v[0], th = v[0];
+#ifdef __SSE2__
+  if (n >= 4) {
+    const __m128 mag = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    __m128d s0 = _mm_setzero_pd(), s1 = s0, a0 = s0, a1 = s0;
+    __m128 lo = _mm_set1_ps(v[0]), hi = lo;
+    for (; i + 4 <= n; i += 4) {
+      __m128 x = _mm_loadu_ps(v + i), ax = _mm_and_ps(x, mag);
+      lo = _mm_min_ps(x, lo);
+      hi = _mm_max_ps(x, hi);
+      s0 = _mm_add_pd(s0, _mm_cvtps_pd(x));
+      s1 = _mm_add_pd(s1, _mm_cvtps_pd(_mm_movehl_ps(x, x)));
+      a0 = _mm_add_pd(a0, _mm_cvtps_pd(ax));
+      a1 = _mm_add_pd(a1, _mm_cvtps_pd(_mm_movehl_ps(ax, ax)));
+    }
+    double p[2], q[2];
+    float l[4], h[4];
+    _mm_storeu_pd(p, s0);
+    _mm_storeu_pd(q, s1);
+    ts = (p[0] + q[0]) + (p[1] + q[1]);
+    _mm_storeu_pd(p, a0);
+    _mm_storeu_pd(q, a1);
+    ta = (p[0] + q[0]) + (p[1] + q[1]);
+    _mm_storeu_ps(l, lo);
+    _mm_storeu_ps(h, hi);
+    for (int j = 0; j < 4; j++) {
+      tl = l[j] < tl ? l[j] : tl;
+      th = h[j] > th ? h[j] : th;
+    }
+  }
+#endif
+  for (; i < n; i++) {
+    float x = v[i];
+    ts += x;
+    ta += fabsf(x);
+    tl = x < tl ? x : tl;
+    th = x > th ? x : th;
+  }
+  *sum = ts;
+  *sabs = ta;
+  *mn = tl;
+  *mx = th;
 }
 
 int heed_trace_record(heed_trace *t, const heed_trace_event *ev) {
@@ -200,21 +271,26 @@ int heed_trace_record(heed_trace *t, const heed_trace_event *ev) {
     return HEED_EAGAIN;
   s->ev = *ev;
   s->ev.values = NULL;
-  double sum = 0, sabs = 0;
-  float mn = 0, mx = 0;
   uint32_t n = ev->count;
   uint32_t keep = n < t->values_cap ? n : t->values_cap;
-  if (n) {
-    mn = mx = ev->values[0];
-    for (uint32_t i = 0; i < n; i++) {
-      float v = ev->values[i];
-      sum += v;
-      sabs += fabsf(v);
-      mn = v < mn ? v : mn;
-      mx = v > mx ? v : mx;
+  /* Values that fit the slot are copied and summarized by the writer:
+   * a copy costs the actor less than the summary, and the writer runs on
+   * a thread of its own. */
+  s->later = n && n <= t->raw_cap;
+  if (s->later) {
+    memcpy(s->vals, ev->values, n * sizeof(float));
+  } else {
+    double sum = 0, sabs = 0;
+    float mn = 0, mx = 0;
+    if (n) {
+      summarize(ev->values, n, &sum, &sabs, &mn, &mx);
+      if (keep)
+        memcpy(s->vals, ev->values, keep * sizeof(float));
     }
-    if (keep)
-      memcpy(s->vals, ev->values, keep * sizeof(float));
+    s->mean = n ? sum / n : 0;
+    s->mean_abs = n ? sabs / n : 0;
+    s->min = mn;
+    s->max = mx;
   }
   s->nvals = keep;
   s->ncoef = 0;
@@ -223,12 +299,21 @@ int heed_trace_record(heed_trace *t, const heed_trace_event *ev) {
     s->ncoef = ev->ncoef < room ? ev->ncoef : room;
     memcpy(s->vals + keep, ev->coef, s->ncoef * sizeof(float));
   }
-  s->mean = n ? sum / n : 0;
-  s->mean_abs = n ? sabs / n : 0;
-  s->min = mn;
-  s->max = mx;
   atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
   return 0;
+}
+
+/* The writer's half of heed_trace_record: the summary of values it left
+ * in the slot. */
+static void summarize_later(slot *s) {
+  if (!s->later)
+    return;
+  double sum, sabs;
+  uint32_t n = s->ev.count;
+  summarize(s->vals, n, &sum, &sabs, &s->min, &s->max);
+  s->mean = sum / n;
+  s->mean_abs = sabs / n;
+  s->later = 0;
 }
 
 void heed_trace_stats_get(heed_trace *t, heed_trace_stats *st) {
@@ -577,10 +662,15 @@ static void encode_mark(heed_trace *t, const slot *s) {
  * writes: the smallest encoding of each integer) instead of through the
  * packer's callback per element. */
 
+/* v's low n bytes (1, 2, 4 or 8), big-endian: one byte swap and one
+ * store, not a loop per byte (the writer does this for every field). */
 static inline unsigned char *w_be(unsigned char *p, uint64_t v, int n) {
-  for (int i = n - 1; i >= 0; i--)
-    *p++ = (unsigned char)(v >> (8 * i));
-  return p;
+  uint64_t b = v << (8 * (8 - n)); /* its first byte at the top */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  b = __builtin_bswap64(b);
+#endif
+  memcpy(p, &b, 8); /* callers leave 8 bytes of room: see encode_plain */
+  return p + n;
 }
 
 static inline unsigned char *w_uint(unsigned char *p, uint64_t v) {
@@ -633,7 +723,23 @@ static inline unsigned char *w_who(unsigned char *p, const heed_trace_who *w) {
   return w_uint(p, w->index);
 }
 
-/* An event without stored values into b (at most 256 bytes); its length. */
+/* A kind's name as a msgpack string, from a table: strlen and a memcpy
+ * call per record showed in the writer's profile. */
+static inline unsigned char *w_kind(unsigned char *p, uint32_t kind) {
+  static const unsigned char names[][8] = {
+      "\xa7" "forward", "\xa3" "bid", "\xa7" "control", "\xa5" "batch",
+      "\xa6" "labels",  "\xa5" "drops", "\xa6" "metric", "\xa4" "mark",
+      "\xa5" "loops",   "\xa1" "?"};
+  unsigned i = kind && !(kind & (kind - 1)) && kind < (1u << 9)
+                   ? (unsigned)__builtin_ctz(kind)
+                   : 9;
+  memcpy(p, names[i], 8); /* room: see encode_plain */
+  return p + 1 + (names[i][0] & 0x1f);
+}
+
+/* An event without stored values into b (at least 256 bytes: the record
+ * takes at most 140, and each field may store up to 8 bytes past its
+ * end); its length. */
 static size_t encode_plain(const heed_trace *t, const slot *s,
                            unsigned char *b) {
   const heed_trace_event *ev = &s->ev;
@@ -646,7 +752,7 @@ static size_t encode_plain(const heed_trace *t, const slot *s,
   p = w_uint(w_str(p, "t"), since_start((heed_trace *)t, ev->t_ns));
   p = w_uint(w_str(p, "run"), t->run);
   p = w_uint(w_str(p, "batch"), ev->batch);
-  p = w_str(w_str(p, "kind"), heed_trace_kind_name(ev->kind));
+  p = w_kind(w_str(p, "kind"), ev->kind);
   p = w_who(w_str(p, "from"), &ev->sender);
   p = w_who(w_str(p, "to"), &ev->receiver);
   p = w_uint(w_str(p, "fanout"), ev->fanout);
@@ -664,6 +770,31 @@ static size_t encode_plain(const heed_trace *t, const slot *s,
   return (size_t)(p - b);
 }
 
+/* A plain event to every sink. Encoded straight into the file's buffer
+ * when there is a file (a copy less per record, the most common one), else
+ * on the stack. */
+#define PLAIN_MAX 256
+static void encode_plain_to(heed_trace *t, const slot *s) {
+  const heed_trace_event *ev = &s->ev;
+  int live = ev->kind == HEED_TRACE_CONTROL || live_wants(t, ev->batch);
+  t->shed += t->live && !live;
+  if (t->fd >= 0 && t->flen + PLAIN_MAX > FILE_BUF)
+    file_flush(t);
+  if (t->fd < 0 || atomic_load_explicit(&t->file_err, memory_order_relaxed)) {
+    unsigned char b[PLAIN_MAX];
+    emit_to(t, b, encode_plain(t, s, b), 1, live);
+    return;
+  }
+  unsigned char *b = (unsigned char *)t->fbuf + t->flen;
+  size_t n = encode_plain(t, s, b);
+  t->flen += n;
+  t->fevents++;
+  if (t->live && live)
+    nng_send(t->sock, b, n, NNG_FLAG_NONBLOCK);
+  if (t->sink)
+    t->sink(t->sink_arg, b, n);
+}
+
 static void encode_event(heed_trace *t, const slot *s) {
   msgpack_packer *pk = &t->pk;
   const heed_trace_event *ev = &s->ev;
@@ -676,11 +807,7 @@ static void encode_event(heed_trace *t, const slot *s) {
     return;
   }
   if (!s->nvals && !s->ncoef) {
-    unsigned char b[256];
-    size_t n = encode_plain(t, s, b);
-    int live = ev->kind == HEED_TRACE_CONTROL || live_wants(t, ev->batch);
-    t->shed += t->live && !live;
-    emit_to(t, b, n, 1, live);
+    encode_plain_to(t, s);
     if (t->watch)
       watch_event(t, s);
     atomic_fetch_add_explicit(&t->written, 1, memory_order_relaxed);
@@ -745,6 +872,7 @@ static size_t drain(heed_trace *t, size_t max) {
     size_t seq = atomic_load_explicit(&s->seq, memory_order_acquire);
     if (seq != t->tail + 1)
       break;
+    summarize_later(s);
     encode_event(t, s);
     atomic_store_explicit(&s->seq, t->tail + t->mask + 1,
                           memory_order_release);
@@ -942,7 +1070,8 @@ int heed_trace_new(heed_trace **tp, const heed_trace_opts *opts, char *err,
   atomic_init(&t->written, 0);
   atomic_init(&t->stop, 0);
   t->values_cap = opts->values ? HEED_TRACE_MAX_VALUES : 0;
-  t->stride = (sizeof(slot) + t->values_cap * sizeof(float) + 63) & ~(size_t)63;
+  t->raw_cap = t->values_cap > SUM_LATER ? t->values_cap : SUM_LATER;
+  t->stride = (sizeof(slot) + t->raw_cap * sizeof(float) + 63) & ~(size_t)63;
   t->mask = cap - 1;
   t->kinds = opts->kinds ? opts->kinds & HEED_TRACE_ALL : HEED_TRACE_ALL;
   t->sample = sample;
