@@ -181,7 +181,8 @@ static double guard_cons_after_jump(double autok, int told) {
   const heed_strategy_ops *ops = heed_strategy_find("guard");
   toy t;
   toy_init(&t, ops, 4);
-  t.params[2] = autok; /* auto */
+  if (autok >= 0) /* else the registered default */
+    t.params[2] = autok; /* auto */
   t.params[3] = 5;     /* warm: batches before a detection */
   float *cons = t.state + 4 * 4 + 7;
   for (int k = 0; k < 20; k++) /* steady attention: no boundary */
@@ -205,6 +206,9 @@ static void test_guard_auto_detects_until_told(void **state) {
   assert_true(guard_cons_after_jump(0, 0) == 0); /* auto off */
   assert_true(guard_cons_after_jump(4, 1) == 0); /* the driver marks them */
   assert_true(guard_cons_after_jump(20, 0) == 0); /* a jump below auto */
+  /* plain "guard" finds boundaries without being told (auto defaults on) */
+  assert_true(guard_cons_after_jump(-1, 0) == 1);
+  assert_true(guard_cons_after_jump(-1, 1) == 0);
 }
 
 /* claim's refusal: a neuron bid only downwards in a batch neither moves
