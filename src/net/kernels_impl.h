@@ -528,24 +528,20 @@ KATTR static void KNAME(chunk)(const float *const *a, size_t m, size_t astep,
 /* Chunks of KCHUNK rows, in order; within a chunk, strips of lanes, and
  * within a strip, tiles of neurons. Coefficient columns read with a
  * stride (astep > 1, the attention sum: one value a row, rows a page
- * apart at ldc 1024) are read in place when they are adjacent (a cohort
- * on one loop: every broadcast of a row hits one cache line); otherwise
- * (columns T apart) they are first copied into a panel of one row of m
- * values per k, once per chunk for all tiles. */
+ * apart at ldc 1024) are read in place: a tile's broadcasts of one row
+ * fall on one to three cache lines (columns 1 or T apart). Copying them
+ * into a contiguous panel first was measured slower, at columns 1 apart
+ * (about 50 against 80 GFLOP/s, 24 neurons, batch 128, ldc 1024) and 2
+ * apart (47-56 against 62-74). */
 KATTR static void KNAME(block)(const float *const a[], size_t m,
                                size_t astep, size_t K,
                                const float *restrict x, size_t ldx,
                                size_t lanes, const float *b,
                                float *const out[]) {
-  float panel[HEED_COHORT * KCHUNK];
   size_t vl = KVLANES(lanes);
   for (size_t q0 = 0; q0 < m; q0 += HEED_COHORT) {
     size_t mm = m - q0 < HEED_COHORT ? m - q0 : HEED_COHORT;
     const float *bb = b ? b + q0 : NULL;
-    int adjacent = 1;
-    for (size_t q = 1; q < mm; q++)
-      adjacent &= a[q0 + q] == a[q0] + q;
-    int pack = astep != 1 && !adjacent;
     if (K == 0) /* nothing to sum: the bias alone, or 0 */
       for (size_t q = 0; q < mm; q++)
         for (size_t l = 0; l < lanes; l++)
@@ -554,12 +550,8 @@ KATTR static void KNAME(block)(const float *const a[], size_t m,
       size_t kn = K - k0 < KCHUNK ? K - k0 : KCHUNK;
       const float *aa[HEED_COHORT];
       for (size_t q = 0; q < mm; q++)
-        aa[q] = pack ? panel + q : a[q0 + q] + k0 * astep;
-      if (pack)
-        for (size_t k = 0; k < kn; k++)
-          for (size_t q = 0; q < mm; q++)
-            panel[k * mm + q] = a[q0 + q][(k0 + k) * astep];
-      KNAME(chunk)(aa, mm, pack ? mm : astep, kn, x + k0 * ldx, ldx, vl,
+        aa[q] = a[q0 + q] + k0 * astep;
+      KNAME(chunk)(aa, mm, astep, kn, x + k0 * ldx, ldx, vl,
                    k0 + kn == K ? bb : NULL, out + q0, k0 == 0);
     }
     if (vl < lanes) /* the lanes past the last whole vector */

@@ -132,8 +132,7 @@ static void check_block(const heed_kernels *k) {
             assert_memory_equal(want, outs[q], S * sizeof(float));
           }
         }
-        if (2 * n <= m) { /* columns two apart (a cohort on 1 of 2 loops):
-                           * the copied panel */
+        if (2 * n <= m) { /* columns two apart (a cohort on 1 of 2 loops) */
           const float *c2[HEED_COHORT];
           size_t half = (m + 1) / 2;
           for (size_t q = 0; q < half; q++)
