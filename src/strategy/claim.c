@@ -22,7 +22,13 @@
  * with another, so none needs the classes it never sees with its own.
  * With spread > 0 it measures each input in units of its spread over
  * every sample it has seen (all classes: every output sees every input),
- * 1 / sqrt(var_i + spread): a shared diagonal metric. A neuron that has
+ * 1 / sqrt(var_i + spread): a shared diagonal metric. With fan_in <= cov
+ * it keeps the full covariance of its inputs instead and measures in
+ * (cov + spread I)^-1: the nearest mean becomes linear discriminant
+ * analysis on the layer below. state_floats cannot tell outputs from
+ * hidden neurons, so a hidden neuron with fan_in <= cov carries the
+ * covariance's fan_in^2 floats unused (784-256-256-10 at cov=256: the
+ * second hidden layer, about 67 MB). A neuron that has
  * claimed nothing yet abstains (bias ABSTAIN). It passes down the fraction
  * `teach` of its bid (c = teach * w): at teach 0 the hidden layers receive
  * no attention and stay as initialized.
@@ -41,25 +47,37 @@
 #include "strategy/anchor.h"
 #include "strategy/builtin.h"
 
-enum { P_C, P_XI, P_AUTO, P_SPREAD, P_REFUSE, P_TEMP, P_NORM, P_TEACH };
-/* Batches after a self-detected boundary before detecting another (guard's
- * default warm). */
+enum { P_C, P_COV, P_AUTO, P_SPREAD, P_REFUSE, P_TEMP, P_NORM, P_TEACH };
+/* guard's defaults for what claim does not expose: batches after a
+ * self-detected boundary before detecting another, importance damping. */
 #define WARM 50
+#define XI 1e-3
+/* The covariance learns from every COV_EVERY-th sample (a quarter of the
+ * cost, still thousands of samples per task), and the metric's solve takes
+ * CG_STEPS conjugate-gradient steps per batch from the last solution. */
+#define COV_EVERY 4
+#define CG_STEPS 5
 
 /* An unclaimed output's bias: far below any claimed output's answer (at
  * most temp * |x|^2), so it takes no softmax mass and is never the argmax. */
 #define ABSTAIN (-1e4f)
 
-/* After the anchor's floats: mu[n], count, then the spread of every input
- * over every sample seen: mean[n], var[n], seen. */
-static size_t claim_state(const double *params, uint32_t fan_in) {
-  (void)params;
-  return heed__anchor_floats(fan_in) + 3 * (size_t)fan_in + 2;
+/* Whether a neuron with this many inputs keeps a full covariance. */
+static int full(const double *params, uint32_t fan_in) {
+  return fan_in <= params[P_COV];
 }
 
-static heed__anchor_cfg cfg_of(const heed_neuron *n) {
-  return (heed__anchor_cfg){n->params[P_XI], 1, 1, 1};
+/* After the anchor's floats: mu[n], count, then the spread of every input
+ * over every sample seen: mean[n], var[n], seen; with a full covariance
+ * also cov[n*n] and the solve's v[n], r[n], p[n], q[n]. */
+static size_t claim_state(const double *params, uint32_t fan_in) {
+  size_t k = heed__anchor_floats(fan_in) + 3 * (size_t)fan_in + 2;
+  if (full(params, fan_in))
+    k += (size_t)fan_in * fan_in + 4 * (size_t)fan_in;
+  return k;
 }
+
+static const heed__anchor_cfg cfg = {XI, 1, 1, 1};
 
 /* Whether any sample bid this neuron up. */
 static int wanted(const heed_neuron *n) {
@@ -117,8 +135,90 @@ static void prototype(heed_neuron *n) {
   *n->b = *count > 0 ? (float)(-temp * (1 - norm) * sq) : ABSTAIN;
 }
 
+/* cov (Welford, every COV_EVERY-th sample) from the samples of this batch;
+ * runs before observe() so the means are the ones before the batch. */
+static void covariance(heed_neuron *n, float *cov, float *d) {
+  uint32_t m = n->fan_in;
+  const float *mu = n->state + heed__anchor_floats(m);
+  const float *mean = mu + m + 1, *seen = mean + 2 * (size_t)m;
+  for (uint32_t s = 0; s < n->batch; s++) {
+    uint64_t k = (uint64_t)*seen + s;
+    if (k % COV_EVERY)
+      continue;
+    float e = 1.0f / (float)(k / COV_EVERY + 1);
+    for (uint32_t i = 0; i < m; i++)
+      d[i] = n->x[(size_t)i * n->stride + s] - mean[i];
+    for (uint32_t i = 0; i < m; i++) {
+      float *row = cov + (size_t)i * m, di = d[i] * (1 - e);
+      for (uint32_t j = 0; j < m; j++)
+        row[j] += e * (di * d[j] - row[j]);
+    }
+  }
+}
+
+/* out = (cov + spread I) v */
+static void apply(const float *cov, double spread, uint32_t m, const float *v,
+                  float *out) {
+  for (uint32_t i = 0; i < m; i++) {
+    const float *row = cov + (size_t)i * m;
+    double a = spread * v[i];
+    for (uint32_t j = 0; j < m; j++)
+      a += (double)row[j] * v[j];
+    out[i] = (float)a;
+  }
+}
+
+/* CG_STEPS of conjugate gradients on (cov + spread I) v = mu, from the v
+ * of the last batch (the metric moves slowly, so v stays close). */
+static void solve(const float *cov, double spread, uint32_t m,
+                  const float *mu, float *v, float *r, float *p, float *q) {
+  double rr = 0;
+  apply(cov, spread, m, v, q);
+  for (uint32_t i = 0; i < m; i++) {
+    r[i] = p[i] = mu[i] - q[i];
+    rr += (double)r[i] * r[i];
+  }
+  for (int k = 0; k < CG_STEPS && rr > 0; k++) {
+    apply(cov, spread, m, p, q);
+    double pq = 0, rr2 = 0;
+    for (uint32_t i = 0; i < m; i++)
+      pq += (double)p[i] * q[i];
+    if (!(pq > 0))
+      return;
+    double a = rr / pq;
+    for (uint32_t i = 0; i < m; i++) {
+      v[i] += (float)(a * p[i]);
+      r[i] -= (float)(a * q[i]);
+      rr2 += (double)r[i] * r[i];
+    }
+    for (uint32_t i = 0; i < m; i++)
+      p[i] = r[i] + (float)(rr2 / rr) * p[i];
+    rr = rr2;
+  }
+}
+
+/* As prototype(), in the metric of the full covariance: with v = (cov +
+ * spread I)^-1 mu, mu'.x' = v.x and |mu'|^2 = v.mu. */
+static void prototype_full(heed_neuron *n) {
+  uint32_t m = n->fan_in;
+  float *mu = n->state + heed__anchor_floats(m), *count = mu + m;
+  float *cov = count + 1 + 2 * (size_t)m + 1, *v = cov + (size_t)m * m;
+  float *r = v + m, *p = r + m, *q = p + m;
+  double temp = n->params[P_TEMP], norm = n->params[P_NORM];
+  double spread = n->params[P_SPREAD], vm = 0;
+  covariance(n, cov, q);
+  observe(n);
+  solve(cov, spread, m, mu, v, r, p, q);
+  for (uint32_t i = 0; i < m; i++)
+    vm += (double)v[i] * mu[i];
+  double len = vm > 0 ? sqrt(vm) : 0;
+  double per = temp * (2 * (1 - norm) + (len > 0 ? norm / len : 0));
+  for (uint32_t i = 0; i < m; i++)
+    n->w[i] = (float)(per * v[i]);
+  *n->b = *count > 0 ? (float)(-temp * (1 - norm) * vm) : ABSTAIN;
+}
+
 static void claim_respond(heed_neuron *n) {
-  heed__anchor_cfg cfg = cfg_of(n);
   int proto = n->output && n->params[P_TEMP] > 0;
   heed__anchor_begin(n);
   heed__anchor_detect(n, &cfg, n->params[P_AUTO], WARM);
@@ -133,14 +233,15 @@ static void claim_respond(heed_neuron *n) {
     for (uint32_t i = 0; i < n->fan_in; i++)
       n->c[i] = teach * n->w[i];
   }
-  if (proto)
+  if (proto && full(n->params, n->fan_in))
+    prototype_full(n);
+  else if (proto)
     prototype(n);
   else
     heed__anchor_step(n, n->g, heed__anchor_strength(n, n->params[P_C], 0));
 }
 
 static void claim_control(heed_neuron *n, int event) {
-  heed__anchor_cfg cfg = cfg_of(n);
   heed__anchor_control(n, &cfg, event);
 }
 
@@ -155,8 +256,9 @@ const heed_strategy_ops heed__strategy_claim = {
      * above ABSTAIN unless the inputs are huge against sqrt(spread). */
     .params = {{"c", 1.0, "strength of the pull back to the anchor (hidden "
                           "neurons)", 0, 1e6},
-               {"xi", 1e-3, "damping of the importance denominator", 1e-9,
-                1e6},
+               {"cov", 256, "outputs with at most this many inputs measure "
+                            "in their inputs' full covariance (0: never)",
+                0, 4096},
                {"auto", 0.0, "self-detect boundaries when mean|beta| jumps "
                              "by this factor (0: only on CONSOLIDATE)", 0, 1e6},
                {"spread", 1e-4, "outputs measure each input in units of "

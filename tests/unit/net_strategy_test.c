@@ -261,6 +261,7 @@ static void test_claim_output_is_class_mean(void **state) {
     toy t;
     toy_init(&t, ops, 4);
     t.n.output = 1;
+    t.params[1] = 0; /* cov: the diagonal metric */
     t.params[3] = spread;
     t.params[5] = 0.5;  /* temp */
     t.params[6] = norm; /* norm */
@@ -307,6 +308,44 @@ static void test_claim_output_is_class_mean(void **state) {
     for (int s = 0; s < 8; s++)
       assert_true(t.g[s] == 0);
   }
+}
+
+/* claim with a full covariance (cov >= fan_in): the answer's weights
+ * solve (cov + spread I) w = 2 temp mu (norm 0), b = -temp w.mu / 2, for
+ * the covariance the neuron keeps of its inputs. */
+static void test_claim_full_covariance_metric(void **state) {
+  (void)state;
+  const heed_strategy_ops *ops = heed_strategy_find("claim");
+  assert_non_null(ops);
+  toy t;
+  toy_init(&t, ops, 4);
+  assert_true(ops->state_floats(t.params, 4) <= 128);
+  assert_true(ops->state_floats(t.params, 4) >
+              ops->state_floats((double[8]){[1] = 0}, 4));
+  t.n.output = 1;
+  t.params[3] = 0.5;  /* spread */
+  t.params[5] = 0.25; /* temp */
+  t.params[6] = 0;    /* norm: nearest mean in the metric */
+  for (int k = 0; k < 6; k++) { /* a few batches: the solve warm-starts */
+    for (int s = 0; s < 8; s++)
+      t.beta[s] = s % 3 == 0 ? 0.1f : -0.1f;
+    for (int i = 0; i < 4 * 8; i++)
+      t.x[i] = (float)fmod(t.x[i] * 7.3 + 0.1 * k, 1.0);
+    ops->respond(&t.n);
+  }
+  const float *mu = t.state + 4 * 4 + 8, *cov = mu + 4 + 1 + 2 * 4 + 1;
+  double wm = 0, cnorm = 0;
+  for (int i = 0; i < 4; i++) {
+    double a = 0.5 * t.w[i];
+    for (int j = 0; j < 4; j++) {
+      a += (double)cov[i * 4 + j] * t.w[j];
+      cnorm += fabs(cov[i * 4 + j]);
+    }
+    assert_true(fabs(a - 2 * 0.25 * mu[i]) < 1e-4);
+    wm += t.w[i] * mu[i];
+  }
+  assert_true(cnorm > 0); /* it did learn a covariance */
+  assert_true(fabs(t.b + wm / 2) < 1e-5);
 }
 
 /* Accuracy on the samples of x (n of them) with labels below `below`. */
@@ -627,6 +666,7 @@ int main(void) {
       cmocka_unit_test(test_guard_auto_detects_until_told),
       cmocka_unit_test(test_claim_refuses_when_unwanted),
       cmocka_unit_test(test_claim_output_is_class_mean),
+      cmocka_unit_test(test_claim_full_covariance_metric),
       cmocka_unit_test(test_claim_keeps_old_classes),
       cmocka_unit_test(test_every_strategy_learns_xor),
       cmocka_unit_test(test_async_overlaps_batches),
