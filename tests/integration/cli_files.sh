@@ -80,7 +80,9 @@ check_error "sparse: q=5 is out of range [0, 1]" train "${small[@]}" --strategy 
 check_error "sparse: q=-1 is out of range [0, 1]" train "${small[@]}" --strategy sparse:q=-1
 check_error "retain: lambda=-5 is out of range" train "${small[@]}" --strategy retain:lambda=-5
 check_error "retain: lambda=1e+308 is out of range" train "${small[@]}" --strategy retain:lambda=1e308
-"$heed" strategies | grep -c -F "q=0.25 in [0, 1]" >/dev/null
+# every parameter is listed with its default and range (whatever the default)
+"$heed" strategies | grep -c -E "^  q=[0-9.e+-]+ in \[0, 1\]" >/dev/null
+"$heed" strategies | grep -c -E "^  cov=[0-9.e+-]+ in \[0, 4096\]" >/dev/null
 
 # --- item 9: stdout that cannot be written is an error
 if [ -w /dev/full ]; then
