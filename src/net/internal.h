@@ -64,14 +64,21 @@ static inline const float *heed__block_xt(heed_buf *b) {
   const heed_block *h = heed__block_hdr(b);
   return h->xt ? heed__block_data(b) + (size_t)h->rows * h->stride : NULL;
 }
-/* Fills the sample-major copy from the input-major rows. */
+/* Fills the sample-major copy from the input-major rows, 16 rows at a
+ * time: each sample's 16 values land in one cache line, and the 16 rows
+ * read stay in L1 across the samples (row by row, every write touched
+ * another line: 1,024 rows of 128 samples is 512 KiB of scattered
+ * writes). */
 static inline void heed__block_fill_xt(heed_buf *b) {
   heed_block *h = heed__block_hdr(b);
   const float *x = heed__block_data(b);
   float *xt = heed__block_data(b) + (size_t)h->rows * h->stride;
-  for (uint32_t i = 0; i < h->rows; i++)
+  for (uint32_t i0 = 0; i0 < h->rows; i0 += 16) {
+    uint32_t i1 = h->rows - i0 < 16 ? h->rows : i0 + 16;
     for (uint32_t s = 0; s < h->count; s++)
-      xt[(size_t)s * h->rows + i] = x[(size_t)i * h->stride + s];
+      for (uint32_t i = i0; i < i1; i++)
+        xt[(size_t)s * h->rows + i] = x[(size_t)i * h->stride + s];
+  }
   h->xt = 1;
 }
 
