@@ -24,8 +24,10 @@
  * every sample it has seen (all classes: every output sees every input),
  * 1 / sqrt(var_i + spread): a shared diagonal metric. With fan_in <= cov
  * it keeps the full covariance of its inputs instead and measures in
- * (cov + spread I)^-1: the nearest mean becomes linear discriminant
- * analysis on the layer below. state_floats cannot tell outputs from
+ * (cov + k I)^-1, k = spread * trace(cov) / samples (a shrinkage that fades
+ * as samples accumulate, so a few hundred samples for 256 inputs stay
+ * usable): the nearest mean becomes linear discriminant analysis on the
+ * layer below. state_floats cannot tell outputs from
  * hidden neurons, so a hidden neuron with fan_in <= cov carries the
  * covariance's fan_in^2 floats unused (784-256-256-10 at cov=256: the
  * second hidden layer, about 67 MB). A neuron that has
@@ -198,7 +200,8 @@ static void solve(const float *cov, double spread, uint32_t m,
 }
 
 /* As prototype(), in the metric of the full covariance: with v = (cov +
- * spread I)^-1 mu, mu'.x' = v.x and |mu'|^2 = v.mu. */
+ * k I)^-1 mu, k = spread * trace(cov) / samples, mu'.x' = v.x and
+ * |mu'|^2 = v.mu. */
 static void prototype_full(heed_neuron *n) {
   uint32_t m = n->fan_in;
   float *mu = n->state + heed__anchor_floats(m), *count = mu + m;
@@ -208,6 +211,13 @@ static void prototype_full(heed_neuron *n) {
   double spread = n->params[P_SPREAD], vm = 0;
   covariance(n, cov, q);
   observe(n);
+  /* shrinkage that fades as evidence accumulates: spread times the trace
+   * over the samples the covariance has seen (about seen / COV_EVERY) */
+  double tr = 0;
+  const float *seen = count + 1 + 2 * (size_t)m;
+  for (uint32_t i = 0; i < m; i++)
+    tr += cov[(size_t)i * m + i];
+  spread *= tr / (*seen / COV_EVERY + 1);
   solve(cov, spread, m, mu, v, r, p, q);
   for (uint32_t i = 0; i < m; i++)
     vm += (double)v[i] * mu[i];
@@ -261,8 +271,8 @@ const heed_strategy_ops heed__strategy_claim = {
                 0, 4096},
                {"auto", 0.0, "self-detect boundaries when mean|beta| jumps "
                              "by this factor (0: only on CONSOLIDATE)", 0, 1e6},
-               {"spread", 1e-4, "outputs measure each input in units of "
-                                "sqrt(its variance + spread) (0: raw)", 0,
+               {"spread", 0.1, "ridge of the metric: cov + spread*trace/"
+                               "samples, or variance + spread (cov=0)", 0,
                 1e6},
                {"refuse", 1.0, "fraction of the bids refused in a batch "
                                "with no positive bid", 0, 1},

@@ -311,8 +311,9 @@ static void test_claim_output_is_class_mean(void **state) {
 }
 
 /* claim with a full covariance (cov >= fan_in): the answer's weights
- * solve (cov + spread I) w = 2 temp mu (norm 0), b = -temp w.mu / 2, for
- * the covariance the neuron keeps of its inputs. */
+ * solve (cov + k I) w = 2 temp mu (norm 0), k = spread * trace(cov) /
+ * (seen / 4 + 1), b = -temp w.mu / 2, for the covariance the neuron keeps
+ * of its inputs. */
 static void test_claim_full_covariance_metric(void **state) {
   (void)state;
   const heed_strategy_ops *ops = heed_strategy_find("claim");
@@ -333,10 +334,15 @@ static void test_claim_full_covariance_metric(void **state) {
       t.x[i] = (float)fmod(t.x[i] * 7.3 + 0.1 * k, 1.0);
     ops->respond(&t.n);
   }
-  const float *mu = t.state + 4 * 4 + 8, *cov = mu + 4 + 1 + 2 * 4 + 1;
-  double wm = 0, cnorm = 0;
+  const float *mu = t.state + 4 * 4 + 8, *seen = mu + 4 + 1 + 2 * 4;
+  const float *cov = seen + 1;
+  double wm = 0, cnorm = 0, tr = 0;
+  for (int i = 0; i < 4; i++)
+    tr += cov[i * 4 + i];
+  assert_true(*seen == 6 * 8);
+  double k = 0.5 * tr / (*seen / 4 + 1);
   for (int i = 0; i < 4; i++) {
-    double a = 0.5 * t.w[i];
+    double a = k * t.w[i];
     for (int j = 0; j < 4; j++) {
       a += (double)cov[i * 4 + j] * t.w[j];
       cnorm += fabs(cov[i * 4 + j]);
