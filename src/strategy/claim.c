@@ -41,7 +41,9 @@
  *
  * State: the anchor's floats (anchor.h), then mu[fan_in] and the count of
  * samples claimed, then each input's mean and variance over every sample
- * and the count of samples seen.
+ * and the count of samples seen, then (fan_in <= cov) the covariance and
+ * the solve's vectors. State is float, so the counts are exact up to 2^24
+ * samples; past that the running means freeze where they are.
  */
 #include <math.h>
 #include <string.h>
