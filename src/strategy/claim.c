@@ -43,7 +43,8 @@
  * samples claimed, then each input's mean and variance over every sample
  * and the count of samples seen, then (fan_in <= cov) the covariance and
  * the solve's vectors. State is float, so the counts are exact up to 2^24
- * samples; past that the running means freeze where they are.
+ * samples; past that they stop counting and the means move with a fixed
+ * step of 2^-24.
  */
 #include <math.h>
 #include <string.h>
