@@ -89,15 +89,20 @@ static void set_error(heed_cluster *c, const char *fmt, ...) {
 static void fail_run(heed_cluster *c, unsigned worker, int code,
                      const char *fmt, ...) {
   int expected = 0;
-  if (atomic_load(&c->stopping) ||
-      !atomic_compare_exchange_strong(&c->failed, &expected, 1))
-    return;
   char why[sizeof c->error];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(why, sizeof why, fmt, ap);
   va_end(ap);
+  /* failed is set in the same critical section as fail_code: a waiter
+   * that sees failed under mu must also see why (it used to see failed
+   * first and return fail_code 0, success, for a refused run). */
   pthread_mutex_lock(&c->mu);
+  if (atomic_load(&c->stopping) ||
+      !atomic_compare_exchange_strong(&c->failed, &expected, 1)) {
+    pthread_mutex_unlock(&c->mu);
+    return;
+  }
   memcpy(c->error, why, sizeof why);
   c->fail_code = code;
   c->dead = worker;
@@ -109,6 +114,14 @@ static void fail_run(heed_cluster *c, unsigned worker, int code,
     heed_net_abort(net);
   if (c->on_failure)
     c->on_failure(c->failure_arg, worker, why);
+}
+
+/* The failure's code (0: none), read with the reason it was written with. */
+static int failure(heed_cluster *c) {
+  pthread_mutex_lock(&c->mu);
+  int rv = atomic_load(&c->failed) ? c->fail_code : 0;
+  pthread_mutex_unlock(&c->mu);
+  return rv;
 }
 
 static void died(heed_cluster *c, unsigned i, const char *why) {
@@ -794,7 +807,7 @@ static int wait_all(heed_cluster *c, const int *flag, const char *what,
   if (missing && !atomic_load(&c->failed))
     fail_run(c, missing, HEED_ETIMEDOUT, "worker %u (%s) did not %s within "
              "%d s", missing, c->urls[missing], what, c->ready_ms / 1000);
-  return atomic_load(&c->failed) ? c->fail_code : 0;
+  return failure(c);
 }
 
 static int hello_bytes(heed_cluster *c, uint8_t *b, size_t cap, size_t *n) {
@@ -1028,7 +1041,7 @@ static int trace_on(heed_cluster *c, heed_trace *t) {
   for (unsigned i = 1; i < c->nprocs; i++)
     bad |= c->traced[i] < 0;
   pthread_mutex_unlock(&c->mu);
-  int rv = atomic_load(&c->failed) ? c->fail_code : 0;
+  int rv = failure(c);
   if (!rv && (missing || bad)) {
     char why[sizeof c->trace_why];
     pthread_mutex_lock(&c->mu);

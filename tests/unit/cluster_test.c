@@ -256,6 +256,26 @@ static char self_exe[1024];
 static const char *secret_a = "correct horse battery staple";
 static const char *secret_b = "incorrect donkey battery staple";
 
+/* Workers still running: a failed assertion skips its test's stop_worker,
+ * and a worker left behind would hold the test's output open (meson then
+ * waits for its timeout), so main kills what is left. */
+static pid_t live[32];
+
+static void forget_worker(pid_t pid) {
+  for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+    if (live[i] == pid)
+      live[i] = 0;
+}
+
+static void kill_leftovers(void) {
+  for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+    if (live[i] > 0) {
+      kill(live[i], SIGKILL);
+      waitpid(live[i], NULL, 0);
+      live[i] = 0;
+    }
+}
+
 /* Starts `cluster_test --worker URL PLUGINS SECRET` (SECRET "-": none). */
 static pid_t start_worker(char *url, size_t len, int plugins,
                           const char *secret) {
@@ -269,6 +289,11 @@ static pid_t start_worker(char *url, size_t len, int plugins,
     _exit(127);
   }
   assert_true(pid > 0);
+  for (size_t i = 0; i < sizeof live / sizeof live[0]; i++)
+    if (!live[i]) {
+      live[i] = pid;
+      break;
+    }
   usleep(100000); /* let it listen */
   return pid;
 }
@@ -277,6 +302,7 @@ static void stop_worker(pid_t pid) {
   int st;
   kill(pid, SIGTERM);
   assert_int_equal(waitpid(pid, &st, 0), pid);
+  forget_worker(pid);
   assert_true(WIFEXITED(st));
   assert_int_equal(WEXITSTATUS(st), 0);
 }
@@ -609,5 +635,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test(test_version),
       cmocka_unit_test(test_hello_again),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+  kill_leftovers();
+  return failed;
 }
