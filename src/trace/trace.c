@@ -159,22 +159,33 @@ static slot *claim(heed_trace *t, size_t *posp) {
   }
 }
 
+/* A queue slot for a driver record (METRIC, MARK): no values, no
+ * coefficients, its word in fanout; NULL when the queue is full. */
+static slot *driver_slot(heed_trace *t, size_t *pos, uint32_t kind,
+                         uint64_t step, uint32_t word) {
+  slot *s = claim(t, pos);
+  if (!s)
+    return NULL;
+  memset(&s->ev, 0, sizeof s->ev);
+  s->ev.t_ns = clock_ns(CLOCK_MONOTONIC);
+  s->ev.batch = step;
+  s->ev.kind = kind;
+  s->ev.fanout = word;
+  s->nvals = 0;
+  s->ncoef = 0;
+  s->later = 0;
+  return s;
+}
+
 int heed_trace_metric(heed_trace *t, uint64_t step, double loss,
                       double accuracy, uint32_t n) {
   if (!t || !(t->kinds & HEED_TRACE_METRIC))
     return 0;
   size_t pos;
-  slot *s = claim(t, &pos);
+  /* fanout carries n: the slot's fields, reused (see encode_metric) */
+  slot *s = driver_slot(t, &pos, HEED_TRACE_METRIC, step, n);
   if (!s)
     return HEED_EAGAIN;
-  memset(&s->ev, 0, sizeof s->ev);
-  s->ev.t_ns = clock_ns(CLOCK_MONOTONIC);
-  s->ev.batch = step;
-  s->ev.kind = HEED_TRACE_METRIC;
-  s->ev.fanout = n; /* the slot's fields, reused: see encode_metric */
-  s->nvals = 0;
-  s->ncoef = 0;
-  s->later = 0;
   s->mean = loss;
   s->mean_abs = accuracy;
   atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
@@ -188,17 +199,9 @@ int heed_trace_mark(heed_trace *t, uint64_t step, const char *name,
   if (!name)
     return HEED_EINVAL;
   size_t pos;
-  slot *s = claim(t, &pos);
+  slot *s = driver_slot(t, &pos, HEED_TRACE_MARK, step, value);
   if (!s)
     return HEED_EAGAIN;
-  memset(&s->ev, 0, sizeof s->ev);
-  s->ev.t_ns = clock_ns(CLOCK_MONOTONIC);
-  s->ev.batch = step;
-  s->ev.kind = HEED_TRACE_MARK;
-  s->ev.fanout = value;
-  s->nvals = 0;
-  s->ncoef = 0;
-  s->later = 0;
   s->name = name;
   atomic_store_explicit(&s->seq, pos + 1, memory_order_release);
   return 0;
